@@ -1,0 +1,1 @@
+"""connector: one JSON definition of an HTTP API becomes CRUD calls, webhooks and workflows."""

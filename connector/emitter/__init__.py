@@ -1,0 +1,45 @@
+"""The synthetic webhook emitter: an outbox store, signed delivery with retries, an SSRF guard.
+
+The poller (list -> snapshot diff -> events) writes through :class:`Store`; the
+:class:`Deliverer` leases due deliveries and sends them, signed per Standard Webhooks.
+"""
+
+from __future__ import annotations
+
+from connector.emitter.guard import Guard, GuardedTransport
+from connector.emitter.schedule import RetrySchedule
+from connector.emitter.signing import generate_secret, parse_secret, sign, verify
+from connector.emitter.store import (
+    Attempt,
+    DeliveryInfo,
+    Event,
+    EventInfo,
+    Lease,
+    SnapshotRecord,
+    Store,
+    Subscription,
+    build_event,
+    event_id,
+    open_store,
+)
+
+__all__ = [
+    "Attempt",
+    "DeliveryInfo",
+    "Event",
+    "EventInfo",
+    "Guard",
+    "GuardedTransport",
+    "Lease",
+    "RetrySchedule",
+    "SnapshotRecord",
+    "Store",
+    "Subscription",
+    "build_event",
+    "event_id",
+    "generate_secret",
+    "open_store",
+    "parse_secret",
+    "sign",
+    "verify",
+]

@@ -238,7 +238,9 @@ class UpstreamError(ConnectorError):
         super().__init__(self._render())
 
     def _render(self) -> str:
-        what = f"{self.resource}.{self.operation}" if self.resource and self.operation else "request"
+        what = (
+            f"{self.resource}.{self.operation}" if self.resource and self.operation else "request"
+        )
         kind = f" {self.error_type}" if self.error_type else ""
         rid = f" [request-id {self.request_id}]" if self.request_id else ""
         return f"{what} failed: HTTP {self.status}{kind}: {self.message}{rid}"

@@ -1,0 +1,446 @@
+"""Definitions: pydantic models of Corteza's Connections format and this project's extensions.
+
+Two document shapes load (``DESIGN.md`` §1): a bare JSON array of resources (the seed, with the
+service taken from configuration) and a connection document ``{"handle", "meta", "service",
+"resources"}``. Loading validates everything, compiles every template and selector, and raises
+one :class:`~connector.errors.DefinitionError` listing every problem with its file and JSON
+location (``resources[1].operations.create.bodyTemplate.placeholders[2].type``).
+
+The models *are* the format's schema: ``connector schema`` exports it from them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, PrivateAttr, TypeAdapter, model_validator
+from pydantic import Field as PydanticField
+
+from .errors import DefinitionError, InputError, InputProblem, Problem
+from .selectors import FieldType, Selector
+from .templates import CompiledTemplate
+from .types import JSON
+
+__all__ = [
+    "Auth",
+    "Condition",
+    "Connection",
+    "CursorPagination",
+    "Definition",
+    "Field",
+    "Multipart",
+    "MultipartPart",
+    "Operation",
+    "PageTokenPagination",
+    "Placeholder",
+    "Resource",
+    "ResponseSpec",
+    "Service",
+    "Template",
+    "TemplateMap",
+    "Trigger",
+    "Webhook",
+    "definition_json_schema",
+    "load_definition",
+]
+
+SelectorSpec = list[str | int] | list[str] | str
+_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors (the loader names the nearest known key); camelCase aliases
+    # are the format's spelling, snake_case the Python one.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=False)
+
+
+class Placeholder(_Strict):
+    """A typed input of a template: what a low-code UI renders as one form field."""
+
+    name: Annotated[str, PydanticField(pattern=_NAME)]
+    type: FieldType = "String"
+    description: str | None = None
+    required: bool = False
+    default: JSON = None
+    label: str | None = None
+    options: list[JSON] | None = None
+    aliases: list[Annotated[str, PydanticField(pattern=_NAME)]] = []
+    """Extension: other names that bind to this placeholder (the API reference's own names)."""
+    secret: bool = False
+    """Extension: the value is a secret; it is never echoed in errors or logs."""
+    meta: dict[str, JSON] | None = None
+
+
+def _template_shape(value: object) -> object:
+    return {"value": value} if isinstance(value, str) else value
+
+
+class Template(_Strict):
+    """A string template: a bare string, or ``{"value": ..., "placeholders": [...]}``."""
+
+    value: str
+    placeholders: list[Placeholder] = []
+    _compiled: CompiledTemplate | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: object) -> object:
+        return _template_shape(data)
+
+    @property
+    def compiled(self) -> CompiledTemplate:
+        """The compiled template (set at load)."""
+        assert self._compiled is not None, "definition not compiled"
+        return self._compiled
+
+
+class TemplateMap(_Strict):
+    """Templated headers or query parameters: ``{"value": {name: template}, "placeholders"}``,
+    or a plain ``{name: template}`` map. An entry whose placeholders are all absent is left out."""
+
+    value: dict[str, str]
+    placeholders: list[Placeholder] = []
+    _compiled: dict[str, CompiledTemplate] = PrivateAttr(default_factory=dict)
+
+    @property
+    def compiled(self) -> dict[str, CompiledTemplate]:
+        """The compiled template of each entry (set at load)."""
+        return self._compiled
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: object) -> object:
+        if isinstance(data, dict) and not ({"value"} <= data.keys() <= {"value", "placeholders"}):
+            return {"value": data}
+        return data
+
+
+class Field(_Strict):
+    """A named, typed value picked out of a record by its selector."""
+
+    name: str
+    type: FieldType = "String"
+    selector: SelectorSpec
+    meta: dict[str, JSON] | None = None
+    _selector: Selector | None = PrivateAttr(default=None)
+
+    def extract(self, document: JSON) -> JSON:
+        """This field's typed value in ``document`` (``None`` where the path is missing)."""
+        from .selectors import convert_value
+
+        assert self._selector is not None, "definition not compiled"
+        return convert_value(self._selector.select(document), self.type)
+
+
+class CursorPagination(_Strict):
+    """ID-cursor pages: send ``param=<cursor>`` while ``hasMore`` is true (batches, models)."""
+
+    type: Literal["cursor"]
+    param: str = "after_id"
+    cursor: SelectorSpec = ["last_id"]
+    has_more: SelectorSpec = PydanticField(default=["has_more"], alias="hasMore")
+    limit_param: str | None = PydanticField(default=None, alias="limitParam")
+
+
+class PageTokenPagination(_Strict):
+    """Opaque page tokens: send ``param=<token>`` until the token is null or empty (files, skills)."""
+
+    type: Literal["pageToken"]
+    param: str = "page"
+    token: SelectorSpec = ["next_page"]
+    limit_param: str | None = PydanticField(default=None, alias="limitParam")
+
+
+Pagination = Annotated[CursorPagination | PageTokenPagination, Discriminator("type")]
+
+
+class ResponseSpec(_Strict):
+    """How the body is read: ``json`` (default), ``jsonl`` streamed line by line, ``binary``."""
+
+    format: Literal["json", "jsonl", "binary"] = "json"
+
+
+class MultipartPart(_Strict):
+    """One form part: a ``file`` (a path, a directory of files, bytes) or a text ``field``."""
+
+    name: str
+    kind: Literal["file", "field"]
+    source: Annotated[str, PydanticField(pattern=_NAME)]
+    """The placeholder that gives this part its value."""
+
+
+class Multipart(_Strict):
+    """Form parts for uploads; ``value`` lists the parts, ``placeholders`` their inputs."""
+
+    value: list[MultipartPart]
+    placeholders: list[Placeholder] = []
+
+
+Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+class Operation(_Strict):
+    """One call on a resource: method, path below the endpoint, body, headers, query."""
+
+    method: Method
+    path: Template = Template(value="")
+    body_template: Template | None = PydanticField(default=None, alias="bodyTemplate")
+    headers: TemplateMap | None = None
+    query_params: TemplateMap | None = PydanticField(default=None, alias="queryParams")
+    operation_id: str | None = PydanticField(default=None, alias="operationId")
+    records: SelectorSpec | None = None
+    pagination: Pagination | None = None
+    response: ResponseSpec = ResponseSpec()
+    multipart: Multipart | None = None
+    idempotent: bool | None = None
+    meta: dict[str, JSON] | None = None
+
+    _name: str = PrivateAttr(default="")
+    _handle: str = PrivateAttr(default="")
+    _records: Selector | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upper_method(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("method"), str):
+            data = {**data, "method": data["method"].upper()}
+        return data
+
+    @property
+    def name(self) -> str:
+        """The operation's name in its resource (``create``, ``list`` ...)."""
+        return self._name
+
+    @property
+    def handle(self) -> str:
+        """The handle of the resource this operation belongs to."""
+        return self._handle
+
+    @property
+    def response_format(self) -> str:
+        """``json``, ``jsonl`` or ``binary``."""
+        return self.response.format
+
+    @property
+    def is_idempotent(self) -> bool:
+        """Whether a retry after an ambiguous failure is safe (default: GET, PUT and DELETE)."""
+        if self.idempotent is not None:
+            return self.idempotent
+        return self.method in ("GET", "PUT", "DELETE")
+
+    def placeholders(self) -> list[Placeholder]:
+        """Every placeholder of the operation, in the order path, query, headers, body, parts."""
+        found: list[Placeholder] = []
+        for part in (
+            self.path,
+            self.query_params,
+            self.headers,
+            self.body_template,
+            self.multipart,
+        ):
+            if part is not None:
+                found.extend(part.placeholders)
+        return found
+
+    def body_placeholder_names(self) -> frozenset[str]:
+        """The names declared by the body template (not required when a body is given whole)."""
+        if self.body_template is None:
+            return frozenset()
+        return frozenset(p.name for p in self.body_template.placeholders)
+
+
+class Condition(_Strict):
+    """``where`` of a trigger: the selected value compared with ``value``."""
+
+    selector: SelectorSpec
+    op: Literal["==", "!=", ">", ">=", "<", "<="] = "=="
+    value: JSON = None
+
+
+class Trigger(_Strict):
+    """How the emitter detects a webhook's event (``DESIGN.md`` §4)."""
+
+    type: Literal["created", "deleted", "transition"]
+    selector: SelectorSpec | None = None
+    to: JSON = None
+    where: Condition | None = None
+
+
+class Webhook(_Strict):
+    """An event the emitter delivers: its name, the path joined to the subscriber's URL, and the
+    payload fields put in the event's ``data``."""
+
+    event: Annotated[str, PydanticField(pattern=r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)+$")]
+    path: str
+    payload: list[Field] = []
+    trigger: Trigger | None = None
+    meta: dict[str, JSON] | None = None
+
+
+class Resource(_Strict):
+    """One kind of record of the API: its endpoint, fields, operations and webhooks."""
+
+    handle: Annotated[str, PydanticField(pattern=_NAME)]
+    meta: dict[str, JSON] | None = None
+    endpoint: Template
+    fields: list[Field] = []
+    operations: dict[Annotated[str, PydanticField(pattern=_NAME)], Operation] = {}
+    webhooks: list[Webhook] = []
+    headers: TemplateMap | None = None
+    id_field: SelectorSpec = PydanticField(default=["id"], alias="idField")
+
+    def operation(self, name: str) -> Operation:
+        """The named operation, or an InputError that lists the ones there are."""
+        try:
+            return self.operations[name]
+        except KeyError:
+            known = ", ".join(self.operations) or "none"
+            raise InputError(
+                [
+                    InputProblem(
+                        "operation",
+                        f"{self.handle} has no operation {name!r} (known: {known})",
+                        name,
+                    )
+                ]
+            ) from None
+
+
+class Auth(_Strict):
+    """``none``, ``api_token`` (params ``header``, ``token``, optional ``prefix``) or ``basic``
+    (params ``username``, ``password``). Values are templates over ``env``."""
+
+    method: Literal["none", "api_token", "basic"] = "none"
+    params: dict[str, str] = {}
+
+
+class Service(_Strict):
+    """Where the API lives and how to authenticate; templates here may read ``env``."""
+
+    base_url: str = PydanticField(alias="baseURL")
+    headers: dict[str, str] = {}
+    auth: Auth = Auth()
+    variables: dict[Literal["baseURL", "apiKey"], str] = {}
+    """Extension: the environment variables that ``--base-url`` and ``--api-key`` stand for."""
+    meta: dict[str, JSON] | None = None
+
+
+class Connection(_Strict):
+    """A connection document: service plus resources."""
+
+    handle: str | None = None
+    meta: dict[str, JSON] | None = None
+    service: Service | None = None
+    resources: list[Resource]
+
+
+def definition_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the definition format (both shapes), exported from the models."""
+    adapter: TypeAdapter[Connection | list[Resource]] = TypeAdapter(Connection | list[Resource])
+    schema = adapter.json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "connector definition (Corteza Connections format + extensions)"
+    return schema
+
+
+class Definition:
+    """A loaded, compiled definition: ``resources``, ``service``, lookups by handle and id."""
+
+    def __init__(self, connection: Connection, *, file: str | None, bare: bool) -> None:
+        self.connection = connection
+        self.file = file
+        self.bare = bare
+        self._by_handle = {r.handle: r for r in connection.resources}
+        self._by_operation_id = {
+            op.operation_id: (r, name, op)
+            for r in connection.resources
+            for name, op in r.operations.items()
+            if op.operation_id
+        }
+
+    @property
+    def resources(self) -> list[Resource]:
+        """The resources, in document order."""
+        return self.connection.resources
+
+    @property
+    def service(self) -> Service | None:
+        """The service block, or None for a bare resource array."""
+        return self.connection.service
+
+    def resource(self, handle: str) -> Resource:
+        """The resource with ``handle``, or an InputError naming the closest handle."""
+        try:
+            return self._by_handle[handle]
+        except KeyError:
+            from difflib import get_close_matches
+
+            close = get_close_matches(handle, self._by_handle, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            known = ", ".join(self._by_handle)
+            raise InputError(
+                [InputProblem("resource", f"unknown resource (known: {known}){hint}", handle)]
+            ) from None
+
+    def find_operation(self, operation_id: str) -> tuple[Resource, str, Operation] | None:
+        """The resource, name and operation carrying ``operationId``, or None."""
+        return self._by_operation_id.get(operation_id)
+
+    def __repr__(self) -> str:
+        return f"<Definition {self.file or '<memory>'}: {len(self.resources)} resources>"
+
+
+def load_definition(
+    source: str | Path | Mapping[str, Any] | list[Any], *, file: str | None = None
+) -> Definition:
+    """Load, validate and compile a definition from a path, JSON text or Python object.
+
+    A ``str`` that starts with ``[`` or ``{`` (after white space) is JSON text; any other
+    ``str`` or a ``Path`` is a file to read. Raises DefinitionError listing every problem.
+    """
+    from .compiler import compile_connection, locate_validation_errors
+
+    data: object
+    if isinstance(source, Path) or (
+        isinstance(source, str) and source.lstrip()[:1] not in ("[", "{")
+    ):
+        path = Path(source)
+        file = file or str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise DefinitionError(
+                [Problem("", f"cannot read the file: {exc.strerror}")], file=file
+            ) from None
+        data = _parse_json(text, file)
+    elif isinstance(source, str):
+        data = _parse_json(source, file)
+    else:
+        data = source
+    bare = isinstance(data, list)
+    document = {"resources": data} if bare else data
+    from pydantic import ValidationError
+
+    try:
+        connection = Connection.model_validate(document)
+    except ValidationError as exc:
+        raise DefinitionError(locate_validation_errors(exc, bare=bare), file=file) from None
+    problems = compile_connection(connection, bare=bare)
+    if problems:
+        raise DefinitionError(problems, file=file)
+    return Definition(connection, file=file, bare=bare)
+
+
+def _parse_json(text: str, file: str | None) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        problem = Problem(
+            f"line {exc.lineno} column {exc.colno}",
+            f"not valid JSON: {exc.msg}",
+            allowed="a JSON array or object",
+        )
+        raise DefinitionError([problem], file=file) from None

@@ -1,0 +1,306 @@
+"""Building requests, with no I/O: (definition, operation, inputs) → ``httpx.Request``.
+
+:func:`resolve_service` turns the definition's ``service`` block and the configuration (base
+URL, API key, environment) into the base URL and headers every request carries; it is done
+once per client. :func:`build_request` renders one operation's path, query, headers and body.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .definitions import Definition, Operation, Resource, TemplateMap
+from .errors import ConfigurationError, InputError, InputProblem
+from .placeholders import coerce_inputs
+from .templates import RenderError, to_json_text
+from .types import JSON
+
+__all__ = ["UNSET", "ResolvedService", "build_request", "resolve_service"]
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Any = _Unset()
+"""Marks "no body given": the operation's bodyTemplate is rendered."""
+
+DEFAULT_HEADERS = {"accept": "application/json", "user-agent": "connector/0.1"}
+
+
+class _Env(dict[str, str]):
+    # A missing variable reads as "", so `env.X or 'default'` works under StrictUndefined.
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+@dataclass(frozen=True)
+class ResolvedService:
+    """The base URL and the headers every request of a client carries.
+
+    ``missing_auth`` holds the message to raise when a call needs the credentials the
+    configuration does not have (checked at send time, so a workflow may pass its own header).
+    The repr never shows header values: one of them is the API key.
+    """
+
+    base_url: str | None
+    headers: dict[str, str] = field(repr=False)
+    auth_header: str | None = None
+    missing_auth: str | None = None
+    base_url_hint: str = "--base-url"
+
+    def require_base_url(self) -> str:
+        """The base URL, or a ConfigurationError saying how to set it."""
+        if not self.base_url:
+            raise ConfigurationError(
+                f"no base URL: this definition has no service block; pass {self.base_url_hint}",
+                setting=self.base_url_hint,
+            )
+        return self.base_url
+
+
+def resolve_service(
+    definition: Definition,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ResolvedService:
+    """Render the ``service`` block over the environment, with explicit settings winning."""
+    service = definition.service
+    variables = _Env(os.environ if env is None else env)
+    if service is None:
+        headers = dict(DEFAULT_HEADERS)
+        if api_key:
+            headers["x-api-key"] = api_key
+        return ResolvedService(
+            base_url.rstrip("/") if base_url else None, headers, "x-api-key" if api_key else None
+        )
+    base_var = service.variables.get("baseURL")
+    key_var = service.variables.get("apiKey")
+    if base_url and base_var:
+        variables[base_var] = base_url
+    if api_key and key_var:
+        variables[key_var] = api_key
+    context = {"env": variables}
+
+    def render(text: str, where: str) -> str:
+        from .templates import compile_template
+
+        try:
+            return compile_template(text, "text").render(context)
+        except RenderError as exc:
+            raise ConfigurationError(
+                f"service {where} does not render: {exc}", setting=where
+            ) from None
+
+    resolved_base = render(service.base_url, "baseURL").rstrip("/")
+    if base_url and not base_var:
+        resolved_base = base_url.rstrip("/")
+    headers = dict(DEFAULT_HEADERS)
+    headers.update({k.lower(): render(v, f"headers.{k}") for k, v in service.headers.items()})
+    auth = service.auth
+    auth_header = None
+    missing = None
+    if auth.method == "api_token":
+        auth_header = auth.params["header"].lower()
+        token = render(auth.params["token"], "auth.token")
+        if token:
+            headers[auth_header] = auth.params.get("prefix", "") + token
+        else:
+            setting = key_var or "the API key"
+            missing = (
+                f"no API key: set {setting} or pass --api-key. To try connector without a key, "
+                "run `connector sandbox` and point the base URL at the address it prints "
+                "(or run `connector demo`)."
+            )
+    elif auth.method == "basic":
+        auth_header = "authorization"
+        user = render(auth.params["username"], "auth.username")
+        password = render(auth.params["password"], "auth.password")
+        if user:
+            headers[auth_header] = httpx.BasicAuth(user, password)._auth_header
+        else:
+            missing = "no credentials: the service's basic auth username renders empty"
+    hint = f"--base-url (or {base_var})" if base_var else "--base-url"
+    return ResolvedService(resolved_base or None, headers, auth_header, missing, hint)
+
+
+def build_request(
+    definition: Definition,
+    service: ResolvedService,
+    handle: str,
+    operation_name: str,
+    params: Mapping[str, JSON] | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    query: Mapping[str, JSON] | None = None,
+    body: JSON = UNSET,
+) -> httpx.Request:
+    """The request for one operation. Pure but for reading upload files named by placeholders.
+
+    ``headers`` win over the service's and the operation's; ``query`` adds parameters;
+    ``body`` (any JSON value, or bytes) replaces the bodyTemplate, whose placeholders are then
+    not required. Raises InputError listing every bad input, ConfigurationError for settings.
+    """
+    resource = definition.resource(handle)
+    operation = resource.operation(operation_name)
+    optional = operation.body_placeholder_names() if body is not UNSET else frozenset()
+    values = coerce_inputs(
+        operation.placeholders() + resource.endpoint.placeholders,
+        params or {},
+        resource=handle,
+        operation=operation_name,
+        optional=optional,
+    )
+    problems: list[InputProblem] = []
+    url = service.require_base_url() + _render_path(resource, operation, values, problems)
+    query_params = _render_map(operation.query_params, values, problems)
+    query_params.update({k: _query_text(v) for k, v in (query or {}).items() if v is not None})
+    merged = dict(service.headers)
+    merged.update(_render_map(resource.headers, values, problems))
+    merged.update(_render_map(operation.headers, values, problems))
+    merged.update({k.lower(): v for k, v in (headers or {}).items()})
+    for name, value in merged.items():
+        if "\r" in value or "\n" in value:
+            problems.append(
+                InputProblem(f"header {name}", "header values may not contain line breaks")
+            )
+    if service.missing_auth and service.auth_header not in {k.lower() for k in merged if merged[k]}:
+        raise ConfigurationError(service.missing_auth, setting="api_key")
+    content: bytes | None = None
+    files: list[tuple[str, tuple[str, Any, str]]] | None = None
+    data: dict[str, str] | None = None
+    if body is not UNSET:
+        content = body if isinstance(body, bytes) else to_json_text(body).encode("utf-8")
+        merged.setdefault("content-type", "application/json")
+    elif operation.body_template is not None:
+        content = _render_body(operation, values, problems)
+        merged.setdefault("content-type", "application/json")
+    elif operation.multipart is not None:
+        files, data = _multipart(operation, values, problems)
+    if problems:
+        raise InputError(problems, resource=handle, operation=operation_name)
+    return httpx.Request(
+        operation.method,
+        url,
+        params=query_params or None,
+        headers=merged,
+        content=content,
+        files=files,
+        data=data,
+        extensions={"connector": {"resource": handle, "operation": operation_name}},
+    )
+
+
+def _render_path(
+    resource: Resource, operation: Operation, values: dict[str, JSON], problems: list[InputProblem]
+) -> str:
+    try:
+        return resource.endpoint.compiled.render(values) + operation.path.compiled.render(values)
+    except RenderError as exc:
+        problems.append(InputProblem("path", f"cannot render: {exc}"))
+        return ""
+
+
+def _render_map(
+    template_map: TemplateMap | None, values: dict[str, JSON], problems: list[InputProblem]
+) -> dict[str, str]:
+    rendered: dict[str, str] = {}
+    if template_map is None:
+        return rendered
+    for key, compiled in template_map.compiled.items():
+        # An entry whose placeholders were not given is left out: optional query parameters.
+        if not compiled.variables <= values.keys():
+            continue
+        try:
+            rendered[key.lower() if template_map is not None else key] = compiled.render(values)
+        except RenderError as exc:
+            problems.append(InputProblem(key, f"cannot render: {exc}"))
+    return rendered
+
+
+def _query_text(value: JSON) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else to_json_text(value)
+
+
+def _render_body(
+    operation: Operation, values: dict[str, JSON], problems: list[InputProblem]
+) -> bytes | None:
+    assert operation.body_template is not None
+    try:
+        text = operation.body_template.compiled.render(values)
+    except RenderError as exc:
+        problems.append(InputProblem("body", f"cannot render: {exc}"))
+        return None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        # The load-time check renders sample values; a value that still breaks the JSON is an
+        # input problem (a template statement that loops over it, say), reported as such.
+        problems.append(InputProblem("body", f"the rendered body is not valid JSON: {exc.msg}"))
+        return None
+    return text.encode("utf-8")
+
+
+def _multipart(
+    operation: Operation, values: dict[str, JSON], problems: list[InputProblem]
+) -> tuple[list[tuple[str, tuple[str, Any, str]]], dict[str, str]]:
+    assert operation.multipart is not None
+    files: list[tuple[str, tuple[str, Any, str]]] = []
+    data: dict[str, str] = {}
+    for part in operation.multipart.value:
+        value = values.get(part.source)
+        if value is None:
+            continue
+        if part.kind == "field":
+            data[part.name] = value if isinstance(value, str) else to_json_text(value)
+            continue
+        sources = value if isinstance(value, list) else [value]
+        for source in sources:
+            try:
+                files.extend((part.name, item) for item in _file_parts(source))
+            except OSError as exc:
+                problems.append(
+                    InputProblem(part.source, f"cannot read {source!r}: {exc.strerror or exc}")
+                )
+    return files, data
+
+
+def _file_parts(source: JSON) -> Iterator[tuple[str, Any, str]]:
+    """(filename, content, mime type) for a path; a directory gives every file below it, named
+    ``<directory>/<relative path>`` (the layout skills uploads need)."""
+    if isinstance(source, bytes):
+        yield ("upload.bin", source, "application/octet-stream")
+        return
+    path = Path(str(source)).expanduser()
+    if path.is_dir():
+        for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            name = f"{path.name}/{child.relative_to(path).as_posix()}"
+            yield (
+                name,
+                child.read_bytes(),
+                mimetypes.guess_type(child.name)[0] or "application/octet-stream",
+            )
+        return
+    if not path.is_file():
+        raise FileNotFoundError(2, "no such file", str(path))
+    yield (
+        path.name,
+        path.read_bytes(),
+        mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+    )

@@ -1,0 +1,137 @@
+"""Selectors: where a field's value lives in a JSON document, compiled once at load.
+
+Two spellings are accepted, as the Corteza format allows:
+
+* a Corteza array: ``["content", 0, "text"]`` (string keys, integer indices, ``"*"`` to fan
+  out over a list, so ``["data", "*", "id"]`` gives a list of ids);
+* a JSONPath string starting with ``$`` (jsonpath-ng's extended dialect): ``"$.usage.input_tokens"``.
+
+A path that does not exist selects ``None``; selecting never raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Literal
+
+from jsonpath_ng.ext.parser import parse as parse_jsonpath
+
+from .types import JSON
+
+__all__ = ["FieldType", "Selector", "SelectorSyntaxError", "compile_selector", "convert_value"]
+
+FieldType = Literal["String", "Integer", "Number", "Boolean", "DateTime", "Object", "Array"]
+
+SelectorSpec = Sequence[str | int] | str
+
+
+class SelectorSyntaxError(Exception):
+    """Raised at load for a selector that cannot compile; turned into a located DefinitionError."""
+
+
+class Selector:
+    """A compiled selector; ``select(document)`` returns the value or ``None``.
+
+    >>> compile_selector(["content", 0, "text"]).select({"content": [{"text": "Hi"}]})
+    'Hi'
+    """
+
+    __slots__ = ("_jsonpath", "_steps", "spec")
+
+    def __init__(self, spec: SelectorSpec) -> None:
+        self.spec = spec
+        self._steps: tuple[str | int, ...] | None = None
+        self._jsonpath = None
+        if isinstance(spec, str):
+            if not spec.startswith("$"):
+                raise SelectorSyntaxError("a string selector must be JSONPath starting with '$'")
+            try:
+                self._jsonpath = parse_jsonpath(spec)
+            except Exception as exc:  # jsonpath-ng raises several unrelated types
+                raise SelectorSyntaxError(f"invalid JSONPath: {exc}") from None
+        else:
+            steps = tuple(spec)
+            for step in steps:
+                if isinstance(step, bool) or not isinstance(step, str | int):
+                    raise SelectorSyntaxError(
+                        f"selector steps are string keys or integer indices, not {step!r}"
+                    )
+            self._steps = steps
+
+    def select(self, document: JSON) -> JSON:
+        """The value at this selector in ``document``, or ``None`` where the path is missing."""
+        if self._steps is not None:
+            return _walk(document, self._steps)
+        assert self._jsonpath is not None
+        try:
+            matches = [m.value for m in self._jsonpath.find(document)]
+        except Exception:  # a JSONPath filter applied to an odd shape; missing means None
+            return None
+        if not matches:
+            return None
+        return matches[0] if len(matches) == 1 else matches
+
+    def __repr__(self) -> str:
+        return f"Selector({self.spec!r})"
+
+
+def _walk(value: JSON, steps: Sequence[str | int]) -> JSON:
+    for index, step in enumerate(steps):
+        if step == "*":
+            if not isinstance(value, list):
+                return None
+            rest = steps[index + 1 :]
+            return [_walk(item, rest) for item in value]
+        if isinstance(step, int):
+            if not isinstance(value, list) or not -len(value) <= step < len(value):
+                return None
+            value = value[step]
+        else:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(step)
+        if value is None:
+            return None
+    return value
+
+
+def compile_selector(spec: SelectorSpec) -> Selector:
+    """Compile a Corteza array or a JSONPath string; raises SelectorSyntaxError if it cannot."""
+    return Selector(spec)
+
+
+def convert_value(value: JSON, field_type: FieldType) -> JSON | datetime:
+    """Give a selected value its field type (``DateTime`` becomes an aware ``datetime``).
+
+    A value that does not convert is returned unchanged rather than lost: the record keeps
+    what the API sent.
+    """
+    if value is None:
+        return None
+    try:
+        if field_type == "DateTime" and isinstance(value, str):
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if field_type == "Integer" and not isinstance(value, bool):
+            if isinstance(value, int):
+                return value
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            if isinstance(value, str):
+                return int(value)
+        if field_type == "Number" and isinstance(value, str):
+            return float(value)
+        if (
+            field_type == "String"
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
+            return str(value)
+    except ValueError:
+        return value
+    return value
+
+
+def iter_selected(selector: Selector, documents: Iterable[JSON]) -> list[JSON]:
+    """Select from several documents at once (a convenience for list responses)."""
+    return [selector.select(doc) for doc in documents]

@@ -57,7 +57,7 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -267,7 +267,13 @@ class Store(Protocol):
 
     # deliveries
     def lease_due(
-        self, now: float, limit: int, worker: str, lease_seconds: float
+        self,
+        now: float,
+        limit: int,
+        worker: str,
+        lease_seconds: float,
+        *,
+        exclude_subscriptions: Collection[str] = (),
     ) -> list[Lease]: ...
     def complete(self, lease: Lease, attempt: Attempt) -> bool: ...
     def reschedule(

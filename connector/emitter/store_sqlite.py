@@ -18,7 +18,7 @@ import secrets as _random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -421,9 +421,20 @@ class SQLiteStore:
 
     # deliveries --------------------------------------------------------------------------
 
-    def lease_due(self, now: float, limit: int, worker: str, lease_seconds: float) -> list[Lease]:
-        """Claim up to ``limit`` due deliveries (or expired leases) of active subscriptions."""
+    def lease_due(
+        self,
+        now: float,
+        limit: int,
+        worker: str,
+        lease_seconds: float,
+        *,
+        exclude_subscriptions: Collection[str] = (),
+    ) -> list[Lease]:
+        """Claim up to ``limit`` due deliveries (or expired leases) of active subscriptions,
+        skipping ``exclude_subscriptions`` (endpoints the worker has saturated)."""
         token = f"{worker}#{next(self._tokens)}"
+        skip = list(exclude_subscriptions)
+        skip_sql = f" AND d.subscription_id NOT IN ({','.join('?' * len(skip))})" if skip else ""
         try:
             with self._write() as db:
                 # A leased row's next_attempt_at is its lease expiry, so one index finds both
@@ -433,8 +444,9 @@ class SQLiteStore:
                     " next_attempt_at = ?, updated_at = ? WHERE id IN ("
                     " SELECT d.id FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
                     " WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= ?"
-                    " AND s.state = 'active' ORDER BY d.next_attempt_at LIMIT ?) RETURNING id",
-                    (token, now + lease_seconds, now, now, limit),
+                    f" AND s.state = 'active'{skip_sql} ORDER BY d.next_attempt_at LIMIT ?)"
+                    " RETURNING id",
+                    (token, now + lease_seconds, now, now, *skip, limit),
                 ).fetchall()
                 if not claimed:
                     return []

@@ -1,0 +1,312 @@
+"""Delivery: lease due deliveries, POST the frozen event bytes, record every attempt.
+
+Each attempt sends the event's body byte-identical to ``subscription.url + event.path`` with
+fresh Standard Webhooks headers (``webhook-timestamp`` is the attempt time), reads at most
+20 KB of the answer without decompressing it, never follows a redirect (a 3xx is a failure),
+and records the outcome: 2xx delivered; 410 dead letter and endpoint disabled at once;
+anything else rescheduled per :class:`RetrySchedule`, or a dead letter after the last
+attempt. An endpoint failing for ``disable_after`` (5 days, scaled) is disabled.
+
+At most ``per_endpoint`` requests are in flight to one subscription and ``concurrency``
+overall. Tests drive :meth:`Deliverer.run_once` / :meth:`Deliverer.drain` with an injected
+clock and transport; the emitter runs :meth:`Deliverer.run_forever`.
+
+Example::
+
+    async with Deliverer(store, guard=Guard(allow_private=True)) as deliverer:
+        await deliverer.drain()
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+
+import anyio
+import httpx
+from anyio.abc import TaskGroup
+
+from connector.emitter.guard import Guard, GuardedTransport
+from connector.emitter.schedule import THROTTLE_STATUSES, RetrySchedule, parse_retry_after
+from connector.emitter.signing import sign
+from connector.emitter.store import Attempt, Lease, Store
+from connector.errors import UnsafeDestinationError
+
+__all__ = ["RESPONSE_LIMIT", "Deliverer", "Outcome", "user_agent"]
+
+log = logging.getLogger("connector.emitter")
+RESPONSE_LIMIT = 20 * 1024
+# WEBHOOKS.md §4.2: a lease outlives the request timeout by 15 s, so only a dead worker's
+# delivery is ever taken over.
+LEASE_MARGIN = 15.0
+
+
+def user_agent() -> str:
+    """``connector-webhooks/<version>``."""
+    try:
+        version = metadata.version("connector")
+    except metadata.PackageNotFoundError:
+        version = "0"
+    return f"connector-webhooks/{version}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one attempt: ``delivered``, ``retry`` or ``failed`` (dead letter)."""
+
+    delivery_id: int
+    result: str
+    status: int | None
+    error: str | None
+    next_attempt_at: float | None = None
+    disabled: str | None = None
+
+
+class Deliverer:
+    """Sends due deliveries from a :class:`Store`.
+
+    ``transport`` replaces the guarded network transport (tests: ``httpx.ASGITransport``);
+    without it, every connection goes through :class:`GuardedTransport`, which dials only
+    addresses the guard approved. The URL text is checked by the guard before every attempt
+    either way. ``clock`` is the time source for scheduling and for ``webhook-timestamp``.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        guard: Guard | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+        schedule: RetrySchedule | None = None,
+        time_scale: float | None = None,
+        connect_timeout: float = 5.0,
+        total_timeout: float = 15.0,
+        per_endpoint: int = 10,
+        concurrency: int = 100,
+        worker: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.guard = guard or Guard()
+        self.clock = clock
+        schedule = schedule or RetrySchedule()
+        if time_scale is not None:
+            schedule = RetrySchedule(
+                delays=schedule.delays,
+                jitter=schedule.jitter,
+                time_scale=time_scale,
+                throttle_floor=schedule.throttle_floor,
+                max_retry_after=schedule.max_retry_after,
+                disable_after=schedule.disable_after,
+            )
+        self.schedule = schedule
+        self.total_timeout = total_timeout
+        self.per_endpoint = per_endpoint
+        self.concurrency = concurrency
+        self.worker = worker or f"worker-{uuid.uuid4().hex[:12]}"
+        self.lease_seconds = total_timeout + LEASE_MARGIN
+        self._rng = rng or random.Random()
+        self._user_agent = user_agent()
+        self._inflight: Counter[str] = Counter()
+        self._wake = anyio.Event()
+        self._client = httpx.AsyncClient(
+            transport=transport or GuardedTransport(self.guard, max_connections=concurrency),
+            timeout=httpx.Timeout(total_timeout, connect=connect_timeout),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    async def __aenter__(self) -> Deliverer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client (the store is the caller's)."""
+        await self._client.aclose()
+
+    # one attempt -------------------------------------------------------------------------
+
+    def _headers(self, lease: Lease, timestamp: int) -> dict[str, str]:
+        event = lease.event
+        return {
+            "webhook-id": event.id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(event.id, timestamp, event.body, lease.subscription.secrets),
+            "content-type": "application/json",
+            "user-agent": self._user_agent,
+            # Ask for no compression; what comes anyway is stored raw, never inflated.
+            "accept-encoding": "identity",
+        }
+
+    async def deliver(self, lease: Lease) -> Outcome:
+        """Make one attempt for a leased delivery and record it in the store."""
+        url = lease.subscription.url.rstrip("/") + lease.event.path
+        now = self.clock()
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        body = b""
+        retry_after: str | None = None
+        timed_out = False
+        try:
+            self.guard.validate_url(url)
+            with anyio.fail_after(self.total_timeout):
+                async with self._client.stream(
+                    "POST", url, content=lease.event.body, headers=self._headers(lease, int(now))
+                ) as response:
+                    status = response.status_code
+                    retry_after = response.headers.get("retry-after")
+                    async for chunk in response.aiter_raw():
+                        body += chunk
+                        if len(body) >= RESPONSE_LIMIT:
+                            break
+        except TimeoutError:
+            timed_out, error = True, f"timed out after {self.total_timeout:g} s"
+        except httpx.TimeoutException as exc:
+            timed_out, error = True, f"timed out: {type(exc).__name__}"
+        except UnsafeDestinationError as exc:
+            error = f"refused by the guard: {exc}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        attempt = Attempt(
+            attempted_at=now,
+            status=status,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            error=error,
+            response=body[:RESPONSE_LIMIT],
+        )
+        return self._record(lease, attempt, retry_after, timed_out)
+
+    def _record(
+        self, lease: Lease, attempt: Attempt, retry_after: str | None, timed_out: bool
+    ) -> Outcome:
+        status, now = attempt.status, attempt.attempted_at
+        delivery, sub = lease.delivery_id, lease.subscription
+        if status is not None and 200 <= status < 300:
+            self.store.complete(lease, attempt)
+            return Outcome(delivery, "delivered", status, None)
+        error = attempt.error or f"HTTP {status}"
+        if status == 410:
+            reason = "the endpoint answered 410 Gone"
+            self.store.fail(lease, attempt, disable=reason)
+            log.warning("subscription %s disabled: %s", sub.id, reason)
+            return Outcome(delivery, "failed", status, error, disabled=reason)
+        disable = None
+        failing_since = sub.failing_since if sub.failing_since is not None else now
+        if now - failing_since >= self.schedule.disable_after_scaled:
+            disable = "failing without a success for too long"
+            log.warning("subscription %s disabled: %s", sub.id, disable)
+        delay = self.schedule.next_delay(
+            lease.attempts + 1,
+            throttled=timed_out or status in THROTTLE_STATUSES,
+            retry_after=parse_retry_after(retry_after, now),
+            rng=self._rng,
+        )
+        if delay is None:
+            self.store.fail(lease, attempt, disable=disable)
+            log.warning("event %s to %s exhausted its attempts: %s", lease.event.id, sub.id, error)
+            return Outcome(delivery, "failed", status, error, disabled=disable)
+        self.store.reschedule(lease, attempt, now + delay, disable=disable)
+        return Outcome(delivery, "retry", status, error, now + delay, disable)
+
+    # loops -------------------------------------------------------------------------------
+
+    def _lease(self, now: float, capacity: int) -> list[Lease]:
+        if capacity <= 0:
+            return []
+        full = [s for s, n in self._inflight.items() if n >= self.per_endpoint]
+        leases = self.store.lease_due(
+            now, capacity, self.worker, self.lease_seconds, exclude_subscriptions=full
+        )
+        accepted = []
+        for lease in leases:
+            sub = lease.subscription.id
+            if self._inflight[sub] >= self.per_endpoint:
+                # Keep waiting work in the store, where its lease cannot expire unnoticed.
+                self.store.release(lease)
+                continue
+            self._inflight[sub] += 1
+            accepted.append(lease)
+        return accepted
+
+    async def _run(self, lease: Lease, outcomes: list[Outcome] | None) -> None:
+        try:
+            outcome = await self.deliver(lease)
+            if outcomes is not None:
+                outcomes.append(outcome)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                self.store.release(lease)
+            raise
+        finally:
+            sub = lease.subscription.id
+            self._inflight[sub] -= 1
+            if self._inflight[sub] <= 0:
+                del self._inflight[sub]
+            if sum(self._inflight.values()) <= self.concurrency // 2:
+                self._wake.set()
+
+    async def run_once(self, now: float | None = None) -> list[Outcome]:
+        """Lease what is due (at ``now`` or the clock) up to the caps, send it all, return outcomes."""
+        when = self.clock() if now is None else now
+        outcomes: list[Outcome] = []
+        leases = self._lease(when, self.concurrency - sum(self._inflight.values()))
+        async with anyio.create_task_group() as group:
+            for lease in leases:
+                group.start_soon(self._run, lease, outcomes)
+        return outcomes
+
+    async def drain(self, max_rounds: int = 10_000) -> list[Outcome]:
+        """Call :meth:`run_once` until nothing is due at the clock's time; return all outcomes."""
+        outcomes: list[Outcome] = []
+        for _ in range(max_rounds):
+            batch = await self.run_once()
+            if not batch:
+                break
+            outcomes += batch
+        return outcomes
+
+    async def run_forever(
+        self, stop: anyio.Event, *, idle: float = 0.25, grace: float | None = None
+    ) -> None:
+        """Deliver continuously until ``stop`` is set.
+
+        On stop, no new work is leased; in-flight attempts finish (at most ``total_timeout``)
+        unless ``grace`` seconds pass first, in which case they are cancelled and their
+        leases released for the next run.
+        """
+
+        async def watch_stop() -> None:
+            await stop.wait()
+            self._wake.set()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(watch_stop)
+            await self._feed(group, stop, idle)
+            with anyio.move_on_after(self.total_timeout if grace is None else grace):
+                while self._inflight:
+                    self._wake = anyio.Event()
+                    with anyio.move_on_after(0.05):
+                        await self._wake.wait()
+            group.cancel_scope.cancel()
+
+    async def _feed(self, group: TaskGroup, stop: anyio.Event, idle: float) -> None:
+        while not stop.is_set():
+            self._wake = anyio.Event()
+            leases = self._lease(self.clock(), self.concurrency - sum(self._inflight.values()))
+            for lease in leases:
+                group.start_soon(self._run, lease, None)
+            if leases and sum(self._inflight.values()) < self.concurrency // 2:
+                await anyio.sleep(0)
+                continue
+            with anyio.move_on_after(idle):
+                await self._wake.wait()

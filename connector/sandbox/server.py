@@ -17,7 +17,7 @@ from connector.errors import ConfigurationError
 from .app import create_app
 from .faults import ConnectionDropped
 
-__all__ = ["SandboxServer", "quiet_dropped_connections"]
+__all__ = ["SandboxServer", "listen_socket", "quiet_dropped_connections"]
 
 _START_TIMEOUT = 10.0
 
@@ -37,6 +37,21 @@ def quiet_dropped_connections() -> None:
     logger = logging.getLogger("uvicorn.error")
     if _FILTER not in logger.filters:
         logger.addFilter(_FILTER)
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` (0: a free port), ready for uvicorn."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise ConfigurationError(
+            f"cannot listen on {host}:{port}: {error.strerror}", setting="--port"
+        ) from None
+    return sock
 
 
 class SandboxServer:
@@ -77,16 +92,7 @@ class SandboxServer:
         """Bind, start serving and return once the server accepts connections."""
         if self._thread is not None:
             return self
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-        except OSError as error:
-            sock.close()
-            raise ConfigurationError(
-                f"cannot listen on {self.host}:{self.port}: {error.strerror}", setting="--port"
-            ) from None
+        sock = listen_socket(self.host, self.port)
         self.port = sock.getsockname()[1]
         self._socket = sock
         quiet_dropped_connections()

@@ -1,0 +1,228 @@
+"""The command line of the workflow runner: ``workflow run``, ``workflow validate``, ``batch run``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+from connector.errors import InputError, InputProblem
+
+from .batch import BatchLimits, Progress, read_requests, run_batches
+from .binding import OperationExecutor
+from .document import ArazzoDocument, load_document
+from .executors import ConnectorExecutor
+from .expressions import JSON
+from .runner import DEFAULT_DEADLINE, RunOptions, WorkflowRunner
+
+__all__ = ["add_commands", "parse_inputs"]
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``workflow run``, ``workflow validate`` and ``batch run``."""
+    workflow = subparsers.add_parser("workflow", help="run or validate Arazzo workflows")
+    actions = workflow.add_subparsers(dest="workflow_command", required=True)
+    run = actions.add_parser("run", help="run an Arazzo document; prints its outputs as JSON")
+    run.add_argument("file", type=Path)
+    run.add_argument("--workflow", help="the workflowId to run (default: the first)")
+    run.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE|NAME=@FILE",
+        help="a workflow input; VALUE is read as JSON when it parses",
+    )
+    run.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="the definition a sourceDescription names",
+    )
+    run.add_argument(
+        "--max-retry-after",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="cap on any wait between retries",
+    )
+    run.add_argument(
+        "--deadline",
+        type=float,
+        default=DEFAULT_DEADLINE,
+        metavar="SECONDS",
+        help="the whole run's time limit (default 24 h)",
+    )
+    run.add_argument(
+        "--results-out", type=Path, default=None, metavar="FILE", help="stream JSONL bodies to FILE"
+    )
+    run.set_defaults(func=run_workflow_command)
+    validate = actions.add_parser("validate", help="load and check an Arazzo document")
+    validate.add_argument("file", type=Path)
+    validate.set_defaults(func=validate_workflow_command)
+
+    batch = subparsers.add_parser("batch", help="message batches from a JSONL file")
+    batch_actions = batch.add_subparsers(dest="batch_command", required=True)
+    batch_run = batch_actions.add_parser(
+        "run", help="submit, wait with a progress bar, save results"
+    )
+    batch_run.add_argument("requests", type=Path, metavar="REQUESTS.jsonl")
+    batch_run.add_argument("--out", type=Path, default=Path("results.jsonl"))
+    batch_run.add_argument("--no-wait", action="store_true", help="submit and print the batch ids")
+    batch_run.add_argument("--poll-interval", type=float, default=10.0, metavar="S")
+    batch_run.set_defaults(func=batch_run_command)
+
+
+def parse_inputs(pairs: Sequence[str]) -> dict[str, JSON]:
+    """``NAME=VALUE`` (JSON when it parses, else the string) and ``NAME=@file`` pairs."""
+    values: dict[str, JSON] = {}
+    problems = []
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            problems.append(
+                InputProblem(pair.split("=")[0] or pair, "expected NAME=VALUE or NAME=@FILE")
+            )
+            continue
+        if text.startswith("@"):
+            try:
+                text = Path(text[1:]).read_text(encoding="utf-8")
+            except OSError as exc:
+                problems.append(InputProblem(name, f"cannot read {text[1:]}: {exc.strerror}"))
+                continue
+        try:
+            values[name] = json.loads(text)
+        except json.JSONDecodeError:
+            values[name] = text
+    if problems:
+        raise InputError(problems)
+    return values
+
+
+def validate_workflow_command(args: argparse.Namespace) -> int:
+    """Load the document (every problem on stderr, exit 2) and bind it to its definitions."""
+    document = load_document(args.file)
+    with ExitStack() as stack:
+        WorkflowRunner(document, _executors(document, args, stack))
+    steps = sum(len(w.steps) for w in document.workflows)
+    print(
+        f"{args.file}: valid ({len(document.workflows)} workflow(s), {steps} step(s))",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def run_workflow_command(args: argparse.Namespace) -> int:
+    """Run one workflow and print its outputs as JSON on stdout."""
+    document = load_document(args.file)
+    inputs = parse_inputs(args.input)
+    options = RunOptions(
+        deadline=args.deadline, max_retry_after=args.max_retry_after, results_out=args.results_out
+    )
+    with ExitStack() as stack:
+        runner = WorkflowRunner(document, _executors(document, args, stack), options)
+        outputs = runner.run(args.workflow, inputs)
+    print(json.dumps(outputs, indent=2, ensure_ascii=False, default=str))
+    return 0
+
+
+def _executors(
+    document: ArazzoDocument, args: argparse.Namespace, stack: ExitStack
+) -> dict[str, OperationExecutor]:
+    """A source maps to ``--source NAME=FILE``, else to its URL when that file exists here and
+    is one of our definitions, else to the configured (by default the bundled) definition."""
+    from connector.client import Connector
+    from connector.config import load_configured_definition
+    from connector.definitions import load_definition
+
+    given: dict[str, str] = {}
+    for pair in args.source:
+        name, sep, file = pair.partition("=")
+        if not sep:
+            raise InputError([InputProblem("--source", "expected NAME=FILE", pair)])
+        given[name] = file
+    unknown = set(given) - {s.name for s in document.source_descriptions}
+    if unknown:
+        known = ", ".join(s.name for s in document.source_descriptions)
+        raise InputError(
+            [
+                InputProblem("--source", f"no sourceDescription named {n!r}; known: {known}")
+                for n in sorted(unknown)
+            ]
+        )
+    executors: dict[str, OperationExecutor] = {}
+    base = args.file.parent
+    for source in document.source_descriptions:
+        local = base / source.url
+        if source.name in given:
+            definition = load_definition(Path(given[source.name]))
+        elif "://" not in source.url and local.is_file() and local.suffix == ".json":
+            definition = load_definition(local)
+        else:
+            definition = load_configured_definition(args)
+        connector = stack.enter_context(
+            Connector(
+                definition,
+                base_url=getattr(args, "base_url", None),
+                api_key=getattr(args, "api_key", None),
+            )
+        )
+        executors[source.name] = ConnectorExecutor(connector)
+    return executors
+
+
+def batch_run_command(args: argparse.Namespace) -> int:
+    """Validate, submit, wait with progress on stderr, save results and print a summary."""
+    from connector.config import open_connector
+
+    try:
+        with args.requests.open(encoding="utf-8") as handle:
+            requests = read_requests(handle)
+    except OSError as exc:
+        raise InputError(
+            [InputProblem(str(args.requests), f"cannot read: {exc.strerror}")]
+        ) from None
+    limits = getattr(args, "batch_limits", None) or BatchLimits()
+    with open_connector(args) as connector:
+        try:
+            outcome = run_batches(
+                connector,
+                requests,
+                out=args.out,
+                wait=not args.no_wait,
+                poll_interval=args.poll_interval,
+                limits=limits,
+                progress=Progress(sys.stderr),
+                on_interrupt=_ask_to_cancel,
+                on_submit=lambda batch_id: print(f"submitted {batch_id}", file=sys.stderr),
+            )
+        except KeyboardInterrupt:
+            return 130
+    if args.no_wait:
+        print(json.dumps({"batch_ids": outcome.batch_ids, "requests": len(requests)}))
+        return 0
+    summary = {
+        "batch_ids": outcome.batch_ids,
+        "requests": len(requests),
+        "results": dict(sorted(outcome.result_types.items())),
+        "out": str(args.out),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+def _ask_to_cancel(batch_ids: list[str]) -> bool:
+    ids = ", ".join(batch_ids)
+    if not sys.stdin.isatty():
+        print(f"\ninterrupted; batch(es) still running: {ids}", file=sys.stderr)
+        return False
+    answer = input(f"\ncancel batch(es) {ids}? [y/N] ")
+    cancel = answer.strip().lower() in ("y", "yes")
+    if not cancel:
+        print(f"left running: {ids}", file=sys.stderr)
+    else:
+        print(f"cancel requested: {ids}", file=sys.stderr)
+    return cancel

@@ -18,7 +18,7 @@ __all__ = ["Clock", "ManualClock", "format_time", "system_clock"]
 Clock = Callable[[], datetime]
 """A callable returning the current time as an aware UTC datetime."""
 
-_DEFAULT_START = datetime(2025, 11, 1, 12, 0, 0, tzinfo=UTC)
+_DEFAULT_START = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def system_clock() -> datetime:
@@ -29,7 +29,7 @@ def system_clock() -> datetime:
 class ManualClock:
     """A clock that moves only when told to.
 
-    It starts at ``start`` (1 November 2025, 12:00 UTC by default) and keeps microseconds,
+    It starts at ``start`` (1 November 2026, 12:00 UTC by default) and keeps microseconds,
     like the real API's timestamps.
     """
 

@@ -141,7 +141,8 @@ async def download_file(request: Request) -> Response:
     record = _file(sandbox_of(request), request.path_params["file_id"])
     if not record.downloadable:
         raise api_error(400, f"file {record.id} is not downloadable")
-    return Response(record.data, media_type=record.mime_type)
+    # Set verbatim: starlette would add "; charset=utf-8" to a text/* media_type.
+    return Response(record.data, headers={"content-type": record.mime_type})
 
 
 async def delete_file(request: Request) -> Response:

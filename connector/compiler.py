@@ -73,10 +73,8 @@ def locate_validation_errors(exc: ValidationError, *, bare: bool) -> list[Proble
             hint = (
                 f"did you mean {close[0]!r}?"
                 if close
-                else "remove it, or prefix an extension with 'x-'"
+                else "remove it (free-form data belongs in 'meta')"
             )
-            if key.startswith("x-"):
-                continue
             problems.append(Problem(location, f"unknown key {key!r}; {hint}"))
             continue
         allowed = None

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -40,7 +40,7 @@ Handler = Callable[[OperationCall], FakeResponse]
 class FakeExecutor:
     """Operations createThing, readThing (path id) and listResults (JSONL)."""
 
-    OPERATIONS = {
+    OPERATIONS: ClassVar[dict[str, OperationRef]] = {
         "createThing": OperationRef("things", "create", "POST", "createThing"),
         "readThing": OperationRef("things", "read", "GET", "readThing"),
         "listResults": OperationRef("things", "results", "GET", "listResults", "jsonl"),
@@ -117,7 +117,7 @@ def runner(
 
 def test_run_retries_on_success_until_the_criterion_changes() -> None:
     clock = Clock()
-    run, executor = runner(thing_api(polls_to_end=3), clock)
+    run, _ = runner(thing_api(polls_to_end=3), clock)
     outputs = run.run("poll-until-ended", {"apiKey": "sk-secret"})
     assert outputs == {"id": "t1", "status": "ended", "polls": 3}
     assert clock.sleeps == [5, 5]

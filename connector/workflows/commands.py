@@ -62,6 +62,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     run.set_defaults(func=run_workflow_command)
     validate = actions.add_parser("validate", help="load and check an Arazzo document")
     validate.add_argument("file", type=Path)
+    validate.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="the definition a sourceDescription names",
+    )
     validate.set_defaults(func=validate_workflow_command)
 
     batch = subparsers.add_parser("batch", help="message batches from a JSONL file")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from types import FrameType
 
 import uvicorn
 
@@ -95,9 +97,19 @@ def run_sandbox(args: argparse.Namespace) -> int:
         app, log_level="warning", lifespan="off", ws="none", http="h11", access_log=False
     )
     try:
-        # uvicorn installs its own SIGINT/SIGTERM handlers and shuts down gracefully.
-        uvicorn.Server(config).run(sockets=[sock])
+        _ForegroundServer(config).run(sockets=[sock])
     finally:
         sock.close()
     print("sandbox stopped", file=sys.stderr)
     return 0
+
+
+class _ForegroundServer(uvicorn.Server):
+    """uvicorn, except that Ctrl-C or SIGTERM ends in a clean exit (code 0): uvicorn itself
+    re-raises the signal after shutting down, which would kill the process instead."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C: stop waiting for open connections
+        else:
+            self.should_exit = True

@@ -136,7 +136,7 @@ def test_workflow_run_exit_2_for_bad_inputs(
     server: SandboxServer, extra: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(["--base-url", server.base_url, "workflow", "run", str(SEED), *extra])
-    assert code in (1, 2) if "--workflow" in extra else code == 2
+    assert code == 2
     assert capsys.readouterr().out == ""
 
 

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from connector.errors import InputError, StepFailedError, WorkflowDefinitionError, WorkflowError
+from connector.errors import InputError, StepFailedError, WorkflowDefinitionError
 from connector.workflows.binding import NO_BODY, OperationCall, OperationRef
 from connector.workflows.document import load_document
 from connector.workflows.runner import DeadlineExceededError, RunOptions, WorkflowRunner
@@ -280,5 +280,6 @@ def test_runner_refuses_unknown_operation_ids_with_location() -> None:
 
 def test_runner_refuses_an_unknown_workflow_id() -> None:
     run, _ = runner(thing_api())
-    with pytest.raises(WorkflowError):
+    with pytest.raises(WorkflowDefinitionError) as caught:
         run.run("nope")
+    assert caught.value.problems[0].found == "nope"

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from connector.errors import StepFailedError, WorkflowError
+from connector.errors import Problem, StepFailedError, WorkflowDefinitionError, WorkflowError
 
 from .binding import NO_BODY, OperationCall, OperationExecutor, OperationRef, OperationResponse
 from .bound import BoundDocument
@@ -111,7 +111,8 @@ class WorkflowRunner:
         workflow = self.document.workflow(workflow_id)
         if workflow is None:
             known = ", ".join(w.workflow_id for w in self.document.workflows)
-            raise WorkflowError(f"no workflow {workflow_id!r} in the document; known: {known}")
+            problem = Problem("workflows", "no workflow with this workflowId", workflow_id, known)
+            raise WorkflowDefinitionError([problem])
         return workflow
 
     def _run_workflow(

@@ -247,7 +247,7 @@ MALFORMED = [
     ("step-id-pattern", _set(f"{S1}.stepId", "poll status"), "workflows[0].steps[1].stepId"),
     (
         "replacement-target",
-        _set(f"workflows.0.steps.0.requestBody.replacements", [{"target": "requests", "value": 1}]),
+        _set("workflows.0.steps.0.requestBody.replacements", [{"target": "requests", "value": 1}]),
         "workflows[0].steps[0].requestBody.replacements[0].target",
     ),
     ("end-with-step", _set(f"{S1}.onSuccess.1.type", "end"), "workflows[0].steps[1].onSuccess[1]"),

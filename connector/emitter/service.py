@@ -1,0 +1,197 @@
+"""The emitter: poll every watched resource, then deliver what is due; once, or on a loop.
+
+:class:`Emitter` owns one :class:`~connector.emitter.poller.Poller` per resource that has
+webhooks and a ``list`` operation, and a :class:`~connector.emitter.delivery.Deliverer`.
+
+* :meth:`Emitter.run_once` polls every resource once, then delivers until nothing is due
+  (``connector emit --once``);
+* :meth:`Emitter.run` polls every ``interval`` seconds while the deliverer runs alongside, so
+  a retry that falls due between polls goes out on time (``connector emit --interval S``).
+  When ``stop`` is set, a poll in progress is abandoned (its commit is atomic, so it either
+  happened or not), no new delivery is leased, and attempts in flight finish, or are
+  cancelled after ``grace`` seconds with their leases handed back.
+
+Example::
+
+    async with Emitter(api, store, guard=Guard(allow_private=True)) as emitter:
+        report = await emitter.run_once()
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+
+import anyio
+
+from connector.client import AsyncConnector
+from connector.emitter.delivery import Deliverer, Outcome
+from connector.emitter.guard import Guard
+from connector.emitter.poller import DEFAULT_PAGE_SIZE, Poller, PollResult
+from connector.emitter.store import Store
+from connector.emitter.triggers import is_pollable
+
+__all__ = ["CycleReport", "Emitter"]
+
+log = logging.getLogger("connector.emitter")
+
+DEFAULT_INTERVAL = 30.0
+# How often the deliverer looks for due work when idle: the hand-over delay after a poll.
+DELIVERY_IDLE = 0.05
+
+
+@dataclass
+class CycleReport:
+    """One poll of every resource and the delivery attempts that followed it."""
+
+    polls: list[PollResult] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def events(self) -> list[str]:
+        """Ids of the events this cycle detected."""
+        return [e for p in self.polls for e in p.events]
+
+    @property
+    def ok(self) -> bool:
+        """No listing failed and every attempt was delivered."""
+        return all(p.ok for p in self.polls) and all(o.result == "delivered" for o in self.outcomes)
+
+    def to_json(self) -> dict[str, object]:
+        """A summary for ``connector emit`` to print."""
+        delivered = sum(o.result == "delivered" for o in self.outcomes)
+        return {
+            "events": len(self.events),
+            "delivered": delivered,
+            "retrying": sum(o.result == "retry" for o in self.outcomes),
+            "failed": sum(o.result == "failed" for o in self.outcomes),
+            "resources": {
+                p.resource: {
+                    "requests": p.requests,
+                    "listed": p.listed,
+                    "complete": p.complete,
+                    "baseline": p.baseline,
+                    "events": len(p.events),
+                    **({"held": len(p.held)} if p.held else {}),
+                    **({"error": p.error} if p.error else {}),
+                }
+                for p in self.polls
+            },
+        }
+
+
+class Emitter:
+    """Polls a connector's resources into ``store`` and delivers the events.
+
+    ``resources`` limits polling to some handles (default: every pollable one). ``deliverer``
+    replaces the default :class:`Deliverer` built from ``guard`` and ``clock``; one built here
+    is closed with the emitter. ``backfill``, ``page_size`` and ``sweep_every`` go to each
+    :class:`Poller`.
+    """
+
+    def __init__(
+        self,
+        connector: AsyncConnector,
+        store: Store,
+        *,
+        deliverer: Deliverer | None = None,
+        guard: Guard | None = None,
+        clock: Callable[[], float] = time.time,
+        resources: Iterable[str] | None = None,
+        backfill: bool = False,
+        page_size: int | None = DEFAULT_PAGE_SIZE,
+        sweep_every: int | None = None,
+        release_held: bool = False,
+    ) -> None:
+        self.connector = connector
+        self.store = store
+        self.clock = clock
+        wanted = set(resources) if resources is not None else None
+        self.pollers = [
+            Poller(
+                connector,
+                store,
+                resource,
+                clock=clock,
+                backfill=backfill,
+                page_size=page_size,
+                sweep_every=sweep_every,
+                release_held=release_held,
+            )
+            for resource in connector.definition.resources
+            if is_pollable(resource) and (wanted is None or resource.handle in wanted)
+        ]
+        self._owns_deliverer = deliverer is None
+        self.deliverer = deliverer or Deliverer(store, guard=guard, clock=clock)
+        self.cycles = 0
+
+    def __repr__(self) -> str:
+        return f"<Emitter {[p.handle for p in self.pollers]}>"
+
+    async def __aenter__(self) -> Emitter:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the deliverer if this emitter built it (the connector and store are the
+        caller's)."""
+        if self._owns_deliverer:
+            await self.deliverer.aclose()
+
+    async def poll(self) -> list[PollResult]:
+        """Poll every resource once, concurrently; results in resource order."""
+        results: list[PollResult | None] = [None] * len(self.pollers)
+
+        async def one(index: int, poller: Poller) -> None:
+            results[index] = await poller.poll()
+
+        async with anyio.create_task_group() as group:
+            for index, poller in enumerate(self.pollers):
+                group.start_soon(one, index, poller)
+        self.cycles += 1
+        return [r for r in results if r is not None]
+
+    async def run_once(self) -> CycleReport:
+        """One poll of every resource, then deliveries until nothing is due."""
+        polls = await self.poll()
+        outcomes = await self.deliverer.drain()
+        return CycleReport(polls, outcomes)
+
+    async def run(
+        self,
+        stop: anyio.Event,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        grace: float | None = None,
+        on_cycle: Callable[[CycleReport], None] | None = None,
+    ) -> None:
+        """Poll every ``interval`` seconds and deliver continuously until ``stop`` is set.
+
+        ``on_cycle`` is called with each poll's report (its ``outcomes`` stay empty: the
+        deliverer runs on its own schedule).
+        """
+        async with anyio.create_task_group() as group:
+            group.start_soon(
+                partial(self.deliverer.run_forever, stop, idle=DELIVERY_IDLE, grace=grace)
+            )
+            polling = anyio.CancelScope()
+
+            async def abandon_poll_on_stop() -> None:
+                await stop.wait()
+                polling.cancel()
+
+            group.start_soon(abandon_poll_on_stop)
+            with polling:
+                while not stop.is_set():
+                    started = anyio.current_time()
+                    report = CycleReport(await self.poll())
+                    if on_cycle is not None:
+                        on_cycle(report)
+                    wait = interval - (anyio.current_time() - started)
+                    with anyio.move_on_after(max(wait, 0.0)):
+                        await stop.wait()

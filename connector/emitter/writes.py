@@ -1,0 +1,82 @@
+"""Write-through events: the engine's own successful creates become ``<handle>.created``.
+
+Messages cannot be listed, so this is the only source of ``messages.created``; for listable
+resources (a file upload, a skill) it fires the same event the poller would find later, with
+the same deterministic id, so the store keeps one of them and the subscriber gets it sooner.
+
+Pass a :class:`WriteRecorder` as the connector's ``on_write`` observer::
+
+    recorder = WriteRecorder(definition, store)
+    with Connector(definition, on_write=recorder) as api:
+        api.call("messages", "create", {...})     # records messages.created
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from connector.definitions import Definition
+from connector.emitter.store import Store, build_event
+from connector.emitter.triggers import CREATE_OPERATIONS, Rule, compile_rules, record_id
+from connector.errors import ConnectorError
+from connector.selectors import Selector, compile_selector
+from connector.types import JSON
+
+__all__ = ["WriteRecorder"]
+
+log = logging.getLogger("connector.emitter")
+
+
+class WriteRecorder:
+    """An ``on_write`` observer recording ``created`` events for ``create``/``upload`` calls.
+
+    Recording never raises into the caller: the API write has already happened, and an
+    exception would invite a retry that creates the record twice. A failure to record is
+    logged as an error instead. ``recorded`` counts the events that were new.
+    """
+
+    def __init__(
+        self, definition: Definition, store: Store, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.recorded = 0
+        self._rules: dict[str, tuple[Selector, list[Rule]]] = {}
+        for resource in definition.resources:
+            created = [r for r in compile_rules(resource) if r.kind == "created"]
+            if created:
+                self._rules[resource.handle] = (compile_selector(resource.id_field), created)
+
+    def __repr__(self) -> str:
+        return f"<WriteRecorder {sorted(self._rules)}>"
+
+    def __call__(self, handle: str, operation: str, body: JSON) -> None:
+        """Record ``<handle>.created`` for a successful create-like ``operation``."""
+        if operation not in CREATE_OPERATIONS or handle not in self._rules:
+            return
+        id_selector, rules = self._rules[handle]
+        rid = record_id(id_selector, body)
+        if rid is None:
+            log.warning("%s.%s answered without an id; no event recorded", handle, operation)
+            return
+        now = self.clock()
+        for rule in rules:
+            if not rule.condition_holds(body):
+                continue
+            event = build_event(
+                rule.event,
+                resource=handle,
+                record_id=rid,
+                marker=rule.marker,
+                data=rule.data(body),
+                timestamp=rule.timestamp(body, now),
+                path=rule.path,
+                created_at=now,
+            )
+            try:
+                if self.store.record_event(event):
+                    self.recorded += 1
+            except ConnectorError as exc:
+                log.error("cannot record %s for %s %s: %s", rule.event, handle, rid, exc)

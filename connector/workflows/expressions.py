@@ -15,9 +15,9 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
 
 from connector.errors import WorkflowError
+from connector.types import JSON
 
 __all__ = [
     "JSON",
@@ -31,8 +31,6 @@ __all__ = [
     "resolve_value",
 ]
 
-# A value decoded from, or encodable as, JSON (the project's one name for Any).
-JSON: TypeAlias = Any
 
 _NAME = r"[A-Za-z0-9_\-.]+"
 _ID = r"[A-Za-z0-9_\-]+"

@@ -42,7 +42,9 @@ def quiet_dropped_connections() -> None:
 def listen_socket(host: str, port: int) -> socket.socket:
     """A TCP socket bound to ``host``:``port`` (0: a free port), ready for uvicorn."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must say TCP: asyncio sets TCP_NODELAY on accepted connections only then, and
+    # without it every answer stalls ~40 ms on Nagle plus delayed ACKs.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

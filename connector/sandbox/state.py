@@ -13,7 +13,7 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
 from connector.errors import UpstreamError
@@ -30,7 +30,7 @@ T = TypeVar("T")
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 BATCH_LIFETIME = timedelta(hours=24)
 RESULTS_LIFETIME = timedelta(days=29)
-_FAR = datetime.max.replace(tzinfo=system_clock().tzinfo)
+_FAR = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass

@@ -6,8 +6,7 @@ import mimetypes
 import posixpath
 import re
 
-from starlette._utils import AwaitableOrContextManager
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -43,14 +42,15 @@ def _require_beta(request: Request, token: str) -> None:
         )
 
 
-def _form(request: Request) -> AwaitableOrContextManager[FormData]:
+def _check_upload(request: Request) -> int:
+    """Refuse an upload that is too large or not multipart; return the size limit."""
     limit = settings_of(request).max_file_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise api_error(413, f"upload is over the {limit}-byte limit")
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise api_error(400, "content-type: expected multipart/form-data")
-    return request.form(max_files=10_000, max_part_size=limit)
+    return limit
 
 
 def _page(request: Request, rows: list[tuple[str, JSON]]) -> dict[str, JSON]:
@@ -83,7 +83,8 @@ async def upload_file(request: Request) -> Response:
     """``POST /v1/files``: multipart, part ``file``."""
     _require_beta(request, FILES_BETA)
     state = sandbox_of(request)
-    async with _form(request) as form:
+    limit = _check_upload(request)
+    async with request.form(max_files=10_000, max_part_size=limit) as form:
         part = form.get("file")
         if not isinstance(part, UploadFile):
             raise api_error(400, "file: Field required (a multipart file part named 'file')")
@@ -169,7 +170,8 @@ async def create_skill(request: Request) -> Response:
     """``POST /v1/skills``: ``files`` parts under one directory with ``SKILL.md`` at its root."""
     _require_beta(request, SKILLS_BETA)
     state = sandbox_of(request)
-    async with _form(request) as form:
+    limit = _check_upload(request)
+    async with request.form(max_files=10_000, max_part_size=limit) as form:
         # The 2.x SDK names the parts "files[]"; curl users write "files".
         parts = [
             value

@@ -27,7 +27,7 @@ SAMPLE_REQUESTS: list[dict[str, JSON]] = [
     {
         "custom_id": "capital-france",
         "params": {
-            "model": "claude-sonnet-4-5",
+            "model": "claude-opus-4-5",
             "max_tokens": 64,
             "messages": [{"role": "user", "content": "What is the capital of France?"}],
         },
@@ -48,7 +48,7 @@ SAMPLE_REQUESTS: list[dict[str, JSON]] = [
     {
         "custom_id": "greeting",
         "params": {
-            "model": "claude-sonnet-4-5",
+            "model": "claude-opus-4-5",
             "max_tokens": 32,
             "messages": [{"role": "user", "content": "Say hello to the integration team."}],
         },

@@ -1,0 +1,484 @@
+"""The emitter's commands: ``subscriptions``, ``emit`` and ``events``.
+
+::
+
+    connector subscriptions add URL [--events E,...] [--secret S] [--allow-private]
+    connector subscriptions list | remove ID | rotate ID [--secret S] | enable ID | disable ID
+    connector emit [--interval SECONDS] [--once] [--backfill] [--allow-private]
+    connector events list [--status failed] [--limit N]
+    connector events replay EVENT_ID [--subscription ID]
+    connector events replay --failed [--since T] [--until T] [--subscription ID]
+
+Machine output (JSON, JSONL) goes to stdout, messages to stderr. A signing secret is printed
+once, when it is generated (``add``, ``rotate``), and never again. Exit codes: 0 ok, 1 the API
+or a subscriber failed, 2 bad usage or input. The global options ``--definition``,
+``--base-url``, ``--api-key`` and ``--state`` come from the top-level parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import anyio
+
+from connector.client import AsyncConnector
+from connector.config import default_state, load_configured_definition
+from connector.definitions import Definition
+from connector.emitter.guard import Guard
+from connector.emitter.service import DEFAULT_INTERVAL, CycleReport, Emitter
+from connector.emitter.store import Store, Subscription, open_store
+from connector.emitter.writes import WriteRecorder
+from connector.errors import (
+    ConfigurationError,
+    ConnectorError,
+    DefinitionError,
+    InputError,
+    InputProblem,
+    StoreError,
+    SubscriptionError,
+    UnsafeDestinationError,
+)
+
+__all__ = ["add_commands", "parse_moment", "recording_writes"]
+
+REPLAY_WINDOW = 30 * 86400.0
+_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([smhd])$")
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_USAGE_ERRORS = (
+    ConfigurationError,
+    DefinitionError,
+    InputError,
+    StoreError,
+    SubscriptionError,
+    UnsafeDestinationError,
+)
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``subscriptions``, ``emit`` and ``events`` to the CLI."""
+    _add_subscriptions(subparsers)
+    _add_emit(subparsers)
+    _add_events(subparsers)
+
+
+def _add_subscriptions(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "subscriptions", help="who receives which webhooks", description="Manage subscribers."
+    )
+    commands = parser.add_subparsers(dest="subscriptions_command", metavar="COMMAND")
+    commands.required = True
+    add = commands.add_parser("add", help="add an endpoint; prints its secret once")
+    add.add_argument("url", help="the endpoint; each event is POSTed to URL + the webhook path")
+    add.add_argument("--events", default="", help="comma-separated types or prefixes (files.*)")
+    add.add_argument("--secret", help="a whsec_ secret to use instead of a generated one")
+    add.add_argument(
+        "--allow-private", action="store_true", help="allow http and private/loopback hosts"
+    )
+    add.set_defaults(func=subscriptions_add)
+    listing = commands.add_parser("list", help="every subscription as JSON lines (no secrets)")
+    listing.set_defaults(func=subscriptions_list)
+    remove = commands.add_parser("remove", help="delete a subscription and its deliveries")
+    remove.add_argument("id")
+    remove.set_defaults(func=subscriptions_remove)
+    rotate = commands.add_parser(
+        "rotate", help="new secret (printed once); the old one keeps signing for 24 h"
+    )
+    rotate.add_argument("id")
+    rotate.add_argument("--secret", help="the new whsec_ secret (default: generated)")
+    rotate.set_defaults(func=subscriptions_rotate)
+    enable = commands.add_parser("enable", help="resume a disabled subscription")
+    enable.add_argument("id")
+    enable.set_defaults(func=subscriptions_enable)
+    disable = commands.add_parser("disable", help="pause a subscription, keeping its queue")
+    disable.add_argument("id")
+    disable.add_argument("--reason", default="disabled by the operator")
+    disable.set_defaults(func=subscriptions_disable)
+
+
+def _add_emit(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "emit",
+        help="poll the API, detect changes, deliver webhooks",
+        description="Poll every resource that has webhooks, record events, deliver them.",
+    )
+    parser.add_argument(
+        "--interval",
+        type=_positive,
+        default=DEFAULT_INTERVAL,
+        metavar="SECONDS",
+        help=f"seconds between polls ({DEFAULT_INTERVAL:g})",
+    )
+    parser.add_argument("--once", action="store_true", help="one poll and delivery pass, then exit")
+    parser.add_argument(
+        "--backfill", action="store_true", help="the first poll fires events for existing records"
+    )
+    parser.add_argument(
+        "--allow-private", action="store_true", help="deliver to http and private/loopback hosts"
+    )
+    parser.add_argument(
+        "--resource", action="append", metavar="HANDLE", help="poll only this resource (repeat)"
+    )
+    parser.add_argument(
+        "--release-held",
+        action="store_true",
+        help="accept deletions the mass-vanish guard is holding (after checking the API)",
+    )
+    parser.add_argument(
+        "--grace",
+        type=_positive,
+        default=None,
+        metavar="SECONDS",
+        help="on stop, cancel attempts still running after this long (default: let them finish)",
+    )
+    parser.set_defaults(func=emit)
+
+
+def _add_events(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "events", help="the event log and replays", description="Inspect and replay events."
+    )
+    commands = parser.add_subparsers(dest="events_command", metavar="COMMAND")
+    commands.required = True
+    listing = commands.add_parser("list", help="events newest first, as JSON lines")
+    listing.add_argument(
+        "--status",
+        choices=("pending", "delivering", "delivered", "failed"),
+        help="only events with a delivery in this status",
+    )
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    listing.set_defaults(func=events_list)
+    replay = commands.add_parser("replay", help="queue events again for delivery")
+    replay.add_argument("event_id", nargs="?", help="the event to send again")
+    replay.add_argument("--failed", action="store_true", help="every dead letter in the window")
+    replay.add_argument("--since", help="window start: RFC 3339, epoch seconds or 2h/7d ago (30d)")
+    replay.add_argument("--until", help="window end (default: now)")
+    replay.add_argument("--subscription", metavar="ID", help="only to this subscription")
+    replay.set_defaults(func=events_replay)
+
+
+# helpers ---------------------------------------------------------------------------------
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+    return value
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _out(value: object) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def _state(args: argparse.Namespace) -> str:
+    return getattr(args, "state", None) or default_state()
+
+
+def _open(args: argparse.Namespace) -> Store:
+    guard = Guard(allow_private=bool(getattr(args, "allow_private", False)))
+    return open_store(_state(args), guard=guard)
+
+
+@contextmanager
+def _opened(args: argparse.Namespace) -> Iterator[Store]:
+    store = _open(args)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _command(body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Map the library's errors to exit codes and one line on stderr."""
+
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            return body(args)
+        except _USAGE_ERRORS as exc:
+            _say(f"connector: {exc}")
+            return 2
+        except ConnectorError as exc:
+            _say(f"connector: {exc}")
+            return 1
+
+    handler.__name__ = body.__name__
+    handler.__doc__ = body.__doc__
+    return handler
+
+
+def _subscription_json(sub: Subscription) -> dict[str, object]:
+    return {
+        "id": sub.id,
+        "url": sub.url,
+        "events": list(sub.events) or ["*"],
+        "state": sub.state,
+        "disabled_reason": sub.disabled_reason,
+        "failing_since": _time(sub.failing_since),
+        "created_at": _time(sub.created_at),
+        "secrets": len(sub.secrets),
+    }
+
+
+def _time(value: float | None) -> str | None:
+    if value is None:
+        return None
+    return datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_moment(text: str, now: float, *, option: str = "--since") -> float:
+    """Epoch seconds from RFC 3339, epoch seconds, or a duration ago (``90m``, ``2h``, ``7d``)."""
+    text = text.strip()
+    match = _DURATION.match(text)
+    if match:
+        return now - float(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        problem = InputProblem(option, "not RFC 3339, epoch seconds or a duration (2h, 7d)", text)
+        raise InputError([problem]) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+# subscriptions ---------------------------------------------------------------------------
+
+
+@_command
+def subscriptions_add(args: argparse.Namespace) -> int:
+    """Add a subscription; print it as JSON, with the secret only if it was generated here."""
+    events = [e.strip() for e in args.events.split(",") if e.strip()]
+    with _opened(args) as store:
+        sub = store.add_subscription(args.url, events, args.secret)
+    shown = _subscription_json(sub)
+    if not args.secret:
+        shown["secret"] = sub.secrets[0]
+        _say("connector: keep this secret now: it will not be shown again")
+    _out(shown)
+    return 0
+
+
+@_command
+def subscriptions_list(args: argparse.Namespace) -> int:
+    """Print every subscription as one JSON line, without its secrets."""
+    with _opened(args) as store:
+        for sub in store.list_subscriptions():
+            _out(_subscription_json(sub))
+    return 0
+
+
+@_command
+def subscriptions_remove(args: argparse.Namespace) -> int:
+    """Delete a subscription with its queued deliveries."""
+    with _opened(args) as store:
+        store.remove_subscription(args.id)
+    _out({"id": args.id, "removed": True})
+    return 0
+
+
+@_command
+def subscriptions_rotate(args: argparse.Namespace) -> int:
+    """Make a new secret current; print it once. The old one keeps signing for 24 h."""
+    with _opened(args) as store:
+        secret = store.rotate_secret(args.id, args.secret)
+    shown: dict[str, object] = {"id": args.id, "rotated": True}
+    if not args.secret:
+        shown["secret"] = secret
+        _say("connector: keep this secret now: it will not be shown again")
+    _say("connector: the previous secret keeps signing (alongside) for 24 h")
+    _out(shown)
+    return 0
+
+
+@_command
+def subscriptions_enable(args: argparse.Namespace) -> int:
+    """Resume deliveries to a disabled subscription."""
+    with _opened(args) as store:
+        store.enable_subscription(args.id)
+        _out(_subscription_json(store.get_subscription(args.id)))
+    return 0
+
+
+@_command
+def subscriptions_disable(args: argparse.Namespace) -> int:
+    """Pause a subscription; its queued deliveries wait for ``enable``."""
+    with _opened(args) as store:
+        store.disable_subscription(args.id, args.reason)
+        _out(_subscription_json(store.get_subscription(args.id)))
+    return 0
+
+
+# emit ------------------------------------------------------------------------------------
+
+
+@_command
+def emit(args: argparse.Namespace) -> int:
+    """Poll and deliver: one pass with ``--once`` (exit 1 if anything failed), else until
+    SIGTERM or Ctrl-C."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="connector emit: %(message)s")
+    definition = load_configured_definition(args)
+    connector = AsyncConnector(definition, base_url=args.base_url, api_key=args.api_key)
+    try:
+        with _opened(args) as store:
+            return anyio.run(_emit, args, connector, store)
+    finally:
+        anyio.run(connector.aclose)
+
+
+async def _emit(args: argparse.Namespace, connector: AsyncConnector, store: Store) -> int:
+    stop = anyio.Event()
+    emitter = Emitter(
+        connector,
+        store,
+        guard=Guard(allow_private=args.allow_private),
+        resources=args.resource,
+        backfill=args.backfill,
+        release_held=args.release_held,
+    )
+    unknown = set(args.resource or ()) - {p.handle for p in emitter.pollers}
+    if unknown:
+        await emitter.aclose()
+        _say(f"connector emit: not a pollable resource: {', '.join(sorted(unknown))}")
+        return 2
+    async with emitter, anyio.create_task_group() as group:
+        group.start_soon(_stop_on_signal, stop)
+        if args.once:
+            report = CycleReport()
+            with anyio.CancelScope() as scope:
+                group.start_soon(_cancel_when, stop, scope)
+                report = await emitter.run_once()
+            group.cancel_scope.cancel()
+            _out(report.to_json())
+            return 0 if report.ok and not stop.is_set() else 1
+        cycles = 0
+
+        def show(report: CycleReport) -> None:
+            nonlocal cycles
+            cycles += 1
+            if report.events or not report.ok or any(p.held for p in report.polls):
+                _out({"cycle": cycles, "at": _time(time.time()), **report.to_json()})
+
+        _say(f"connector emit: polling every {args.interval:g} s; Ctrl-C to stop")
+        await emitter.run(stop, interval=args.interval, grace=args.grace, on_cycle=show)
+        group.cancel_scope.cancel()
+    _say("connector emit: stopped")
+    return 0
+
+
+async def _stop_on_signal(stop: anyio.Event) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for received in signals:
+            _say(f"connector emit: {signal.Signals(received).name}, finishing in-flight work")
+            stop.set()
+            return
+
+
+async def _cancel_when(stop: anyio.Event, scope: anyio.CancelScope) -> None:
+    await stop.wait()
+    scope.cancel()
+
+
+# events ----------------------------------------------------------------------------------
+
+
+@_command
+def events_list(args: argparse.Namespace) -> int:
+    """Print events newest first, one JSON line each, with their deliveries."""
+    with _opened(args) as store:
+        for info in store.list_events(args.status, limit=args.limit):
+            event = info.event
+            _out(
+                {
+                    "id": event.id,
+                    "type": event.type,
+                    "resource": event.resource,
+                    "record_id": event.record_id,
+                    "path": event.path,
+                    "created_at": _time(event.created_at),
+                    "body": json.loads(event.body),
+                    "deliveries": [
+                        {
+                            "subscription_id": d.subscription_id,
+                            "status": d.status,
+                            "attempts": d.attempts,
+                            "last_status": d.last_status,
+                            "last_error": d.last_error,
+                            "next_attempt_at": _time(d.next_attempt_at),
+                        }
+                        for d in info.deliveries
+                    ],
+                }
+            )
+    return 0
+
+
+@_command
+def events_replay(args: argparse.Namespace) -> int:
+    """Queue one event again, or every dead letter created in the window."""
+    if bool(args.event_id) == bool(args.failed):
+        _say("connector events replay: give either EVENT_ID or --failed")
+        return 2
+    now = time.time()
+    with _opened(args) as store:
+        if args.event_id:
+            if args.since or args.until:
+                _say("connector events replay: --since/--until go with --failed")
+                return 2
+            queued = store.replay(args.event_id, args.subscription)
+            _out({"event": args.event_id, "queued": queued})
+        else:
+            since = parse_moment(args.since, now) if args.since else now - REPLAY_WINDOW
+            until = parse_moment(args.until, now, option="--until") if args.until else None
+            queued = store.replay_failed(since, until, args.subscription)
+            _out({"failed": True, "since": _time(since), "queued": queued})
+    _say(f"connector: {queued} deliveries queued; a running emitter (or emit --once) sends them")
+    return 0
+
+
+# write-through ---------------------------------------------------------------------------
+
+
+@contextmanager
+def recording_writes(
+    args: argparse.Namespace, definition: Definition
+) -> Iterator[WriteRecorder | None]:
+    """An ``on_write`` observer for other commands (``connector call``), or None.
+
+    It records ``<handle>.created`` for creates only where an emitter state store already
+    exists (``--state``), so a plain API call never leaves a state file behind::
+
+        with recording_writes(args, definition) as on_write:
+            connector = Connector(definition, ..., on_write=on_write)
+    """
+    location = _state(args)
+    if location.startswith(("postgresql://", "postgres://")) or not os.path.exists(location):
+        yield None
+        return
+    store = open_store(location)
+    try:
+        yield WriteRecorder(definition, store)
+    finally:
+        store.close()

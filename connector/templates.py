@@ -173,10 +173,22 @@ class CompiledTemplate:
 
 
 def _refuse_unsafe(tree: nodes.Template) -> None:
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
         name: object
         if isinstance(node, nodes.Getattr):
             name = node.attr
+        elif isinstance(node, nodes.Filter):
+            if node.name != "attr":
+                continue
+            # `x|attr('__class__')` is `x.__class__` spelled as a filter; a computed name
+            # cannot be checked at load, so it is refused outright.
+            arg = node.args[0] if node.args else None
+            if not isinstance(arg, nodes.Const):
+                raise TemplateSyntaxProblem(
+                    "template uses the attr filter with a computed name; templates may only "
+                    "read placeholder values"
+                )
+            name = arg.value
         else:
             arg = getattr(node, "arg", None)
             name = arg.value if isinstance(arg, nodes.Const) else None

@@ -16,8 +16,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, PrivateAttr, TypeAdapter, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    GetJsonSchemaHandler,
+    PrivateAttr,
+    TypeAdapter,
+    model_validator,
+)
 from pydantic import Field as PydanticField
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from .errors import DefinitionError, InputError, InputProblem, Problem
 from .selectors import FieldType, Selector
@@ -90,6 +100,14 @@ class Template(_Strict):
     def _shape(cls, data: object) -> object:
         return _template_shape(data)
 
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # The schema must accept both shapes the loader accepts, or the exported schema
+        # would refuse definitions that load (a bare-string endpoint, say).
+        return {"anyOf": [{"type": "string"}, handler(core_schema)]}
+
     @property
     def compiled(self) -> CompiledTemplate:
         """The compiled template (set at load)."""
@@ -116,6 +134,15 @@ class TemplateMap(_Strict):
         if isinstance(data, dict) and not ({"value"} <= data.keys() <= {"value", "placeholders"}):
             return {"value": data}
         return data
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # Both shapes the loader accepts: the plain {name: template} map (claude-api.json's
+        # resource headers) and {"value": {...}, "placeholders": [...]}.
+        plain = {"type": "object", "additionalProperties": {"type": "string"}}
+        return {"anyOf": [plain, handler(core_schema)]}
 
 
 class Field(_Strict):

@@ -13,7 +13,7 @@ import httpx
 import standardwebhooks
 import svix.webhooks
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -144,7 +144,10 @@ def recording_receiver(
 
     async def receive(request: Request) -> Response:
         target = request.path_params["target"]
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the emitter was killed mid-request
+            return Response(status_code=400)
         headers = {k: v for k, v in request.headers.items() if k.startswith("webhook-")}
         standard, svix_hook = verifiers[target]
         try:

@@ -337,18 +337,29 @@ def subscriptions_disable(args: argparse.Namespace) -> int:
 def emit(args: argparse.Namespace) -> int:
     """Poll and deliver: one pass with ``--once`` (exit 1 if anything failed), else until
     SIGTERM or Ctrl-C."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="connector emit: %(message)s")
+    _log_to_stderr()
     definition = load_configured_definition(args)
     connector = AsyncConnector(definition, base_url=args.base_url, api_key=args.api_key)
-    try:
-        with _opened(args) as store:
-            return anyio.run(_emit, args, connector, store)
-    finally:
-        anyio.run(connector.aclose)
+    with _opened(args) as store:
+        return anyio.run(_emit, args, connector, store)
+
+
+def _log_to_stderr() -> None:
+    """The emitter's own log lines (alerts, disabled endpoints) on stderr, once."""
+    logger = logging.getLogger("connector")
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("connector emit: %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 async def _emit(args: argparse.Namespace, connector: AsyncConnector, store: Store) -> int:
+    async with connector:
+        return await _emit_with(args, connector, store)
+
+
+async def _emit_with(args: argparse.Namespace, connector: AsyncConnector, store: Store) -> int:
     stop = anyio.Event()
     emitter = Emitter(
         connector,

@@ -38,7 +38,16 @@ class TemplateSyntaxProblem(Exception):
     """A template that cannot compile; turned into a located DefinitionError by the loader."""
 
 
+def _defined(value: JSON) -> JSON:
+    # Our filters see an undefined name before Jinja does; without this json.dumps would
+    # report "StrictUndefined is not JSON serializable" instead of naming the missing value.
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    return value
+
+
 def _json_string_content(value: JSON) -> str:
+    value = _defined(value)
     if isinstance(value, datetime):
         value = value.isoformat()
     text = value if isinstance(value, str) else to_json_text(value)
@@ -47,6 +56,7 @@ def _json_string_content(value: JSON) -> str:
 
 def to_json_text(value: JSON) -> str:
     """Compact JSON text; falls back to ASCII escapes where a string holds lone surrogates."""
+    value = _defined(value)
     if isinstance(value, datetime):
         value = value.isoformat()
     try:
@@ -58,6 +68,7 @@ def to_json_text(value: JSON) -> str:
 
 
 def _path_segment(value: JSON) -> str:
+    value = _defined(value)
     if isinstance(value, datetime):
         value = value.isoformat()
     text = value if isinstance(value, str) else to_json_text(value)
@@ -70,6 +81,7 @@ def _path_segment(value: JSON) -> str:
 
 
 def _plain_text(value: JSON) -> str:
+    value = _defined(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, str):

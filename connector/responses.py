@@ -102,7 +102,12 @@ def shape_records(resource: Resource, operation: Operation, payload: JSON, *, ra
         return [extract_record(resource.fields, item) for item in select_items(operation, payload)]
     if isinstance(payload, dict) and payload.get("type", "").endswith("_deleted"):
         return payload  # a deletion receipt has none of the record's fields
-    return extract_record(resource.fields, payload)
+    record = extract_record(resource.fields, payload)
+    if isinstance(payload, dict) and payload and all(v is None for v in record.values()):
+        # Not a record of this resource at all (count_tokens answers {"input_tokens": N}):
+        # shaping it would return only nulls and lose the answer, so it is returned as is.
+        return payload
+    return record
 
 
 class PageState:

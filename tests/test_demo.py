@@ -27,3 +27,5 @@ def test_demo_runs_end_to_end_without_a_key_in_under_15_seconds() -> None:
     assert any(line.startswith("unknown-model") and "errored" in line for line in lines)
     assert "results: 1 errored, 3 succeeded" in done.stdout
     assert "submitted msgbatch_" in done.stderr and "ended" in done.stderr
+    webhook = next(line for line in lines if line.startswith("webhook:"))
+    assert "message_batches.ended" in webhook and "signature verified" in webhook

@@ -26,9 +26,10 @@ from connector.emitter.delivery import Deliverer
 from connector.emitter.guard import Guard
 from connector.emitter.service import Emitter
 from connector.emitter.signing import generate_secret
-from connector.emitter.store import event_id
+from connector.emitter.store import SnapshotRecord, event_id
 from connector.emitter.store_sqlite import SQLiteStore
 from connector.emitter.writes import WriteRecorder
+from connector.errors import StoreError
 from connector.receiver import ReceivedEvent, create_receiver_app
 
 DECLARED = {
@@ -236,3 +237,40 @@ def test_emitter_polls_only_listable_resources_with_webhooks() -> None:
     anyio.run(emitter.aclose)
     anyio.run(api.aclose)
     store.close()
+
+
+class FlakyStore(SQLiteStore):
+    """A store whose snapshot of one resource cannot be read."""
+
+    def load_snapshot(self, resource: str) -> dict[str, SnapshotRecord] | None:
+        if resource == "skills":
+            raise StoreError("database is locked", location=self.location)
+        return super().load_snapshot(resource)
+
+
+@pytest.mark.anyio
+async def test_emitter_store_failure_for_one_resource_spares_the_others(tmp_path: Path) -> None:
+    sandbox = Sandbox()
+    with FlakyStore(tmp_path / "state.db", guard=Guard(allow_private=True)) as store:
+        api = sandbox.connector()
+        async with Emitter(api, store, guard=Guard(allow_private=True)) as emitter:
+            report = await emitter.run_once()
+        await api.aclose()
+        assert store.load_snapshot("files") == {}
+    errors = {p.resource: p.error for p in report.polls}
+    assert errors["skills"] is not None and "locked" in errors["skills"]
+    assert errors["files"] is None and not report.ok
+
+
+@pytest.mark.anyio
+async def test_emitter_run_once_abandons_the_pass_when_stopped(tmp_path: Path) -> None:
+    sandbox = Sandbox()
+    stop = anyio.Event()
+    stop.set()
+    with open_store(tmp_path / "state.db") as store:
+        api = sandbox.connector()
+        async with Emitter(api, store, guard=Guard(allow_private=True)) as emitter:
+            report = await emitter.run_once(stop=stop)
+        await api.aclose()
+        assert store.load_snapshot("files") is None  # no poll committed
+    assert report.polls == [] and report.outcomes == []

@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import re
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +34,7 @@ from connector.client import AsyncConnector
 from connector.config import default_state, load_configured_definition
 from connector.definitions import Definition
 from connector.emitter.guard import Guard
-from connector.emitter.service import DEFAULT_INTERVAL, CycleReport, Emitter
+from connector.emitter.service import DEFAULT_INTERVAL, CycleReport, Emitter, stop_on_signals
 from connector.emitter.store import Store, Subscription, open_store
 from connector.emitter.writes import WriteRecorder
 from connector.errors import (
@@ -375,12 +374,9 @@ async def _emit_with(args: argparse.Namespace, connector: AsyncConnector, store:
         _say(f"connector emit: not a pollable resource: {', '.join(sorted(unknown))}")
         return 2
     async with emitter, anyio.create_task_group() as group:
-        group.start_soon(_stop_on_signal, stop)
+        group.start_soon(stop_on_signals, stop, _announce)
         if args.once:
-            report = CycleReport()
-            with anyio.CancelScope() as scope:
-                group.start_soon(_cancel_when, stop, scope)
-                report = await emitter.run_once()
+            report = await emitter.run_once(stop=stop)
             group.cancel_scope.cancel()
             _out(report.to_json())
             return 0 if report.ok and not stop.is_set() else 1
@@ -399,17 +395,8 @@ async def _emit_with(args: argparse.Namespace, connector: AsyncConnector, store:
     return 0
 
 
-async def _stop_on_signal(stop: anyio.Event) -> None:
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async for received in signals:
-            _say(f"connector emit: {signal.Signals(received).name}, finishing in-flight work")
-            stop.set()
-            return
-
-
-async def _cancel_when(stop: anyio.Event, scope: anyio.CancelScope) -> None:
-    await stop.wait()
-    scope.cancel()
+def _announce(name: str) -> None:
+    _say(f"connector emit: {name}, finishing in-flight work")
 
 
 # events ----------------------------------------------------------------------------------

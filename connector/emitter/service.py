@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,8 +34,9 @@ from connector.emitter.guard import Guard
 from connector.emitter.poller import DEFAULT_PAGE_SIZE, Poller, PollResult
 from connector.emitter.store import Store
 from connector.emitter.triggers import is_pollable
+from connector.errors import ConnectorError
 
-__all__ = ["CycleReport", "Emitter"]
+__all__ = ["CycleReport", "Emitter", "stop_on_signals"]
 
 log = logging.getLogger("connector.emitter")
 
@@ -148,7 +150,12 @@ class Emitter:
         results: list[PollResult | None] = [None] * len(self.pollers)
 
         async def one(index: int, poller: Poller) -> None:
-            results[index] = await poller.poll()
+            try:
+                results[index] = await poller.poll()
+            except ConnectorError as exc:
+                # The store itself failed (busy, unreadable): this resource sits the cycle out.
+                log.error("polling %s failed: %s", poller.handle, exc)
+                results[index] = PollResult(poller.handle, error=str(exc))
 
         async with anyio.create_task_group() as group:
             for index, poller in enumerate(self.pollers):
@@ -156,11 +163,22 @@ class Emitter:
         self.cycles += 1
         return [r for r in results if r is not None]
 
-    async def run_once(self) -> CycleReport:
-        """One poll of every resource, then deliveries until nothing is due."""
-        polls = await self.poll()
-        outcomes = await self.deliverer.drain()
-        return CycleReport(polls, outcomes)
+    async def run_once(self, *, stop: anyio.Event | None = None) -> CycleReport:
+        """One poll of every resource, then deliveries until nothing is due.
+
+        Setting ``stop`` abandons the pass: leased deliveries are handed back, and the
+        report holds what finished before.
+        """
+        report = CycleReport()
+        if stop is not None and stop.is_set():
+            return report
+        async with anyio.create_task_group() as group:
+            if stop is not None:
+                group.start_soon(_cancel_on, stop, group.cancel_scope)
+            report.polls = await self.poll()
+            report.outcomes = await self.deliverer.drain()
+            group.cancel_scope.cancel()
+        return report
 
     async def run(
         self,
@@ -195,3 +213,19 @@ class Emitter:
                     wait = interval - (anyio.current_time() - started)
                     with anyio.move_on_after(max(wait, 0.0)):
                         await stop.wait()
+
+
+async def _cancel_on(stop: anyio.Event, scope: anyio.CancelScope) -> None:
+    await stop.wait()
+    scope.cancel()
+
+
+async def stop_on_signals(stop: anyio.Event, announce: Callable[[str], None] | None = None) -> None:
+    """Set ``stop`` on the first SIGTERM or SIGINT (Ctrl-C), calling ``announce`` with the
+    signal's name; run it in the emitter's task group."""
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for received in signals:
+            if announce is not None:
+                announce(signal.Signals(received).name)
+            stop.set()
+            return

@@ -331,3 +331,12 @@ def test_store_is_wal_mode(store: SQLiteStore, tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "state.db") as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     raw.close()
+
+
+def test_lease_due_caps_each_subscription(store: SQLiteStore) -> None:
+    a = store.add_subscription(URL)
+    b = store.add_subscription(URL)
+    store.commit_poll("files", {}, [], [_event(f"f{i}") for i in range(8)], baseline=True)
+    leased = store.lease_due(1e12, 100, "w", 30, per_subscription=3)
+    per_sub = {sid: sum(x.subscription.id == sid for x in leased) for sid in (a.id, b.id)}
+    assert per_sub == {a.id: 3, b.id: 3}

@@ -301,14 +301,14 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         *,
         ssl_context: ssl.SSLContext | None = None,
         max_connections: int = 100,
-        max_keepalive: int = 20,
+        max_keepalive: int | None = None,
     ) -> None:
         super().__init__()
         context = ssl_context or ssl.create_default_context()
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=context,
             max_connections=max_connections,
-            max_keepalive_connections=max_keepalive,
+            max_keepalive_connections=max_connections if max_keepalive is None else max_keepalive,
             keepalive_expiry=5.0,
             http1=True,
             http2=False,

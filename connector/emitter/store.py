@@ -274,6 +274,7 @@ class Store(Protocol):
         lease_seconds: float,
         *,
         exclude_subscriptions: Collection[str] = (),
+        per_subscription: int | None = None,
     ) -> list[Lease]: ...
     def complete(self, lease: Lease, attempt: Attempt) -> bool: ...
     def reschedule(

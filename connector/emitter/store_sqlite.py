@@ -429,24 +429,43 @@ class SQLiteStore:
         lease_seconds: float,
         *,
         exclude_subscriptions: Collection[str] = (),
+        per_subscription: int | None = None,
     ) -> list[Lease]:
         """Claim up to ``limit`` due deliveries (or expired leases) of active subscriptions,
-        skipping ``exclude_subscriptions`` (endpoints the worker has saturated)."""
+        skipping ``exclude_subscriptions`` (endpoints the worker has saturated) and taking at
+        most ``per_subscription`` of any one subscription."""
         token = f"{worker}#{next(self._tokens)}"
         skip = list(exclude_subscriptions)
         skip_sql = f" AND d.subscription_id NOT IN ({','.join('?' * len(skip))})" if skip else ""
+        # A leased row's next_attempt_at is its lease expiry, so one index finds both due
+        # work and work whose worker died.
+        due = (
+            "SELECT d.id, d.subscription_id, d.next_attempt_at FROM deliveries d"
+            " JOIN subscriptions s ON s.id = d.subscription_id"
+            " WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= ?"
+            f" AND s.state = 'active'{skip_sql} ORDER BY d.next_attempt_at, d.id LIMIT ?"
+        )
+        params: list[Any] = [now, *skip]
+        if per_subscription is None:
+            pick = f"SELECT id FROM ({due}) AS due"
+            params.append(limit)
+        else:
+            # Rank only a bounded window of the oldest due rows, so a large backlog costs
+            # no more than a small one.
+            pick = (
+                "SELECT id FROM (SELECT id, next_attempt_at, ROW_NUMBER() OVER (PARTITION BY"
+                f" subscription_id ORDER BY next_attempt_at, id) AS rn FROM ({due}) AS due)"
+                " AS ranked WHERE rn <= ? ORDER BY next_attempt_at, id LIMIT ?"
+            )
+            params += [limit * 10, per_subscription, limit]
         try:
             with self._write() as db:
                 # A leased row's next_attempt_at is its lease expiry, so one index finds both
                 # due work and work whose worker died.
                 claimed = db.execute(
                     "UPDATE deliveries SET status = 'delivering', lease_owner = ?,"
-                    " next_attempt_at = ?, updated_at = ? WHERE id IN ("
-                    " SELECT d.id FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
-                    " WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= ?"
-                    f" AND s.state = 'active'{skip_sql} ORDER BY d.next_attempt_at LIMIT ?)"
-                    " RETURNING id",
-                    (token, now + lease_seconds, now, now, *skip, limit),
+                    f" next_attempt_at = ?, updated_at = ? WHERE id IN ({pick}) RETURNING id",
+                    (token, now + lease_seconds, now, *params),
                 ).fetchall()
                 if not claimed:
                     return []

@@ -153,14 +153,16 @@ def test_emitter_survives_kill_9_without_losing_or_changing_events(tmp_path: Pat
             stderr=log,
             timeout=60,
         )
-        # Deliveries leased by a killed worker come back when the lease (30 s) expires; the
-        # last pass runs a minute ahead instead of waiting that out.
+        # Deliveries leased by a killed worker come back when their lease expires; the last
+        # pass runs one lease ahead instead of waiting that out.
         with SQLiteStore(state, guard=Guard(allow_private=True)) as store:
 
             async def drain() -> None:
+                offset = [0.0]
                 ahead = Deliverer(
-                    store, guard=Guard(allow_private=True), clock=lambda: time.time() + 60
+                    store, guard=Guard(allow_private=True), clock=lambda: time.time() + offset[0]
                 )
+                offset[0] = ahead.lease_seconds + 1
                 async with ahead:
                     await ahead.drain()
 

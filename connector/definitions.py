@@ -30,7 +30,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from .errors import DefinitionError, InputError, InputProblem, Problem
-from .selectors import FieldType, Selector
+from .selectors import FieldType, Selector, convert_value
 from .templates import CompiledTemplate
 from .types import JSON
 
@@ -156,10 +156,11 @@ class Field(_Strict):
 
     def extract(self, document: JSON) -> JSON:
         """This field's typed value in ``document`` (``None`` where the path is missing)."""
-        from .selectors import convert_value
-
-        assert self._selector is not None, "definition not compiled"
-        return convert_value(self._selector.select(document), self.type)
+        # The private slot is read directly: this runs for every field of every record, and
+        # pydantic's __getattr__ for private attributes cost more than the selection itself.
+        selector = (self.__pydantic_private__ or {}).get("_selector")
+        assert selector is not None, "definition not compiled"
+        return convert_value(selector.select(document), self.type)
 
 
 class CursorPagination(_Strict):

@@ -162,7 +162,7 @@ def _scan_json_strings(text: str, in_string: bool) -> bool:
 class CompiledTemplate:
     """A template compiled at load: ``variables`` it reads and ``render(context)``."""
 
-    __slots__ = ("_template", "mode", "source", "variables")
+    __slots__ = ("_constant", "_template", "mode", "source", "variables")
 
     def __init__(self, source: str, mode: Mode) -> None:
         self.source = source
@@ -175,10 +175,18 @@ class CompiledTemplate:
         _refuse_unsafe(tree)
         self.variables: frozenset[str] = frozenset(meta.find_undeclared_variables(tree))
         self._template = ENVIRONMENT.from_string(tree)
+        self._constant: str | None = None
 
     def render(self, context: Mapping[str, JSON]) -> str:
         """Render with ``context``; raises jinja2 errors for the caller to translate."""
-        return self._template.render(context)
+        if self._constant is not None:
+            return self._constant
+        text = self._template.render(context)
+        if not self.variables:
+            # A template that reads no variable (most endpoints, paths and beta headers)
+            # always renders the same text: keep it instead of rendering on every request.
+            self._constant = text
+        return text
 
     def __repr__(self) -> str:
         return f"CompiledTemplate({self.source!r}, mode={self.mode!r})"

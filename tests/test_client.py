@@ -8,6 +8,7 @@ exercise the very same app and state.
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Iterator
 from datetime import datetime
@@ -28,6 +29,7 @@ from connector import (
     InputError,
     NotFoundError,
     PaginationError,
+    ResponseError,
     TransportError,
     load_definition,
 )
@@ -523,3 +525,48 @@ def test_secret_placeholder_value_never_appears_in_an_input_error() -> None:
             api.call("tokens", "create", {"pin": secret})
     assert caught.value.problems[0].parameter == "pin"
     assert secret not in str(caught.value) and secret not in repr(caught.value.problems)
+
+
+def _jsonl_connector(chunks: list[bytes]) -> Connector:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=iter(chunks))
+
+    return Connector(
+        DEFINITION, base_url="http://x", api_key=KEY, transport=httpx.MockTransport(handler)
+    )
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 64, 10_000])
+def test_stream_jsonl_any_chunking_gives_the_same_objects(size: int) -> None:
+    """Lines cut anywhere, even inside a multi-byte character, decode the same."""
+    objects = [{"custom_id": f"r-{i}", "text": "é中😀" * (i % 4), "n": i} for i in range(50)]
+    raw = b"".join(json.dumps(o, ensure_ascii=False).encode() + b"\n" for o in objects)
+    chunks = [raw[i : i + size] for i in range(0, len(raw), size)]
+    with _jsonl_connector(chunks) as api:
+        assert list(api.stream_jsonl("message_batches", "results", {"batch_id": "b"})) == objects
+
+
+def test_stream_jsonl_tolerates_crlf_blank_lines_bom_and_no_final_newline() -> None:
+    chunks = [b'\xef\xbb\xbf{"a": 1}\r\n', b"\r\n   \n", b'{"b":', b" 2}"]
+    with _jsonl_connector(chunks) as api:
+        assert list(api.stream_jsonl("message_batches", "results", {"batch_id": "b"})) == [
+            {"a": 1},
+            {"b": 2},
+        ]
+
+
+@pytest.mark.parametrize(
+    ("chunks", "line"),
+    [
+        ([b'{"a": 1}\n{oops}\n'], 2),
+        ([b'{"a": 1}\n\n', b'\xff\xfe"x"\n'], 3),
+        ([b'{"a": 1}\n{"b":'], 2),
+    ],
+)
+def test_stream_jsonl_bad_line_is_a_response_error_with_its_number(
+    chunks: list[bytes], line: int
+) -> None:
+    with _jsonl_connector(chunks) as api:
+        with pytest.raises(ResponseError) as caught:
+            list(api.stream_jsonl("message_batches", "results", {"batch_id": "b"}))
+    assert f"line {line} " in str(caught.value)

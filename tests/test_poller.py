@@ -4,12 +4,17 @@ complete listing and a 404, the mass-vanish guard, and what one poll costs."""
 from __future__ import annotations
 
 import json
+import random
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
-from emitter_support import Sandbox, create_batch, create_skill, upload_file
+from emitter_support import MODEL, Sandbox, create_batch, create_skill, upload_file
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from connector.emitter.guard import Guard
 from connector.emitter.poller import Poller
@@ -381,3 +386,100 @@ async def test_poller_cost_follows_changes_not_history(
     reads = [r for r in transport.requests if r.url.path.startswith("/v1/messages/batches/")]
     assert reads == []  # no batch was read one by one
     assert {json.loads(i.event.body)["data"]["id"] for i in store.list_events()} == set(running)
+
+
+OPS = st.lists(
+    st.sampled_from(
+        ["upload", "upload", "delete", "batch", "batch", "slow", "advance", "poll", "restart"]
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=OPS, page_size=st.integers(1, 3), sweep_every=st.integers(1, 3), seed=st.integers(0, 9))
+def test_poller_random_histories_fire_exactly_what_was_observed(
+    ops: list[str], page_size: int, sweep_every: int, seed: int
+) -> None:
+    """Whatever the interleaving of changes, polls, restarts and page sizes: each batch that
+    ended fires once, each file seen fires created, each seen file deleted fires deleted."""
+    anyio.run(_random_history, ops, page_size, sweep_every, seed)
+
+
+async def _random_history(ops: list[str], page_size: int, sweep_every: int, seed: int) -> None:
+    rng = random.Random(seed)
+    sandbox = Sandbox()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SQLiteStore(Path(tmp) / "state.db", clock=sandbox.now) as store,
+    ):
+        folder = Path(tmp)
+        async with sandbox.connector() as api:
+
+            def pollers() -> list[Poller]:
+                options = {"clock": sandbox.now, "page_size": page_size, "release_held": True}
+                return [
+                    Poller(api, store, "message_batches", **options),  # type: ignore[arg-type]
+                    Poller(api, store, "files", sweep_every=sweep_every, **options),  # type: ignore[arg-type]
+                ]
+
+            active = pollers()
+            for poller in active:
+                await poller.poll()
+            batches: list[str] = []
+            files: list[str] = []
+            seen_files: set[str] = set()
+            deleted: set[str] = set()
+            for index, op in enumerate([*ops, "poll"]):
+                if op == "upload":
+                    files.append(await upload_file(api, folder, f"f{index}.txt"))
+                elif op == "delete" and set(files) - deleted:
+                    victim = rng.choice(sorted(set(files) - deleted))
+                    await api.call("files", "delete", {"file_id": victim}, raw=True)
+                    deleted.add(victim)
+                elif op == "batch":
+                    batches.append(await create_batch(api, f"b{index}"))
+                elif op == "slow":  # ends after batches created later
+                    request = {"custom_id": "s", "params": {"model": MODEL, "max_tokens": 8}}
+                    batches.append(sandbox.state.add_batch([request], duration=6).id)
+                elif op == "advance":
+                    sandbox.clock.advance(rng.choice([0.5, 1, 3]))
+                elif op == "restart":
+                    active = pollers()
+                elif op == "poll":
+                    seen_files |= set(files) - deleted
+                    for poller in active:
+                        assert (await poller.poll()).ok
+            sandbox.clock.advance(6)
+            for poller in pollers():  # files: a fresh poller lists completely once
+                assert (await poller.poll()).ok
+            seen_files |= set(files) - deleted
+        events = {(i.event.type, i.event.record_id) for i in store.list_events(limit=100_000)}
+    assert {r for t, r in events if t == "message_batches.ended"} == set(batches)
+    assert {r for t, r in events if t == "files.created"} == seen_files
+    assert {r for t, r in events if t == "files.deleted"} == seen_files & deleted
+    assert not {t for t, _ in events} - {"message_batches.ended", "files.created", "files.deleted"}
+
+
+@pytest.mark.anyio
+async def test_poller_early_stop_still_reaches_older_running_batches(
+    sandbox: Sandbox, store: SQLiteStore
+) -> None:
+    """A batch still running below a page of ended ones is listed until it ends."""
+    transport = sandbox.transport()
+    async with sandbox.connector(transport) as api:
+        request = {"custom_id": "s", "params": {"model": "claude-opus-4-5", "max_tokens": 8}}
+        slow = sandbox.state.add_batch([request], duration=60).id
+        for index in range(4):
+            await create_batch(api, f"q{index}")
+        poller = Poller(api, store, "message_batches", clock=sandbox.now, page_size=2)
+        await poller.poll()
+        sandbox.clock.advance(3)
+        assert len((await poller.poll()).events) == 4  # the quick ones, above the slow one
+        quiet = await poller.poll()
+        assert quiet.complete and quiet.requests == 3  # down to the slow one, still running
+        sandbox.clock.advance(60)
+        ended = await poller.poll()
+        assert ended.events == [event_id("message_batches.ended", slow, "to=ended")]
+        after = await poller.poll()
+    assert not after.complete and after.requests == 1  # now all ended: one page suffices

@@ -239,6 +239,8 @@ def test_parse_moment_reads_times_epochs_and_durations() -> None:
     assert parse_moment("7d", now) == now - 7 * 86400
     assert parse_moment("1699990000", now) == 1_699_990_000
     assert parse_moment("2023-11-14T22:13:20Z", now) == now
+    with pytest.raises(InputError):
+        parse_moment("nan", now)
     with pytest.raises(InputError) as caught:
         parse_moment("soon", now, option="--until")
     assert caught.value.problems[0].parameter == "--until"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -249,9 +250,12 @@ def parse_moment(text: str, now: float, *, option: str = "--since") -> float:
     if match:
         return now - float(match.group(1)) * _UNITS[match.group(2)]
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         pass
+    else:
+        if math.isfinite(number):
+            return number
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

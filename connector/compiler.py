@@ -63,8 +63,16 @@ def locate_validation_errors(exc: ValidationError, *, bare: bool) -> list[Proble
     """Turn pydantic's errors into located problems; unknown keys name the nearest known key."""
     problems: list[Problem] = []
     vocabulary = _vocabulary()
+    unions: dict[tuple[str | int, ...], list[object]] = {}
     for error in exc.errors(include_url=False):
-        loc = [part for part in error["loc"] if not _is_union_tag(part)]
+        raw_loc = list(error["loc"])
+        union_at = next((i for i, part in enumerate(raw_loc) if _is_plain_union_tag(part)), None)
+        if union_at is not None:
+            # One problem per value that fits no member of a union (a selector is a list of
+            # keys and indices or a JSONPath string), not one per member tried.
+            unions.setdefault(tuple(_strip_tags(raw_loc[:union_at])), []).append(error.get("input"))
+            continue
+        loc = _strip_tags(raw_loc)
         location = format_location(loc, bare=bare)
         kind = error["type"]
         if kind == "extra_forbidden":
@@ -89,15 +97,44 @@ def locate_validation_errors(exc: ValidationError, *, bare: bool) -> list[Proble
         if isinstance(found, dict | list):
             found = type(found).__name__
         problems.append(Problem(location, error["msg"], found, allowed))
+    for union_loc, inputs in unions.items():
+        found = inputs[-1]
+        if isinstance(found, dict | list):
+            found = type(found).__name__
+        key = next((p for p in reversed(union_loc) if isinstance(p, str)), "")
+        if key in _SELECTOR_KEYS:
+            message, allowed = (
+                "not a selector",
+                "a list of string keys and integer indices, or a JSONPath string starting with '$'",
+            )
+        else:
+            message, allowed = "a value of the wrong shape", None
+        problems.append(
+            Problem(format_location(list(union_loc), bare=bare), message, found, allowed)
+        )
     return problems
 
 
-def _is_union_tag(part: str | int) -> bool:
-    # pydantic inserts the member's name for tagged unions ("cursor") and for plain unions
-    # ("list[union[str,int]]"); they are not keys of the user's document.
-    return isinstance(part, str) and (
-        part in ("cursor", "pageToken") or "[" in part or part in ("str", "int")
-    )
+_SELECTOR_KEYS = {"selector", "records", "idField", "cursor", "hasMore", "token"}
+
+
+def _is_plain_union_tag(part: str | int) -> bool:
+    # pydantic names the member it tried for plain unions ("list[union[str,int]]", "str");
+    # these are not keys of the user's document.
+    return isinstance(part, str) and ("[" in part or part in ("str", "int"))
+
+
+def _strip_tags(loc: list[str | int]) -> list[str | int]:
+    """Drop the member names pydantic inserts: plain-union tags anywhere, and the tag of the
+    pagination union right after ``pagination`` (a key named ``cursor`` stays)."""
+    out: list[str | int] = []
+    for index, part in enumerate(loc):
+        if _is_plain_union_tag(part):
+            continue
+        if index and loc[index - 1] == "pagination" and part in ("cursor", "pageToken"):
+            continue
+        out.append(part)
+    return out
 
 
 class _Checker:

@@ -64,7 +64,10 @@ _NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 class _Strict(BaseModel):
     # Unknown keys are errors (the loader names the nearest known key); camelCase aliases
     # are the format's spelling, snake_case the Python one.
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=False)
+    # strict: a definition says `true`, not "yes"; `1`, not "1" (no silent coercion).
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, validate_default=False, strict=True
+    )
 
 
 class Placeholder(_Strict):

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import jinja2
 from jinja2 import meta, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from .types import JSON
@@ -89,8 +90,34 @@ def _plain_text(value: JSON) -> str:
     return to_json_text(value)
 
 
+_MAX_REPEAT = 100_000
+
+
+class _BoundedEnvironment(SandboxedEnvironment):
+    """The sandbox, plus bounds on the two operators that can build huge values.
+
+    ``'a' * 10**12`` would exhaust memory while rendering (and every body template is rendered
+    once at load), so ``**`` is refused and ``*`` may repeat a string or list only so far.
+    """
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(
+        self, context: jinja2.runtime.Context, operator: str, left: object, right: object
+    ) -> object:
+        if operator == "**":
+            raise SecurityError("the ** operator is not allowed in templates")
+        sequence, count = (left, right) if isinstance(right, int) else (right, left)
+        if isinstance(sequence, str | list | tuple) and isinstance(count, int):
+            if len(sequence) * max(count, 0) > _MAX_REPEAT:
+                raise SecurityError(
+                    f"repeating a value to more than {_MAX_REPEAT} items is not allowed"
+                )
+        return super().call_binop(context, operator, left, right)
+
+
 def _make_environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+    env = _BoundedEnvironment(
         # Undefined names are errors, never silently empty strings in a request.
         undefined=jinja2.StrictUndefined,
         # Escaping is ours (JSON or path), chosen per expression position, not HTML's.

@@ -779,3 +779,57 @@ def test_load_definition_does_not_mutate_the_given_object() -> None:
     before = copy.deepcopy(document)
     load_definition(document)
     assert document == before
+
+
+def _one_resource(**operation: Any) -> list[dict[str, Any]]:
+    return [
+        {"handle": "h", "endpoint": "/h", "operations": {"op": {"method": "POST", **operation}}}
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"a": "{{ x * 1000000 }}"}', '{"a": {{ 2 ** 100 }}}', '{"a": {{ [1] * 10**6 }}}'],
+    ids=["string-repeat", "power", "list-repeat"],
+)
+def test_load_definition_refuses_templates_that_build_huge_values(body: str) -> None:
+    """A template that could exhaust memory when rendered is refused at load, not run."""
+    placeholders = [{"name": "x", "type": "String", "required": True}] if "x" in body else []
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(_one_resource(bodyTemplate={"value": body, "placeholders": placeholders}))
+    (problem,) = caught.value.problems
+    assert problem.location == "[0].operations.op.bodyTemplate.value"
+
+
+def test_load_definition_booleans_are_strict() -> None:
+    """`"required": "yes"` is refused rather than silently read as true."""
+    path = {"value": "/{{x}}", "placeholders": [{"name": "x", "required": "yes"}]}
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(_one_resource(path=path))
+    (problem,) = caught.value.problems
+    assert problem.location == "[0].operations.op.path.placeholders[0].required"
+    assert problem.found == "yes"
+
+
+@pytest.mark.parametrize(
+    ("edit", "location"),
+    [
+        ({"fields": [{"name": "a", "selector": ["a", 1.5]}]}, "[0].fields[0].selector"),
+        ({"idField": {"a": 1}}, "[0].idField"),
+    ],
+)
+def test_load_definition_bad_selector_is_one_problem(edit: dict[str, Any], location: str) -> None:
+    """A selector that fits neither spelling gives one problem saying what is allowed."""
+    with pytest.raises(DefinitionError) as caught:
+        load_definition([{"handle": "h", "endpoint": "/h", **edit}])
+    (problem,) = caught.value.problems
+    assert problem.location == location
+    assert problem.allowed is not None and "JSONPath" in problem.allowed
+
+
+def test_load_definition_pagination_cursor_key_is_kept_in_the_location() -> None:
+    operation = {"method": "GET", "pagination": {"type": "cursor", "cursor": 5}}
+    with pytest.raises(DefinitionError) as caught:
+        load_definition([{"handle": "h", "endpoint": "/h", "operations": {"list": operation}}])
+    (problem,) = caught.value.problems
+    assert problem.location == "[0].operations.list.pagination.cursor"

@@ -181,6 +181,12 @@ def test_emit_once_exits_1_when_the_api_is_unreachable(
     assert code == 1 and all("error" in r for r in report["resources"].values())
 
 
+def test_emit_sweep_every_must_be_a_whole_number(state: Path) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["--state", str(state), "emit", "--once", "--sweep-every", "0"])
+    assert caught.value.code == 2
+
+
 def test_emit_refuses_an_unknown_resource(capsys: pytest.CaptureFixture[str], state: Path) -> None:
     code, _, err = run(
         capsys,

@@ -129,6 +129,13 @@ def _add_emit(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--resource", action="append", metavar="HANDLE", help="poll only this resource (repeat)"
     )
     parser.add_argument(
+        "--sweep-every",
+        type=_whole,
+        default=None,
+        metavar="N",
+        help="list resources with a *.deleted webhook completely only every N-th poll (1)",
+    )
+    parser.add_argument(
         "--release-held",
         action="store_true",
         help="accept deletions the mass-vanish guard is holding (after checking the API)",
@@ -177,6 +184,12 @@ def _positive(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
     return value
+
+
+def _whole(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number from 1: {text!r}")
+    return int(text)
 
 
 def _say(message: str) -> None:
@@ -370,6 +383,7 @@ async def _emit_with(args: argparse.Namespace, connector: AsyncConnector, store:
         guard=Guard(allow_private=args.allow_private),
         resources=args.resource,
         backfill=args.backfill,
+        sweep_every=args.sweep_every,
         release_held=args.release_held,
     )
     unknown = set(args.resource or ()) - {p.handle for p in emitter.pollers}

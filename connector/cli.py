@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from . import __version__
+from .client import Connector
 from .config import default_state, load_configured_definition, open_connector
 from .definitions import Operation, Resource, definition_json_schema, load_definition
 from .errors import (
@@ -202,9 +203,19 @@ def _cell(value: JSON) -> str:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
+    from .emitter.commands import recording_writes
+
     params = parse_params(args.param or [])
     body = _read_body(args.body)
-    with open_connector(args) as api:
+    definition = load_configured_definition(args)
+    # Where an emitter store exists, a create made here becomes a <handle>.created event
+    # (the only source of messages.created: messages cannot be listed).
+    with (
+        recording_writes(args, definition) as on_write,
+        Connector(
+            definition, base_url=args.base_url, api_key=args.api_key, on_write=on_write
+        ) as api,
+    ):
         operation = api.definition.resource(args.handle).operation(args.operation)
         if operation.response_format in ("binary", "jsonl") and (
             args.out or operation.response_format == "binary"

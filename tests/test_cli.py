@@ -248,3 +248,64 @@ def test_console_script_call_read_exactly_as_documented(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["id"] == batch_id
     assert "k" not in done.stderr.split()
+
+
+def test_call_create_records_messages_created_where_a_store_exists(
+    capsys: pytest.CaptureFixture[str], api_env: SandboxServer, tmp_path: Path
+) -> None:
+    """messages cannot be listed, so a create through `connector call` is the event's source."""
+    state = str(tmp_path / "state.db")
+    code, _, _ = run(
+        capsys,
+        "--state",
+        state,
+        "subscriptions",
+        "add",
+        "https://hooks.example.com/in",
+        "--events",
+        "messages.*",
+    )
+    assert code == 0
+    code, out, _ = run(
+        capsys,
+        "--state",
+        state,
+        "call",
+        "messages",
+        "create",
+        "-p",
+        "model=claude-haiku-4-5",
+        "-p",
+        "max_tokens=20",
+        "-p",
+        "content=What is the capital of France?",
+    )
+    assert code == 0
+    message_id = json.loads(out)["id"]
+    code, out, _ = run(capsys, "--state", state, "events", "list")
+    assert code == 0
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e["type"] for e in events] == ["messages.created"]
+    assert message_id in json.dumps(events[0])
+
+
+def test_call_without_a_store_leaves_no_state_file(
+    capsys: pytest.CaptureFixture[str], api_env: SandboxServer, tmp_path: Path
+) -> None:
+    state = tmp_path / "absent.db"
+    code, _, _ = run(
+        capsys,
+        "--state",
+        str(state),
+        "call",
+        "messages",
+        "create",
+        "-p",
+        "model=claude-haiku-4-5",
+        "-p",
+        "max_tokens=5",
+        "-p",
+        "content=hi",
+    )
+    assert code == 0
+    assert not state.exists()

@@ -6,8 +6,11 @@ The poller (list -> snapshot diff -> events) writes through :class:`Store`; the
 
 from __future__ import annotations
 
+from connector.emitter.delivery import Deliverer
 from connector.emitter.guard import Guard, GuardedTransport
+from connector.emitter.poller import Poller, PollResult
 from connector.emitter.schedule import RetrySchedule
+from connector.emitter.service import CycleReport, Emitter
 from connector.emitter.signing import generate_secret, parse_secret, sign, verify
 from connector.emitter.store import (
     Attempt,
@@ -22,19 +25,26 @@ from connector.emitter.store import (
     event_id,
     open_store,
 )
+from connector.emitter.writes import WriteRecorder
 
 __all__ = [
     "Attempt",
+    "CycleReport",
+    "Deliverer",
     "DeliveryInfo",
+    "Emitter",
     "Event",
     "EventInfo",
     "Guard",
     "GuardedTransport",
     "Lease",
+    "PollResult",
+    "Poller",
     "RetrySchedule",
     "SnapshotRecord",
     "Store",
     "Subscription",
+    "WriteRecorder",
     "build_event",
     "event_id",
     "generate_secret",

@@ -4,8 +4,9 @@
 
 1. A verifying receiver (``connector.receiver`` under uvicorn) runs in its own process on
    127.0.0.1.
-2. Baseline: plain ``httpx.AsyncClient`` POSTs of the same bodies with the same headers
-   precomputed, at the same concurrency.
+2. Baselines: plain ``httpx.AsyncClient`` and plain ``aiohttp`` POSTs of the same bodies with
+   the same headers precomputed, at the same concurrency (aiohttp is the emitter's client, so
+   emitter/aiohttp is what durability, signing and the guard cost).
 3. Emitter: 10 subscriptions in a durable SQLite store; ``Deliverer.run_forever`` leases,
    signs, sends and records each delivery until all are delivered.
 4. Backlog: 100,000 queued deliveries (10,000 events x 10 subscriptions); RSS and the
@@ -26,6 +27,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import aiohttp
 import anyio
 import httpx
 
@@ -78,6 +80,53 @@ def _events(n: int, offset: int = 0) -> list:  # type: ignore[type-arg]
         )
         for i in range(n)
     ]
+
+
+def _signed(secret: str, n: int) -> list[tuple[dict[str, str], bytes]]:
+    bodies = [e.body for e in _events(n // SUBSCRIPTIONS)] * SUBSCRIPTIONS
+    ts = int(time.time())
+    return [
+        (
+            {
+                "webhook-id": f"msg_{i}",
+                "webhook-timestamp": str(ts),
+                "webhook-signature": sign(f"msg_{i}", ts, body, secret),
+                "content-type": "application/json",
+            },
+            body,
+        )
+        for i, body in enumerate(bodies)
+    ]
+
+
+async def baseline_aiohttp(url: str, secret: str, n: int) -> float:
+    """The same POSTs with plain aiohttp (the emitter's client): what the store, signing,
+    scheduling and the guard cost on top of the bare HTTP calls."""
+    requests = _signed(secret, n)
+    limiter = asyncio.Semaphore(CONCURRENCY)
+    sessions = [
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=10))
+        for _ in range(SUBSCRIPTIONS)
+    ]
+
+    async def post(session: aiohttp.ClientSession, headers: dict[str, str], body: bytes) -> None:
+        async with (
+            limiter,
+            session.post(
+                url + "/webhooks/claude-api/files.created", data=body, headers=headers
+            ) as r,
+        ):
+            await r.read()
+            assert r.status == 200, r.status
+
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(post(sessions[i % SUBSCRIPTIONS], h, b) for i, (h, b) in enumerate(requests))
+    )
+    elapsed = time.perf_counter() - started
+    for session in sessions:
+        await session.close()
+    return n / elapsed
 
 
 async def baseline(url: str, secret: str, n: int) -> float:
@@ -189,15 +238,18 @@ async def main(args: argparse.Namespace) -> None:
             cpu = time.process_time()
             base = await baseline(url, secret, n)
             base_cpu, cpu = (time.process_time() - cpu) / n * 1000, time.process_time()
+            aio = await baseline_aiohttp(url, secret, n)
+            aio_cpu, cpu = (time.process_time() - cpu) / n * 1000, time.process_time()
             emit = await emitter(url, secret, n, Path(tmp) / "emit.db")
             emit_cpu = (time.process_time() - cpu) / n * 1000
             print(
                 f"deliveries           : {n} to {SUBSCRIPTIONS} subscriptions, concurrency {CONCURRENCY}"
             )
             print(f"plain httpx POSTs    : {base:8.0f} /s   {base_cpu:.2f} ms CPU each")
+            print(f"plain aiohttp POSTs  : {aio:8.0f} /s   {aio_cpu:.2f} ms CPU each")
             print(
                 f"emitter (SQLite, WAL): {emit:8.0f} /s   {emit_cpu:.2f} ms CPU each;"
-                f" ratio emitter/baseline = {emit / base:.2f}"
+                f" emitter/httpx = {emit / base:.2f}, emitter/aiohttp = {emit / aio:.2f}"
             )
             mem = await backlog(url, secret, args.backlog, Path(tmp) / "backlog.db")
             print(f"backlog              : {args.backlog} queued deliveries")

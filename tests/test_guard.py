@@ -8,11 +8,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import httpx
 import pytest
 
 from connector.emitter.delivery import Deliverer
-from connector.emitter.guard import Guard, GuardedTransport, is_public, unwrap
+from connector.emitter.guard import Guard, is_public, unwrap
+from connector.emitter.sender import GuardedSender, SendFailed
 from connector.emitter.store import build_event
 from connector.emitter.store_sqlite import SQLiteStore
 from connector.errors import UnsafeDestinationError
@@ -186,12 +186,15 @@ async def test_resolve_allows_listed_cidr() -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]"])
-async def test_guarded_transport_never_connects_to_loopback(listener: Listener, host: str) -> None:
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]", "[::1]"])
+async def test_guarded_sender_never_connects_to_loopback(listener: Listener, host: str) -> None:
     guard = Guard(allow_insecure=True, ports=None)
-    async with httpx.AsyncClient(transport=GuardedTransport(guard)) as client:
-        with pytest.raises(httpx.ConnectError, match="guard"):
-            await client.post(f"http://{host}:{listener.port}/")
+    sender = GuardedSender(guard)
+    try:
+        with pytest.raises(UnsafeDestinationError):
+            await sender.post("sub", f"http://{host}:{listener.port}/", b"{}", {})
+    finally:
+        await sender.aclose()
     assert listener.connections == 0
 
 
@@ -206,15 +209,35 @@ async def test_dns_rebinding_public_at_check_private_at_connect(listener: Listen
     guard = Guard(allow_insecure=True, ports=None, resolver=rebinding)
     url = f"http://rebind.test:{listener.port}/"
     await guard.check(url)  # registration time: public
-    async with httpx.AsyncClient(transport=GuardedTransport(guard)) as client:
-        with pytest.raises(httpx.ConnectError):
-            await client.post(url)
+    sender = GuardedSender(guard)
+    try:
+        with pytest.raises((UnsafeDestinationError, SendFailed)):
+            await sender.post("sub", url, b"{}", {})
+    finally:
+        await sender.aclose()
     assert listener.connections == 0
     assert len(calls) == 2
 
 
 @pytest.mark.anyio
-async def test_guarded_transport_dials_the_address_it_checked() -> None:
+async def test_mixed_public_and_private_answers_are_refused_whole(listener: Listener) -> None:
+    """One private address among the answers refuses the host: no dropping and dialling the rest."""
+    guard = Guard(
+        allow_insecure=True,
+        ports=None,
+        resolver=fixed({"mixed.test": ["93.184.216.34", "127.0.0.1"]}),
+    )
+    sender = GuardedSender(guard)
+    try:
+        with pytest.raises(UnsafeDestinationError):
+            await sender.post("sub", f"http://mixed.test:{listener.port}/", b"{}", {})
+    finally:
+        await sender.aclose()
+    assert listener.connections == 0
+
+
+@pytest.mark.anyio
+async def test_guarded_sender_dials_the_address_it_checked() -> None:
     """One lookup per connection: the checked answer is dialled, a later answer is never used."""
     approved, rebound = Listener("127.0.0.2"), Listener("127.0.0.1")
     try:
@@ -233,9 +256,12 @@ async def test_guarded_transport_dials_the_address_it_checked() -> None:
             ports=None,
             resolver=flipping,
         )
-        async with httpx.AsyncClient(transport=GuardedTransport(guard)) as client:
-            response = await client.post(f"http://flip.test:{port}/", content=b"{}")
-        assert response.status_code == 200
+        sender = GuardedSender(guard)
+        try:
+            reply = await sender.post("sub", f"http://flip.test:{port}/", b"{}", {})
+        finally:
+            await sender.aclose()
+        assert reply.status == 200
         assert (approved.connections, rebound.connections) == (1, 0)
         assert calls == ["flip.test"]
     finally:

@@ -7,9 +7,10 @@ The poller (list -> snapshot diff -> events) writes through :class:`Store`; the
 from __future__ import annotations
 
 from connector.emitter.delivery import Deliverer
-from connector.emitter.guard import Guard, GuardedTransport
+from connector.emitter.guard import Guard
 from connector.emitter.poller import Poller, PollResult
 from connector.emitter.schedule import RetrySchedule
+from connector.emitter.sender import GuardedSender
 from connector.emitter.service import CycleReport, Emitter
 from connector.emitter.signing import generate_secret, parse_secret, sign, verify
 from connector.emitter.store import (
@@ -36,7 +37,7 @@ __all__ = [
     "Event",
     "EventInfo",
     "Guard",
-    "GuardedTransport",
+    "GuardedSender",
     "Lease",
     "PollResult",
     "Poller",

@@ -32,8 +32,9 @@ import anyio
 import httpx
 from anyio.abc import TaskGroup
 
-from connector.emitter.guard import Guard, GuardedTransport
+from connector.emitter.guard import Guard
 from connector.emitter.schedule import THROTTLE_STATUSES, RetrySchedule, parse_retry_after
+from connector.emitter.sender import GuardedSender, Sender, SendFailed, SendTimeout, TransportSender
 from connector.emitter.signing import sign
 from connector.emitter.store import Attempt, Lease, Store
 from connector.errors import UnsafeDestinationError
@@ -72,9 +73,9 @@ class Outcome:
 class Deliverer:
     """Sends due deliveries from a :class:`Store`.
 
-    ``transport`` replaces the guarded network transport (tests: ``httpx.ASGITransport``);
-    without it, every connection goes through :class:`GuardedTransport`, which dials only
-    addresses the guard approved. The URL text is checked by the guard before every attempt
+    ``transport`` replaces the guarded network path (tests: ``httpx.ASGITransport``);
+    without it, every connection goes through :class:`~connector.emitter.sender.GuardedSender`,
+    which dials only addresses the guard approved. The URL text is checked by the guard before every attempt
     either way. ``clock`` is the time source for scheduling and for ``webhook-timestamp``.
     """
 
@@ -119,27 +120,24 @@ class Deliverer:
         self._inflight: Counter[str] = Counter()
         self._slots: dict[str, anyio.Semaphore] = {}
         self._wake = anyio.Event()
-        self._timeout = httpx.Timeout(total_timeout, connect=connect_timeout)
-        self._shared = self._client(transport) if transport is not None else None
-        # One small pool per endpoint: httpcore's pool scans all its connections for every
-        # request, so a single 100-connection pool costs ~3 ms CPU per request where ten
-        # 10-connection pools cost ~0.8 ms; it also keeps a slow endpoint from holding
-        # connections another endpoint needs.
-        self._clients: dict[str, httpx.AsyncClient] = {}
-
-    def _client(self, transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            transport=transport, timeout=self._timeout, follow_redirects=False, trust_env=False
+        # One small pool per endpoint, so a slow endpoint never holds connections another
+        # endpoint needs.
+        self._sender: Sender = (
+            TransportSender(
+                transport,
+                connect_timeout=connect_timeout,
+                total_timeout=total_timeout,
+                limit=RESPONSE_LIMIT,
+            )
+            if transport is not None
+            else GuardedSender(
+                self.guard,
+                per_endpoint=per_endpoint,
+                connect_timeout=connect_timeout,
+                total_timeout=total_timeout,
+                limit=RESPONSE_LIMIT,
+            )
         )
-
-    def _client_for(self, subscription_id: str) -> httpx.AsyncClient:
-        if self._shared is not None:
-            return self._shared
-        client = self._clients.get(subscription_id)
-        if client is None:
-            transport = GuardedTransport(self.guard, max_connections=self.per_endpoint)
-            client = self._clients[subscription_id] = self._client(transport)
-        return client
 
     async def __aenter__(self) -> Deliverer:
         return self
@@ -148,11 +146,8 @@ class Deliverer:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP clients (the store is the caller's)."""
-        clients = [*self._clients.values(), *([self._shared] if self._shared else [])]
-        self._clients.clear()
-        for client in clients:
-            await client.aclose()
+        """Close the HTTP connections (the store is the caller's)."""
+        await self._sender.aclose()
 
     # one attempt -------------------------------------------------------------------------
 
@@ -181,23 +176,18 @@ class Deliverer:
         try:
             self.guard.validate_url(url)
             with anyio.fail_after(self.total_timeout):
-                async with self._client_for(lease.subscription.id).stream(
-                    "POST", url, content=lease.event.body, headers=self._headers(lease, int(now))
-                ) as response:
-                    status = response.status_code
-                    retry_after = response.headers.get("retry-after")
-                    async for chunk in response.aiter_raw():
-                        body += chunk
-                        if len(body) >= RESPONSE_LIMIT:
-                            break
+                reply = await self._sender.post(
+                    lease.subscription.id, url, lease.event.body, self._headers(lease, int(now))
+                )
+            status, retry_after, body = reply.status, reply.retry_after, reply.body
         except TimeoutError:
             timed_out, error = True, f"timed out after {self.total_timeout:g} s"
-        except httpx.TimeoutException as exc:
-            timed_out, error = True, f"timed out: {type(exc).__name__}"
+        except SendTimeout as exc:
+            timed_out, error = True, str(exc)
         except UnsafeDestinationError as exc:
             error = f"refused by the guard: {exc}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+        except SendFailed as exc:
+            error = str(exc)
         attempt = Attempt(
             attempted_at=now,
             status=status,

@@ -9,9 +9,10 @@ Two checks, at two moments:
   itself be allowed.
 * :meth:`Guard.resolve` at connection time: the host name is resolved and refused unless
   EVERY answer is allowed, after unwrapping IPv4-mapped, NAT64 (``64:ff9b::/96``) and 6to4
-  (``2002::/16``) forms. :class:`GuardedTransport` connects to the very address that was
-  checked (TLS still uses the original name for SNI and certificate checks, and the Host
-  header is untouched), so a second DNS answer cannot rebind the connection.
+  (``2002::/16``) forms. The delivery path (:class:`~connector.emitter.sender.GuardedSender`)
+  connects to the very addresses that were checked (TLS still uses the original name for SNI
+  and certificate checks, and the Host header is untouched), so a second DNS answer cannot
+  rebind the connection.
 
 ``allow_private=True`` (tests, the demo) allows loopback and private networks, plain
 ``http`` and any port; ``allowed_networks`` allows explicit CIDRs instead.
@@ -22,18 +23,15 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import anyio
-import httpcore
-import httpx
 
 from connector.errors import UnsafeDestinationError
 
-__all__ = ["DEFAULT_PORTS", "Guard", "GuardedBackend", "GuardedTransport", "Resolver", "is_public"]
+__all__ = ["DEFAULT_PORTS", "Guard", "Resolver", "is_public"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -236,81 +234,3 @@ def _ip_literal(host: str, url: str) -> IPAddress | None:
 async def _getaddrinfo(host: str, port: int) -> list[str]:
     infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """An httpcore network backend that resolves through the guard and dials the checked IP."""
-
-    def __init__(self, guard: Guard, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
-        self._guard = guard
-        self._inner = inner or httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        """Resolve, check every answer, then connect to the first checked address that works."""
-        try:
-            addresses = await self._guard.resolve(host, port)
-        except UnsafeDestinationError as exc:
-            raise httpcore.ConnectError(f"refused by the guard: {exc}") from exc
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    str(address),
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        """Unix sockets are never a webhook destination."""
-        raise httpcore.ConnectError("unix sockets are not a webhook destination")
-
-    async def sleep(self, seconds: float) -> None:
-        """Delegate to the inner backend."""
-        await self._inner.sleep(seconds)
-
-
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """An httpx transport whose every new connection goes through :class:`GuardedBackend`.
-
-    TLS verification is always on (``ssl_context`` may trust another CA, never turn checks
-    off); proxies from the environment are never used, since a proxy would resolve names
-    itself.
-    """
-
-    def __init__(
-        self,
-        guard: Guard,
-        *,
-        ssl_context: ssl.SSLContext | None = None,
-        max_connections: int = 100,
-        max_keepalive: int | None = None,
-    ) -> None:
-        super().__init__()
-        context = ssl_context or ssl.create_default_context()
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=context,
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections if max_keepalive is None else max_keepalive,
-            keepalive_expiry=5.0,
-            http1=True,
-            http2=False,
-            network_backend=GuardedBackend(guard),
-        )

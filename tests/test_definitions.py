@@ -833,3 +833,14 @@ def test_load_definition_pagination_cursor_key_is_kept_in_the_location() -> None
         load_definition([{"handle": "h", "endpoint": "/h", "operations": {"list": operation}}])
     (problem,) = caught.value.problems
     assert problem.location == "[0].operations.list.pagination.cursor"
+
+
+def test_load_definition_shipped_every_operation_has_an_operation_id() -> None:
+    definition = load_definition(SHIPPED)
+    missing = [
+        f"{r.handle}.{name}"
+        for r in definition.resources
+        for name, operation in r.operations.items()
+        if not operation.operation_id
+    ]
+    assert missing == []

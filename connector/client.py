@@ -22,7 +22,14 @@ import httpx
 from .definitions import Definition, Operation, Resource, load_definition
 from .errors import TransportError
 from .requests import UNSET, ResolvedService, build_request, resolve_service
-from .responses import PageState, error_from_response, parse_json, select_items, shape_records
+from .responses import (
+    PageState,
+    error_from_response,
+    extract_record,
+    parse_json,
+    select_items,
+    shape_records,
+)
 from .results import CHUNK_SIZE, aiter_jsonl, iter_jsonl
 from .retry import RetryPolicy
 from .types import JSON
@@ -34,6 +41,40 @@ WriteObserver = Callable[[str, str, JSON], None]
 with a JSON answer); the emitter uses it to record ``<handle>.created`` events."""
 
 DEFAULT_TIMEOUT = 600.0
+
+
+class _Listing:
+    """One walk through a list operation's pages; both shells feed it responses.
+
+    ``query`` is the next page's parameters (``{}`` for the first, None when done) and
+    ``read(response)`` gives that page's items, shaped, up to ``max_items`` in all.
+    """
+
+    def __init__(
+        self, resource: Resource, operation: Operation, raw: bool, max_items: int | None
+    ) -> None:
+        self.resource = resource
+        self.operation = operation
+        self.shape = not raw and bool(resource.fields)
+        self.remaining = max_items
+        self.pages = PageState(operation, resource.handle)
+        self.query: dict[str, str] | None = {} if max_items is None or max_items > 0 else None
+
+    def read(self, response: httpx.Response) -> list[JSON]:
+        if response.is_error:
+            raise error_from_response(response, self.resource.handle, self.operation.name)
+        payload = parse_json(response, self.resource.handle, self.operation.name)
+        items = select_items(self.operation, payload)
+        self.query = self.pages.next_query(payload, items)
+        if self.remaining is not None:
+            items = items[: self.remaining]
+            self.remaining -= len(items)
+            if self.remaining <= 0:
+                self.query = None
+        if not self.shape:
+            return items
+        fields = self.resource.fields
+        return [extract_record(fields, item) if isinstance(item, dict) else item for item in items]
 
 
 class _Core:
@@ -58,6 +99,10 @@ class _Core:
         )
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self.on_write = on_write
+
+    def listing(self, handle: str, operation: str, raw: bool, max_items: int | None) -> _Listing:
+        resource, op = self.target(handle, operation)
+        return _Listing(resource, op, raw, max_items)
 
     def target(self, handle: str, operation: str) -> tuple[Resource, Operation]:
         resource = self.definition.resource(handle)
@@ -237,24 +282,10 @@ class Connector:
         max_items: int | None = None,
     ) -> Iterator[JSON]:
         """Every item of a list operation, page after page, fetched lazily."""
-        resource, op = self._core.target(handle, operation)
-        pages = PageState(op, handle)
-        query: dict[str, str] | None = None
-        count = 0
-        while True:
-            response = self.send(handle, operation, params, query=query)
-            if response.is_error:
-                raise error_from_response(response, handle, operation)
-            payload = parse_json(response, handle, operation)
-            items = select_items(op, payload)
-            for item in items:
-                if max_items is not None and count >= max_items:
-                    return
-                count += 1
-                yield item if raw or not resource.fields else _record(resource, item)
-            query = pages.next_query(payload, items)
-            if query is None or (max_items is not None and count >= max_items):
-                return
+        listing = self._core.listing(handle, operation, raw, max_items)
+        while listing.query is not None:
+            response = self.send(handle, operation, params, query=listing.query)
+            yield from listing.read(response)
 
     def stream_jsonl(
         self, handle: str, operation: str, params: Mapping[str, JSON] | None = None
@@ -285,12 +316,6 @@ class Connector:
             return written
         finally:
             response.close()
-
-
-def _record(resource: Resource, item: JSON) -> JSON:
-    from .responses import extract_record
-
-    return extract_record(resource.fields, item) if isinstance(item, dict) else item
 
 
 class AsyncConnector:
@@ -408,24 +433,11 @@ class AsyncConnector:
         max_items: int | None = None,
     ) -> AsyncIterator[JSON]:
         """See :meth:`Connector.iterate`."""
-        resource, op = self._core.target(handle, operation)
-        pages = PageState(op, handle)
-        query: dict[str, str] | None = None
-        count = 0
-        while True:
-            response = await self.send(handle, operation, params, query=query)
-            if response.is_error:
-                raise error_from_response(response, handle, operation)
-            payload = parse_json(response, handle, operation)
-            items = select_items(op, payload)
-            for item in items:
-                if max_items is not None and count >= max_items:
-                    return
-                count += 1
-                yield item if raw or not resource.fields else _record(resource, item)
-            query = pages.next_query(payload, items)
-            if query is None or (max_items is not None and count >= max_items):
-                return
+        listing = self._core.listing(handle, operation, raw, max_items)
+        while listing.query is not None:
+            response = await self.send(handle, operation, params, query=listing.query)
+            for item in listing.read(response):
+                yield item
 
     async def stream_jsonl(
         self, handle: str, operation: str, params: Mapping[str, JSON] | None = None

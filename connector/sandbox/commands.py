@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import secrets
 import signal
 import sys
 from types import FrameType
@@ -42,6 +43,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="chance (0-1) that an API call answers 429, 500 or 529",
     )
     parser.add_argument("--api-key", help="accept only this key (default: any key)")
+    parser.add_argument(
+        "--seed", type=int, help="make generated ids repeatable (default: new ids every run)"
+    )
     parser.add_argument(
         "--no-examples",
         action="store_true",
@@ -83,7 +87,12 @@ def run_sandbox(args: argparse.Namespace) -> int:
     except ConfigurationError as error:
         print(f"connector sandbox: {error}", file=sys.stderr)
         return 2
-    app = create_app(batch_seconds=args.batch_seconds, api_key=args.api_key, faults=faults)
+    # A fresh seed per run unless asked: a restarted sandbox must not hand out the ids of the
+    # previous run, which an emitter's stored snapshot already knows as ended.
+    seed = args.seed if args.seed is not None else secrets.randbits(32)
+    app = create_app(
+        batch_seconds=args.batch_seconds, api_key=args.api_key, faults=faults, seed=seed
+    )
     if not args.no_examples:
         add_examples(app.state.sandbox)
     host = f"[{args.host}]" if ":" in args.host else args.host

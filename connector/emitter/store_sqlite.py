@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from connector.emitter.guard import Guard
+from connector.emitter.sealing import SecretBox
 from connector.emitter.signing import generate_secret, parse_secret
 from connector.emitter.store import (
     ATTEMPTS_KEPT,
@@ -157,8 +158,11 @@ class SQLiteStore:
         clock: Callable[[], float] = time.time,
         guard: Guard | None = None,
         busy_timeout: float = 30.0,
+        box: SecretBox | None = None,
     ) -> None:
         self.location = os.fspath(path)
+        # Signing secrets are sealed before they are written and opened when read.
+        self._box = box or SecretBox.for_store(self.location)
         self._clock = clock
         self._guard = guard or Guard()
         self._lock = threading.RLock()
@@ -223,12 +227,12 @@ class SQLiteStore:
     # subscriptions -----------------------------------------------------------------------
 
     def _subscription(self, row: Sequence[Any], now: float) -> Subscription:
-        old = [s for s, expires in json.loads(row[4]) if expires > now]
+        old = [self._box.open(s) for s, expires in json.loads(row[4]) if expires > now]
         return Subscription(
             id=row[0],
             url=row[1],
             events=tuple(json.loads(row[2])),
-            secrets=(row[3], *old),
+            secrets=(self._box.open(row[3]), *old),
             state=row[5],
             disabled_reason=row[6],
             failing_since=row[7],
@@ -249,7 +253,7 @@ class SQLiteStore:
             db.execute(
                 "INSERT INTO subscriptions (id, url, events, secret, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (sub_id, url, json.dumps(patterns), secret, now, now),
+                (sub_id, url, json.dumps(patterns), self._box.seal(secret), now, now),
             )
         return self.get_subscription(sub_id)
 
@@ -295,7 +299,7 @@ class SQLiteStore:
             old.insert(0, [row[0], now + ROTATION_GRACE])
             db.execute(
                 "UPDATE subscriptions SET secret = ?, old_secrets = ?, updated_at = ? WHERE id = ?",
-                (secret, json.dumps(old[:MAX_OLD_SECRETS]), now, subscription_id),
+                (self._box.seal(secret), json.dumps(old[:MAX_OLD_SECRETS]), now, subscription_id),
             )
         return secret
 

@@ -345,14 +345,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_results)
 
     for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.add_commands(sub)
+        importlib.import_module(name).add_commands(sub)
+    _accept_global_options_anywhere(parser, sub)
     return parser
+
+
+_GLOBAL_OPTIONS = ("--definition", "--base-url", "--api-key", "--state")
+
+
+def _accept_global_options_anywhere(
+    parser: argparse.ArgumentParser, sub: argparse._SubParsersAction[argparse.ArgumentParser]
+) -> None:
+    """Let ``connector call ... --base-url X`` work as well as ``connector --base-url X call ...``.
+
+    Each command (and sub-command) gets the global options with a suppressed default, so a
+    value given after the command wins and an absent one leaves the top-level value alone.
+    A command that defines one of them itself (``sandbox --api-key``) keeps its own meaning.
+    """
+    globals_ = {
+        a.option_strings[0]: a
+        for a in parser._actions
+        if a.option_strings and a.option_strings[0] in _GLOBAL_OPTIONS
+    }
+    pending = list(sub.choices.values())
+    while pending:
+        command = pending.pop()
+        for option, action in globals_.items():
+            if option not in command._option_string_actions:
+                command.add_argument(
+                    option, dest=action.dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+                )
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                pending.extend(action.choices.values())
 
 
 _USAGE_ERRORS = (DefinitionError, InputError, ConfigurationError, WorkflowDefinitionError)

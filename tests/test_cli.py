@@ -309,3 +309,25 @@ def test_call_without_a_store_leaves_no_state_file(
     )
     assert code == 0
     assert not state.exists()
+
+
+def test_global_options_work_after_the_command(
+    capsys: pytest.CaptureFixture[str], server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`connector call models list --base-url X --api-key K` works like the options given first."""
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    code, out, err = run(
+        capsys,
+        "call",
+        "models",
+        "list",
+        "--base-url",
+        server.base_url,
+        "--api-key",
+        "k",
+        "--output",
+        "json",
+    )
+    assert code == 0, err
+    assert any(model["id"].startswith("claude-") for model in json.loads(out))

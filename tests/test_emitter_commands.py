@@ -268,3 +268,16 @@ def test_recording_writes_only_where_a_state_store_exists(tmp_path: Path) -> Non
         recorder("messages", "create", {"id": "msg_1", "content": [{"text": "hi"}]})
         recorder("messages", "count_tokens", {"input_tokens": 3})
         assert recorder.recorded == 1
+
+
+@pytest.mark.parametrize(
+    "argv", [["events", "list"], ["subscriptions", "list"], ["events", "replay", "--failed"]]
+)
+def test_reading_commands_do_not_create_a_store(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str]
+) -> None:
+    """Listing or replaying where no store exists says so (exit 2) and leaves no file behind."""
+    location = tmp_path / "none.db"
+    assert main(["--state", str(location), *argv]) == 2
+    assert "no emitter state" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

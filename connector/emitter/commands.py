@@ -205,14 +205,26 @@ def _state(args: argparse.Namespace) -> str:
     return getattr(args, "state", None) or default_state()
 
 
-def _open(args: argparse.Namespace) -> Store:
+def _open(args: argparse.Namespace, *, create: bool = False) -> Store:
+    location = _state(args)
+    if (
+        not create
+        and not location.startswith(("postgresql://", "postgres://"))
+        and not os.path.exists(location)
+    ):
+        # Reading commands never leave an empty store (and its key file) behind by accident.
+        raise ConfigurationError(
+            f"no emitter state at {location}: add a subscription first "
+            "(connector subscriptions add URL), or point --state / CONNECTOR_STATE at the store",
+            setting="--state",
+        )
     guard = Guard(allow_private=bool(getattr(args, "allow_private", False)))
-    return open_store(_state(args), guard=guard)
+    return open_store(location, guard=guard)
 
 
 @contextmanager
-def _opened(args: argparse.Namespace) -> Iterator[Store]:
-    store = _open(args)
+def _opened(args: argparse.Namespace, *, create: bool = False) -> Iterator[Store]:
+    store = _open(args, create=create)
     try:
         yield store
     finally:
@@ -286,7 +298,7 @@ def parse_moment(text: str, now: float, *, option: str = "--since") -> float:
 def subscriptions_add(args: argparse.Namespace) -> int:
     """Add a subscription; print it as JSON, with the secret only if it was generated here."""
     events = [e.strip() for e in args.events.split(",") if e.strip()]
-    with _opened(args) as store:
+    with _opened(args, create=True) as store:
         sub = store.add_subscription(args.url, events, args.secret)
     shown = _subscription_json(sub)
     if not args.secret:
@@ -356,7 +368,7 @@ def emit(args: argparse.Namespace) -> int:
     _log_to_stderr()
     definition = load_configured_definition(args)
     connector = AsyncConnector(definition, base_url=args.base_url, api_key=args.api_key)
-    with _opened(args) as store:
+    with _opened(args, create=True) as store:
         return anyio.run(_emit, args, connector, store)
 
 

@@ -167,11 +167,11 @@ def build_request(
     )
     problems: list[InputProblem] = []
     url = service.require_base_url() + _render_path(resource, operation, values, problems)
-    query_params = _render_map(operation.query_params, values, problems)
+    query_params = _render_map(operation.query_params, values, problems, headers=False)
     query_params.update({k: _query_text(v) for k, v in (query or {}).items() if v is not None})
     merged = dict(service.headers)
-    merged.update(_render_map(resource.headers, values, problems))
-    merged.update(_render_map(operation.headers, values, problems))
+    merged.update(_render_map(resource.headers, values, problems, headers=True))
+    merged.update(_render_map(operation.headers, values, problems, headers=True))
     merged.update({k.lower(): v for k, v in (headers or {}).items()})
     for name, value in merged.items():
         if "\r" in value or "\n" in value:
@@ -216,7 +216,11 @@ def _render_path(
 
 
 def _render_map(
-    template_map: TemplateMap | None, values: dict[str, JSON], problems: list[InputProblem]
+    template_map: TemplateMap | None,
+    values: dict[str, JSON],
+    problems: list[InputProblem],
+    *,
+    headers: bool,
 ) -> dict[str, str]:
     rendered: dict[str, str] = {}
     if template_map is None:
@@ -226,7 +230,9 @@ def _render_map(
         if not compiled.variables <= values.keys():
             continue
         try:
-            rendered[key.lower() if template_map is not None else key] = compiled.render(values)
+            # Header names are case-insensitive (kept lower so later layers override them);
+            # query parameter names are case-sensitive and kept as written.
+            rendered[key.lower() if headers else key] = compiled.render(values)
         except RenderError as exc:
             problems.append(InputProblem(key, f"cannot render: {exc}"))
     return rendered

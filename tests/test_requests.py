@@ -236,3 +236,31 @@ def test_build_request_multipart_missing_file_is_an_input_error(tmp_path: Path) 
     with pytest.raises(InputError) as caught:
         build("files", "upload", {"file": str(tmp_path / "absent.txt")})
     assert caught.value.problems[0].parameter == "file"
+
+
+def test_build_request_keeps_query_parameter_names_as_written() -> None:
+    """Query names are case-sensitive (`pageToken` is not `pagetoken`); header names are not."""
+    definition = load_definition(
+        [
+            {
+                "handle": "h",
+                "endpoint": "/h",
+                "operations": {
+                    "list": {
+                        "method": "GET",
+                        "queryParams": {
+                            "value": {"pageToken": "{{t}}"},
+                            "placeholders": [{"name": "t"}],
+                        },
+                        "headers": {"X-Trace": "abc"},
+                    }
+                },
+            }
+        ]
+    )
+    request = build_request(
+        definition, resolve_service(definition, base_url="http://x"), "h", "list", {"t": "p1"}
+    )
+    assert request.url.params["pageToken"] == "p1"
+    assert "pagetoken" not in request.url.params
+    assert request.headers["x-trace"] == "abc"

@@ -7,6 +7,7 @@ once per client. :func:`build_request` renders one operation's path, query, head
 
 from __future__ import annotations
 
+import base64
 import json
 import mimetypes
 import os
@@ -131,7 +132,8 @@ def resolve_service(
         user = render(auth.params["username"], "auth.username")
         password = render(auth.params["password"], "auth.password")
         if user:
-            headers[auth_header] = httpx.BasicAuth(user, password)._auth_header
+            pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+            headers[auth_header] = f"Basic {pair}"
         else:
             missing = "no credentials: the service's basic auth username renders empty"
     hint = f"--base-url (or {base_var})" if base_var else "--base-url"

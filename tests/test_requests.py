@@ -264,3 +264,34 @@ def test_build_request_keeps_query_parameter_names_as_written() -> None:
     assert request.url.params["pageToken"] == "p1"
     assert "pagetoken" not in request.url.params
     assert request.headers["x-trace"] == "abc"
+
+
+def _basic_definition() -> Any:
+    return load_definition(
+        {
+            "service": {
+                "baseURL": "http://x",
+                "auth": {
+                    "method": "basic",
+                    "params": {"username": "{{ env.U }}", "password": "{{ env.P }}"},
+                },
+            },
+            "resources": [
+                {"handle": "h", "endpoint": "/h", "operations": {"list": {"method": "GET"}}}
+            ],
+        }
+    )
+
+
+def test_build_request_basic_auth_from_the_environment() -> None:
+    definition = _basic_definition()
+    service = resolve_service(definition, env={"U": "alice", "P": "s3cret"})
+    request = build_request(definition, service, "h", "list")
+    assert request.headers["authorization"] == "Basic YWxpY2U6czNjcmV0"
+    assert "s3cret" not in repr(service) and "YWxp" not in repr(service)
+
+
+def test_build_request_basic_auth_missing_user_is_a_configuration_error() -> None:
+    definition = _basic_definition()
+    with pytest.raises(ConfigurationError):
+        build_request(definition, resolve_service(definition, env={}), "h", "list")

@@ -1,0 +1,305 @@
+"""Deliveries in the SQLite store: leasing, recording attempts, replay and the event log.
+
+See :mod:`connector.emitter.store` for the contract and :mod:`connector.emitter.sqlite_database`
+for the transaction model.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection
+from typing import Any
+
+from connector.emitter.sqlite_database import (
+    DELIVERY_COLUMNS,
+    EVENT_COLUMNS,
+    SUBSCRIPTION_COLUMNS,
+    SQLiteDatabase,
+    delivery_from_row,
+    event_from_row,
+)
+from connector.emitter.store import (
+    ATTEMPTS_KEPT,
+    DELIVERY_STATUSES,
+    RESPONSE_KEPT,
+    Attempt,
+    DeliveryInfo,
+    EventInfo,
+    Lease,
+    filter_matches,
+)
+from connector.errors import StoreError, SubscriptionError
+
+__all__ = ["SQLiteDeliveryQueue"]
+
+
+class SQLiteDeliveryQueue(SQLiteDatabase):
+    """The delivery half of :class:`~connector.emitter.store_sqlite.SQLiteStore`."""
+
+    # deliveries --------------------------------------------------------------------------
+
+    def lease_due(
+        self,
+        now: float,
+        limit: int,
+        worker: str,
+        lease_seconds: float,
+        *,
+        exclude_subscriptions: Collection[str] = (),
+        per_subscription: int | None = None,
+    ) -> list[Lease]:
+        """Claim up to ``limit`` due deliveries (or expired leases) of active subscriptions,
+        skipping ``exclude_subscriptions`` (endpoints the worker has saturated) and taking at
+        most ``per_subscription`` of any one subscription."""
+        token = f"{worker}#{next(self._tokens)}"
+        skip = list(exclude_subscriptions)
+        skip_sql = f" AND d.subscription_id NOT IN ({','.join('?' * len(skip))})" if skip else ""
+        # A leased row's next_attempt_at is its lease expiry, so one index finds both due
+        # work and work whose worker died.
+        due = (
+            "SELECT d.id, d.subscription_id, d.next_attempt_at FROM deliveries d"
+            " JOIN subscriptions s ON s.id = d.subscription_id"
+            " WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= ?"
+            f" AND s.state = 'active'{skip_sql} ORDER BY d.next_attempt_at, d.id LIMIT ?"
+        )
+        params: list[Any] = [now, *skip]
+        if per_subscription is None:
+            pick = f"SELECT id FROM ({due}) AS due"
+            params.append(limit)
+        else:
+            # Rank only a bounded window of the oldest due rows, so a large backlog costs
+            # no more than a small one.
+            pick = (
+                "SELECT id FROM (SELECT id, next_attempt_at, ROW_NUMBER() OVER (PARTITION BY"
+                f" subscription_id ORDER BY next_attempt_at, id) AS rn FROM ({due}) AS due)"
+                " AS ranked WHERE rn <= ? ORDER BY next_attempt_at, id LIMIT ?"
+            )
+            params += [limit * 10, per_subscription, limit]
+        try:
+            with self._write() as db:
+                # A leased row's next_attempt_at is its lease expiry, so one index finds both
+                # due work and work whose worker died.
+                claimed = db.execute(
+                    "UPDATE deliveries SET status = 'delivering', lease_owner = ?,"
+                    f" next_attempt_at = ?, updated_at = ? WHERE id IN ({pick}) RETURNING id",
+                    (token, now + lease_seconds, now, *params),
+                ).fetchall()
+                if not claimed:
+                    return []
+                ids = [r[0] for r in claimed]
+                marks = ",".join("?" * len(ids))
+                rows = db.execute(
+                    f"SELECT d.id, d.attempts, {EVENT_COLUMNS}, {SUBSCRIPTION_COLUMNS} FROM deliveries d"
+                    " JOIN events e ON e.id = d.event_id JOIN subscriptions s ON s.id = d.subscription_id"
+                    f" WHERE d.id IN ({marks}) ORDER BY d.next_attempt_at, d.id",
+                    ids,
+                ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot lease deliveries: {exc}", location=self.location) from None
+        return [
+            Lease(r[0], token, r[1], event_from_row(r[2:9]), self._subscription(r[9:], now))
+            for r in rows
+        ]
+
+    def _record(
+        self,
+        lease: Lease,
+        attempt: Attempt,
+        status: str,
+        next_attempt_at: float | None,
+        disable: str | None,
+    ) -> bool:
+        try:
+            with self._write() as db:
+                updated = db.execute(
+                    "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?,"
+                    " lease_owner = NULL, last_status = ?, last_error = ?, updated_at = ?"
+                    " WHERE id = ? AND lease_owner = ? AND status = 'delivering'",
+                    (
+                        status,
+                        next_attempt_at,
+                        attempt.status,
+                        attempt.error,
+                        attempt.attempted_at,
+                        lease.delivery_id,
+                        lease.worker,
+                    ),
+                ).rowcount
+                if updated != 1:
+                    return False
+                db.execute(
+                    "INSERT INTO attempts (delivery_id, attempted_at, status, latency_ms, error,"
+                    " response) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        lease.delivery_id,
+                        attempt.attempted_at,
+                        attempt.status,
+                        attempt.latency_ms,
+                        attempt.error,
+                        bytes(attempt.response[:RESPONSE_KEPT]),
+                    ),
+                )
+                if lease.attempts + 1 > ATTEMPTS_KEPT:
+                    db.execute(
+                        "DELETE FROM attempts WHERE delivery_id = ? AND id NOT IN (SELECT id FROM"
+                        " attempts WHERE delivery_id = ? ORDER BY id DESC LIMIT ?)",
+                        (lease.delivery_id, lease.delivery_id, ATTEMPTS_KEPT),
+                    )
+                sub = lease.subscription.id
+                if status == "delivered":
+                    db.execute(
+                        "UPDATE subscriptions SET failing_since = NULL WHERE id = ?"
+                        " AND failing_since IS NOT NULL",
+                        (sub,),
+                    )
+                else:
+                    db.execute(
+                        "UPDATE subscriptions SET failing_since = ? WHERE id = ?"
+                        " AND failing_since IS NULL",
+                        (attempt.attempted_at, sub),
+                    )
+                if disable is not None:
+                    db.execute(
+                        "UPDATE subscriptions SET state = 'disabled', disabled_reason = ?,"
+                        " updated_at = ? WHERE id = ?",
+                        (disable, attempt.attempted_at, sub),
+                    )
+                return True
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot record the attempt: {exc}", location=self.location) from None
+
+    def complete(self, lease: Lease, attempt: Attempt) -> bool:
+        """The attempt succeeded (2xx): delivered, and the endpoint's failure clock resets."""
+        return self._record(lease, attempt, "delivered", None, None)
+
+    def reschedule(
+        self, lease: Lease, attempt: Attempt, next_attempt_at: float, *, disable: str | None = None
+    ) -> bool:
+        """The attempt failed; try again at ``next_attempt_at`` (optionally disabling the endpoint)."""
+        return self._record(lease, attempt, "pending", next_attempt_at, disable)
+
+    def fail(self, lease: Lease, attempt: Attempt, *, disable: str | None = None) -> bool:
+        """The last attempt failed: the delivery becomes a dead letter (status ``failed``)."""
+        return self._record(lease, attempt, "failed", None, disable)
+
+    def release(self, lease: Lease) -> None:
+        """Give a lease back without recording an attempt; it is due again at once."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = ?"
+                " WHERE id = ? AND lease_owner = ? AND status = 'delivering'",
+                (self._clock(), lease.delivery_id, lease.worker),
+            )
+
+    # replay and inspection ---------------------------------------------------------------
+
+    def replay(self, event_id: str, subscription_id: str | None = None) -> int:
+        """Queue an event again now, for every matching active subscription or just one."""
+        now = self._clock()
+        with self._write() as db:
+            row = db.execute("SELECT type FROM events WHERE id = ?", (event_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no event {event_id!r}", location=self.location)
+            if subscription_id is not None:
+                if (
+                    db.execute(
+                        "SELECT 1 FROM subscriptions WHERE id = ?", (subscription_id,)
+                    ).fetchone()
+                    is None
+                ):
+                    raise SubscriptionError(f"no subscription {subscription_id!r}", field="id")
+                targets = [subscription_id]
+            else:
+                targets = [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT id, events FROM subscriptions WHERE state = 'active'"
+                    )
+                    if filter_matches(json.loads(r[1]), row[0])
+                ]
+            db.executemany(
+                "INSERT INTO deliveries (event_id, subscription_id, status, next_attempt_at,"
+                " updated_at) VALUES (?, ?, 'pending', ?, ?) ON CONFLICT (event_id, subscription_id)"
+                " DO UPDATE SET status = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at,"
+                " lease_owner = NULL, updated_at = excluded.updated_at",
+                [(event_id, sid, now, now) for sid in targets],
+            )
+        return len(targets)
+
+    def replay_failed(
+        self, since: float, until: float | None = None, subscription_id: str | None = None
+    ) -> int:
+        """Queue again every dead letter whose event was created in [since, until]."""
+        now = self._clock()
+        until = now if until is None else until
+        sql = (
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,"
+            " updated_at = ? WHERE status = 'failed' AND event_id IN"
+            " (SELECT id FROM events WHERE created_at >= ? AND created_at <= ?)"
+        )
+        params: list[Any] = [now, now, since, until]
+        if subscription_id is not None:
+            sql += " AND subscription_id = ?"
+            params.append(subscription_id)
+        with self._write() as db:
+            return db.execute(sql, params).rowcount
+
+    def list_events(self, status: str | None = None, limit: int = 100) -> list[EventInfo]:
+        """Events newest first, each with its deliveries; ``status`` keeps events having one
+        delivery in that status."""
+        if status is not None and status not in DELIVERY_STATUSES:
+            raise StoreError(f"unknown status {status!r}; one of {', '.join(DELIVERY_STATUSES)}")
+        where = (
+            ""
+            if status is None
+            else "WHERE e.id IN (SELECT event_id FROM deliveries WHERE status = ?)"
+        )
+        params: list[Any] = [] if status is None else [status]
+        rows = self._read(
+            f"SELECT {EVENT_COLUMNS} FROM events e {where} ORDER BY e.created_at DESC, e.id LIMIT ?",
+            [*params, limit],
+        )
+        result = []
+        for row in rows:
+            event = event_from_row(row)
+            result.append(EventInfo(event, tuple(self.list_deliveries(event_id=event.id))))
+        return result
+
+    def list_deliveries(
+        self,
+        *,
+        status: str | None = None,
+        event_id: str | None = None,
+        subscription_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[DeliveryInfo]:
+        """Deliveries filtered by status, event and subscription, oldest first."""
+        clauses, params = [], []
+        for column, value in (
+            ("status", status),
+            ("event_id", event_id),
+            ("subscription_id", subscription_id),
+        ):
+            if value is not None:
+                clauses.append(f"d.{column} = ?")
+                params.append(value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = self._read(
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries d {where} ORDER BY d.id LIMIT ?",
+            [*params, limit],
+        )
+        return [delivery_from_row(r) for r in rows]
+
+    def list_attempts(self, delivery_id: int) -> list[Attempt]:
+        """The kept attempts (at most 5, oldest first) of one delivery."""
+        rows = self._read(
+            "SELECT attempted_at, status, latency_ms, error, response FROM attempts"
+            " WHERE delivery_id = ? ORDER BY id",
+            (delivery_id,),
+        )
+        return [Attempt(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+
+    def count_deliveries(self, status: str) -> int:
+        """How many deliveries are in ``status``."""
+        return int(self._read("SELECT COUNT(*) FROM deliveries WHERE status = ?", (status,))[0][0])

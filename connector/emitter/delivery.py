@@ -32,6 +32,7 @@ import anyio
 import httpx
 from anyio.abc import TaskGroup
 
+from connector.emitter.breaker import CircuitBreaker
 from connector.emitter.guard import Guard
 from connector.emitter.schedule import THROTTLE_STATUSES, RetrySchedule, parse_retry_after
 from connector.emitter.sender import GuardedSender, Sender, SendFailed, SendTimeout, TransportSender
@@ -94,6 +95,7 @@ class Deliverer:
         concurrency: int = 100,
         worker: str | None = None,
         rng: random.Random | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.store = store
         self.guard = guard or Guard()
@@ -109,6 +111,7 @@ class Deliverer:
                 disable_after=schedule.disable_after,
             )
         self.schedule = schedule
+        self.breaker = breaker or CircuitBreaker(time_scale=schedule.time_scale)
         self.total_timeout = total_timeout
         self.per_endpoint = per_endpoint
         self.concurrency = concurrency
@@ -240,12 +243,22 @@ class Deliverer:
             capacity,
             self.worker,
             self.lease_seconds,
-            exclude_subscriptions=full,
+            exclude_subscriptions=full + self.breaker.blocked(now),
             per_subscription=self.per_endpoint,
         )
+        probing = set(self.breaker.half_open(now))
+        kept: list[Lease] = []
         for lease in leases:
-            self._inflight[lease.subscription.id] += 1
-        return leases
+            sub = lease.subscription.id
+            if sub in probing:
+                # Half-open: one delivery goes as the probe, the rest wait for its outcome.
+                if self.breaker.state(sub, now) != "half-open":
+                    self.store.release(lease)
+                    continue
+                self.breaker.start_probe(sub)
+            self._inflight[sub] += 1
+            kept.append(lease)
+        return kept
 
     def _slot(self, subscription_id: str) -> anyio.Semaphore:
         slot = self._slots.get(subscription_id)
@@ -257,11 +270,20 @@ class Deliverer:
         try:
             async with self._slot(lease.subscription.id):
                 outcome = await self.deliver(lease)
+            sub_id = lease.subscription.id
+            if self.breaker.record(sub_id, self.clock(), outcome.result == "delivered"):
+                log.warning(
+                    "circuit open for subscription %s: most recent attempts failed; "
+                    "holding its deliveries for %g s without spending their attempts",
+                    sub_id,
+                    self.breaker.cool_down,
+                )
             if outcomes is not None:
                 outcomes.append(outcome)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 self.store.release(lease)
+                self.breaker.cancel_probe(lease.subscription.id)
             raise
         finally:
             sub = lease.subscription.id

@@ -19,7 +19,7 @@ from typing import IO
 
 from . import __version__
 from .client import Connector
-from .config import default_state, load_configured_definition, open_connector
+from .config import connector_options, default_state, load_configured_definition, open_connector
 from .definitions import Operation, Resource, definition_json_schema, load_definition
 from .errors import (
     ConfigurationError,
@@ -212,9 +212,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     # (the only source of messages.created: messages cannot be listed).
     with (
         recording_writes(args, definition) as on_write,
-        Connector(
-            definition, base_url=args.base_url, api_key=args.api_key, on_write=on_write
-        ) as api,
+        Connector(definition, **connector_options(args), on_write=on_write) as api,
     ):
         operation = api.definition.resource(args.handle).operation(args.operation)
         if operation.response_format in ("binary", "jsonl") and (
@@ -295,6 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--api-key", default=None, help="API key (env ANTHROPIC_API_KEY)")
     parser.add_argument(
+        "--header",
+        action="append",
+        metavar="'NAME: VALUE'",
+        help="a header for every request (repeatable; env CONNECTOR_HEADERS, one per line)",
+    )
+    parser.add_argument(
         "--state", default=default_state(), help="emitter store: SQLite path (env CONNECTOR_STATE)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -350,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_GLOBAL_OPTIONS = ("--definition", "--base-url", "--api-key", "--state")
+_GLOBAL_OPTIONS = ("--definition", "--base-url", "--api-key", "--header", "--state")
 
 
 def _accept_global_options_anywhere(
@@ -372,8 +376,13 @@ def _accept_global_options_anywhere(
         command = pending.pop()
         for option, action in globals_.items():
             if option not in command._option_string_actions:
+                repeatable = isinstance(action, argparse._AppendAction)
                 command.add_argument(
-                    option, dest=action.dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+                    option,
+                    dest=action.dest,
+                    action="append" if repeatable else "store",
+                    default=argparse.SUPPRESS,
+                    help=argparse.SUPPRESS,
                 )
         for action in command._actions:
             if isinstance(action, argparse._SubParsersAction):

@@ -87,6 +87,7 @@ class _Core:
         base_url: str | None,
         api_key: str | None,
         env: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
         max_retries: int,
         retry: RetryPolicy | None,
         on_write: WriteObserver | None,
@@ -95,7 +96,7 @@ class _Core:
             definition if isinstance(definition, Definition) else load_definition(definition)
         )
         self.service: ResolvedService = resolve_service(
-            self.definition, base_url=base_url, api_key=api_key, env=env
+            self.definition, base_url=base_url, api_key=api_key, env=env, headers=headers
         )
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self.on_write = on_write
@@ -160,7 +161,8 @@ class Connector:
 
     ``base_url`` is the API origin with the official SDK's meaning (no ``/v1``) and ``api_key``
     the key; both default to the environment variables the definition's service names
-    (``ANTHROPIC_BASE_URL``, ``ANTHROPIC_API_KEY``). ``transport`` takes any httpx transport,
+    (``ANTHROPIC_BASE_URL``, ``ANTHROPIC_API_KEY``). ``headers`` go on every request, over
+    the service's own. ``transport`` takes any httpx transport,
     e.g. ``httpx.ASGITransport(app)`` to talk to the sandbox in process.
     """
 
@@ -171,6 +173,7 @@ class Connector:
         base_url: str | None = None,
         api_key: str | None = None,
         env: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
         max_retries: int = 2,
@@ -184,6 +187,7 @@ class Connector:
             base_url=base_url,
             api_key=api_key,
             env=env,
+            headers=headers,
             max_retries=max_retries,
             retry=retry,
             on_write=on_write,
@@ -328,6 +332,7 @@ class AsyncConnector:
         base_url: str | None = None,
         api_key: str | None = None,
         env: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
         max_retries: int = 2,
@@ -341,6 +346,7 @@ class AsyncConnector:
             base_url=base_url,
             api_key=api_key,
             env=env,
+            headers=headers,
             max_retries=max_retries,
             retry=retry,
             on_write=on_write,

@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from .client import Connector
 from .definitions import Definition, load_definition
+from .errors import ConfigurationError
 
 __all__ = [
     "bundled_definition_path",
@@ -42,11 +44,35 @@ def load_configured_definition(args: argparse.Namespace) -> Definition:
     return load_definition(Path(path))
 
 
-def open_connector(args: argparse.Namespace, **options: object) -> Connector:
-    """A Connector from the global options (``--definition``, ``--base-url``, ``--api-key``)."""
-    return Connector(
-        load_configured_definition(args),
-        base_url=getattr(args, "base_url", None),
-        api_key=getattr(args, "api_key", None),
-        **options,  # type: ignore[arg-type]
+def configured_headers(args: argparse.Namespace) -> dict[str, str]:
+    """Extra headers: ``CONNECTOR_HEADERS`` (one ``Name: value`` a line), then each ``--header``."""
+    lines = os.environ.get("CONNECTOR_HEADERS", "").splitlines() + list(
+        getattr(args, "header", None) or []
     )
+    headers: dict[str, str] = {}
+    for line in lines:
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            raise ConfigurationError(
+                f"a header is written 'Name: value', not {line!r}",
+                setting="--header / CONNECTOR_HEADERS",
+            )
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def connector_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``base_url``, ``api_key`` and ``headers`` for a Connector, from the global options."""
+    return {
+        "base_url": getattr(args, "base_url", None),
+        "api_key": getattr(args, "api_key", None),
+        "headers": configured_headers(args),
+    }
+
+
+def open_connector(args: argparse.Namespace, **options: Any) -> Connector:
+    """A Connector from the global options (``--definition``, ``--base-url``, ``--api-key``,
+    ``--header``)."""
+    return Connector(load_configured_definition(args), **connector_options(args), **options)

@@ -78,16 +78,23 @@ def resolve_service(
     base_url: str | None = None,
     api_key: str | None = None,
     env: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> ResolvedService:
-    """Render the ``service`` block over the environment, with explicit settings winning."""
+    """Render the ``service`` block over the environment, with explicit settings winning.
+
+    ``headers`` are added to every request last, over the service's own (a bare resource
+    array has no service, so this is where its ``anthropic-version`` comes from).
+    """
+    extra = _checked_headers(headers or {})
     service = definition.service
     variables = _Env(os.environ if env is None else env)
     if service is None:
-        headers = dict(DEFAULT_HEADERS)
+        plain = dict(DEFAULT_HEADERS)
         if api_key:
-            headers["x-api-key"] = api_key
+            plain["x-api-key"] = api_key
+        plain.update(extra)
         return ResolvedService(
-            base_url.rstrip("/") if base_url else None, headers, "x-api-key" if api_key else None
+            base_url.rstrip("/") if base_url else None, plain, "x-api-key" if api_key else None
         )
     base_var = service.variables.get("baseURL")
     key_var = service.variables.get("apiKey")
@@ -136,8 +143,20 @@ def resolve_service(
             headers[auth_header] = f"Basic {pair}"
         else:
             missing = "no credentials: the service's basic auth username renders empty"
+    headers.update(extra)
+    if missing and auth_header in extra:
+        missing = None
     hint = f"--base-url (or {base_var})" if base_var else "--base-url"
     return ResolvedService(resolved_base or None, headers, auth_header, missing, hint)
+
+
+def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        if not name or any(c in name for c in " :\r\n") or "\r" in value or "\n" in value:
+            raise ConfigurationError(f"not a valid header: {name!r}", setting="--header")
+        checked[name.lower()] = value
+    return checked
 
 
 def build_request(

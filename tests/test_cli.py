@@ -331,3 +331,44 @@ def test_global_options_work_after_the_command(
     )
     assert code == 0, err
     assert any(model["id"].startswith("claude-") for model in json.loads(out))
+
+
+def test_seed_definition_runs_with_configured_base_url_and_headers(
+    capsys: pytest.CaptureFixture[str], server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bare seed has no service: base URL, key and the version header come from options."""
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    monkeypatch.setenv("CONNECTOR_HEADERS", "anthropic-version: 2023-06-01")
+    seed = str(ROOT / "definitions/seed/claude-api.seed.json")
+    code, out, err = run(
+        capsys,
+        "--definition",
+        seed,
+        "--base-url",
+        server.base_url + "/v1",
+        "--api-key",
+        "k",
+        "call",
+        "models",
+        "read",
+        "-p",
+        "model_id=claude-haiku-4-5",
+    )
+    assert code == 0, err
+    assert json.loads(out)["id"].startswith("claude-haiku-4-5")
+    monkeypatch.delenv("CONNECTOR_HEADERS")
+    code, _, err = run(
+        capsys,
+        "--definition",
+        seed,
+        "--base-url",
+        server.base_url + "/v1",
+        "--api-key",
+        "k",
+        "call",
+        "models",
+        "list",
+        "--header",
+        "anthropic-version: 2023-06-01",
+    )
+    assert code == 0, err

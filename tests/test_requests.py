@@ -295,3 +295,23 @@ def test_build_request_basic_auth_missing_user_is_a_configuration_error() -> Non
     definition = _basic_definition()
     with pytest.raises(ConfigurationError):
         build_request(definition, resolve_service(definition, env={}), "h", "list")
+
+
+def test_resolve_service_extra_headers_win_and_can_carry_the_key() -> None:
+    definition = load_definition(Path(__file__).parent.parent / "definitions" / "claude-api.json")
+    service = resolve_service(
+        definition,
+        base_url="http://x",
+        env={},
+        headers={"Anthropic-Version": "2026-10-21", "X-Api-Key": "from-header"},
+    )
+    request = build_request(definition, service, "models", "list")
+    assert request.headers["anthropic-version"] == "2026-10-21"
+    assert request.headers["x-api-key"] == "from-header"
+
+
+@pytest.mark.parametrize("name", ["", "bad name", "x:y", "x\r\nInjected"])
+def test_resolve_service_refuses_malformed_extra_headers(name: str) -> None:
+    definition = load_definition(Path(__file__).parent.parent / "definitions" / "claude-api.json")
+    with pytest.raises(ConfigurationError):
+        resolve_service(definition, base_url="http://x", env={}, headers={name: "v"})

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 import anyio
 
 from connector.client import AsyncConnector
-from connector.config import default_state, load_configured_definition
+from connector.config import connector_options, default_state, load_configured_definition
 from connector.definitions import Definition
 from connector.emitter.guard import Guard
 from connector.emitter.service import DEFAULT_INTERVAL, CycleReport, Emitter, stop_on_signals
@@ -367,7 +367,7 @@ def emit(args: argparse.Namespace) -> int:
     SIGTERM or Ctrl-C."""
     _log_to_stderr()
     definition = load_configured_definition(args)
-    connector = AsyncConnector(definition, base_url=args.base_url, api_key=args.api_key)
+    connector = AsyncConnector(definition, **connector_options(args))
     with _opened(args, create=True) as store:
         return anyio.run(_emit, args, connector, store)
 

@@ -142,7 +142,7 @@ def _executors(
     """A source maps to ``--source NAME=FILE``, else to its URL when that file exists here and
     is one of our definitions, else to the configured (by default the bundled) definition."""
     from connector.client import Connector
-    from connector.config import load_configured_definition
+    from connector.config import connector_options, load_configured_definition
     from connector.definitions import load_definition
 
     given: dict[str, str] = {}
@@ -170,13 +170,7 @@ def _executors(
             definition = load_definition(local)
         else:
             definition = load_configured_definition(args)
-        connector = stack.enter_context(
-            Connector(
-                definition,
-                base_url=getattr(args, "base_url", None),
-                api_key=getattr(args, "api_key", None),
-            )
-        )
+        connector = stack.enter_context(Connector(definition, **connector_options(args)))
         executors[source.name] = ConnectorExecutor(connector)
     return executors
 

@@ -38,6 +38,7 @@ _COMMAND_MODULES = (
     "connector.sandbox.commands",
     "connector.demo",
     "connector.emitter.commands",
+    "connector.emitter.status",
     "connector.receiver_commands",
     "connector.workflows.commands",
 )

@@ -49,7 +49,7 @@ from connector.errors import (
     UnsafeDestinationError,
 )
 
-__all__ = ["add_commands", "parse_moment", "recording_writes"]
+__all__ = ["add_commands", "opened_store", "parse_moment", "recording_writes"]
 
 REPLAY_WINDOW = 30 * 86400.0
 _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([smhd])$")
@@ -223,7 +223,9 @@ def _open(args: argparse.Namespace, *, create: bool = False) -> Store:
 
 
 @contextmanager
-def _opened(args: argparse.Namespace, *, create: bool = False) -> Iterator[Store]:
+def opened_store(args: argparse.Namespace, *, create: bool = False) -> Iterator[Store]:
+    """The store named by ``--state`` / ``CONNECTOR_STATE``, closed on exit; only ``create``
+    makes one where none exists."""
     store = _open(args, create=create)
     try:
         yield store
@@ -298,7 +300,7 @@ def parse_moment(text: str, now: float, *, option: str = "--since") -> float:
 def subscriptions_add(args: argparse.Namespace) -> int:
     """Add a subscription; print it as JSON, with the secret only if it was generated here."""
     events = [e.strip() for e in args.events.split(",") if e.strip()]
-    with _opened(args, create=True) as store:
+    with opened_store(args, create=True) as store:
         sub = store.add_subscription(args.url, events, args.secret)
     shown = _subscription_json(sub)
     if not args.secret:
@@ -311,7 +313,7 @@ def subscriptions_add(args: argparse.Namespace) -> int:
 @_command
 def subscriptions_list(args: argparse.Namespace) -> int:
     """Print every subscription as one JSON line, without its secrets."""
-    with _opened(args) as store:
+    with opened_store(args) as store:
         for sub in store.list_subscriptions():
             _out(_subscription_json(sub))
     return 0
@@ -320,7 +322,7 @@ def subscriptions_list(args: argparse.Namespace) -> int:
 @_command
 def subscriptions_remove(args: argparse.Namespace) -> int:
     """Delete a subscription with its queued deliveries."""
-    with _opened(args) as store:
+    with opened_store(args) as store:
         store.remove_subscription(args.id)
     _out({"id": args.id, "removed": True})
     return 0
@@ -329,7 +331,7 @@ def subscriptions_remove(args: argparse.Namespace) -> int:
 @_command
 def subscriptions_rotate(args: argparse.Namespace) -> int:
     """Make a new secret current; print it once. The old one keeps signing for 24 h."""
-    with _opened(args) as store:
+    with opened_store(args) as store:
         secret = store.rotate_secret(args.id, args.secret)
     shown: dict[str, object] = {"id": args.id, "rotated": True}
     if not args.secret:
@@ -343,7 +345,7 @@ def subscriptions_rotate(args: argparse.Namespace) -> int:
 @_command
 def subscriptions_enable(args: argparse.Namespace) -> int:
     """Resume deliveries to a disabled subscription."""
-    with _opened(args) as store:
+    with opened_store(args) as store:
         store.enable_subscription(args.id)
         _out(_subscription_json(store.get_subscription(args.id)))
     return 0
@@ -352,7 +354,7 @@ def subscriptions_enable(args: argparse.Namespace) -> int:
 @_command
 def subscriptions_disable(args: argparse.Namespace) -> int:
     """Pause a subscription; its queued deliveries wait for ``enable``."""
-    with _opened(args) as store:
+    with opened_store(args) as store:
         store.disable_subscription(args.id, args.reason)
         _out(_subscription_json(store.get_subscription(args.id)))
     return 0
@@ -368,7 +370,7 @@ def emit(args: argparse.Namespace) -> int:
     _log_to_stderr()
     definition = load_configured_definition(args)
     connector = AsyncConnector(definition, **connector_options(args))
-    with _opened(args, create=True) as store:
+    with opened_store(args, create=True) as store:
         return anyio.run(_emit, args, connector, store)
 
 
@@ -435,7 +437,7 @@ def _announce(name: str) -> None:
 @_command
 def events_list(args: argparse.Namespace) -> int:
     """Print events newest first, one JSON line each, with their deliveries."""
-    with _opened(args) as store:
+    with opened_store(args) as store:
         for info in store.list_events(args.status, limit=args.limit):
             event = info.event
             _out(
@@ -470,7 +472,7 @@ def events_replay(args: argparse.Namespace) -> int:
         _say("connector events replay: give either EVENT_ID or --failed")
         return 2
     now = time.time()
-    with _opened(args) as store:
+    with opened_store(args) as store:
         if args.event_id:
             if args.since or args.until:
                 _say("connector events replay: --since/--until go with --failed")

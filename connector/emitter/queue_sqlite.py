@@ -27,6 +27,7 @@ from connector.emitter.store import (
     DeliveryInfo,
     EventInfo,
     Lease,
+    SubscriptionHealth,
     filter_matches,
 )
 from connector.errors import StoreError, SubscriptionError
@@ -303,3 +304,20 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
     def count_deliveries(self, status: str) -> int:
         """How many deliveries are in ``status``."""
         return int(self._read("SELECT COUNT(*) FROM deliveries WHERE status = ?", (status,))[0][0])
+
+    def health(self) -> list[SubscriptionHealth]:
+        """Every subscription with its deliveries counted by status (for ``connector status``)."""
+        rows = self._read(
+            "SELECT s.id, s.url, s.state, s.disabled_reason, s.failing_since,"
+            " COALESCE(SUM(CASE WHEN d.status = 'pending' THEN 1 ELSE 0 END), 0),"
+            " COALESCE(SUM(CASE WHEN d.status = 'delivering' THEN 1 ELSE 0 END), 0),"
+            " COALESCE(SUM(CASE WHEN d.status = 'delivered' THEN 1 ELSE 0 END), 0),"
+            " COALESCE(SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0),"
+            " MIN(CASE WHEN d.status IN ('pending', 'delivering') THEN e.created_at END)"
+            " FROM subscriptions s"
+            " LEFT JOIN deliveries d ON d.subscription_id = s.id"
+            " LEFT JOIN events e ON e.id = d.event_id"
+            " GROUP BY s.id, s.url, s.state, s.disabled_reason, s.failing_since, s.created_at"
+            " ORDER BY s.created_at, s.id"
+        )
+        return [SubscriptionHealth(*row) for row in rows]

@@ -74,6 +74,7 @@ __all__ = [
     "SnapshotRecord",
     "Store",
     "Subscription",
+    "SubscriptionHealth",
     "build_event",
     "event_id",
     "filter_matches",
@@ -227,6 +228,23 @@ class DeliveryInfo:
 
 
 @dataclass(frozen=True)
+class SubscriptionHealth:
+    """One subscription's queue at a glance (``connector status``): its state, deliveries by
+    status, and when the oldest event still waiting for it was created (None: nothing waits)."""
+
+    id: str
+    url: str
+    state: str
+    disabled_reason: str | None
+    failing_since: float | None
+    pending: int
+    delivering: int
+    delivered: int
+    failed: int
+    oldest_waiting_at: float | None
+
+
+@dataclass(frozen=True)
 class EventInfo:
     """An event with the status of each of its deliveries."""
 
@@ -299,6 +317,7 @@ class Store(Protocol):
     ) -> list[DeliveryInfo]: ...
     def list_attempts(self, delivery_id: int) -> list[Attempt]: ...
     def count_deliveries(self, status: str) -> int: ...
+    def health(self) -> list[SubscriptionHealth]: ...
 
 
 def open_store(location: str | os.PathLike[str] | None = None, **options: Any) -> Store:

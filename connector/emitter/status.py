@@ -1,0 +1,94 @@
+"""``connector status``: the emitter's health at a glance, for people and for monitoring.
+
+One JSON line per subscription (state, deliveries by status, how long the oldest waiting event
+has waited) and a last line with the totals. With ``--check`` the exit code says whether all is
+well, so a cron job or a monitoring agent can alert on it:
+
+* 0: every subscription is active, no dead letters, nothing has waited longer than
+  ``--max-wait`` (default 1 h);
+* 1: at least one of those is not so (the reasons are listed in the totals line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from connector.emitter.store import SubscriptionHealth
+
+__all__ = ["add_commands", "assess", "status"]
+
+
+def assess(
+    health: list[SubscriptionHealth], now: float, max_wait: float
+) -> tuple[dict[str, object], list[str]]:
+    """The totals line and the list of problems (empty when all is well)."""
+    problems: list[str] = []
+    for sub in health:
+        if sub.state != "active":
+            problems.append(f"{sub.id} is {sub.state}: {sub.disabled_reason or 'no reason given'}")
+        if sub.failed:
+            problems.append(
+                f"{sub.id} has {sub.failed} dead letter(s) (connector events replay --failed)"
+            )
+        if sub.oldest_waiting_at is not None and now - sub.oldest_waiting_at > max_wait:
+            waited = now - sub.oldest_waiting_at
+            problems.append(f"{sub.id} has an event waiting for {waited:.0f} s")
+    totals: dict[str, object] = {
+        "subscriptions": len(health),
+        "active": sum(1 for s in health if s.state == "active"),
+        "pending": sum(s.pending + s.delivering for s in health),
+        "delivered": sum(s.delivered for s in health),
+        "failed": sum(s.failed for s in health),
+        "healthy": not problems,
+        "problems": problems,
+    }
+    return totals, problems
+
+
+def _line(sub: SubscriptionHealth, now: float) -> dict[str, object]:
+    return {
+        "id": sub.id,
+        "url": sub.url,
+        "state": sub.state,
+        "disabled_reason": sub.disabled_reason,
+        "failing_for_s": None if sub.failing_since is None else round(now - sub.failing_since, 1),
+        "pending": sub.pending,
+        "delivering": sub.delivering,
+        "delivered": sub.delivered,
+        "failed": sub.failed,
+        "oldest_waiting_s": None
+        if sub.oldest_waiting_at is None
+        else round(now - sub.oldest_waiting_at, 1),
+    }
+
+
+def status(args: argparse.Namespace) -> int:
+    """Print the health report; with ``--check``, exit 1 when something needs attention."""
+    from connector.emitter.commands import opened_store
+
+    now = time.time()
+    with opened_store(args) as store:
+        health = store.health()
+    for sub in health:
+        print(json.dumps(_line(sub, now)))
+    totals, problems = assess(health, now, args.max_wait)
+    print(json.dumps(totals))
+    return 1 if args.check and problems else 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``connector status``."""
+    parser = subparsers.add_parser("status", help="webhook delivery health, per subscription")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when something needs attention"
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="how long an event may wait (default 3600)",
+    )
+    parser.set_defaults(func=status)

@@ -37,6 +37,7 @@ __all__ = ["build_parser", "main"]
 _COMMAND_MODULES = (
     "connector.sandbox.commands",
     "connector.demo",
+    "connector.asyncapi",
     "connector.emitter.commands",
     "connector.emitter.status",
     "connector.receiver_commands",

@@ -1,0 +1,142 @@
+"""An AsyncAPI 3.0 description of a definition's synthetic webhooks.
+
+Subscribers can mock, generate code for, and contract-test the receiving side from it (for
+instance by importing it into Microcks). Each webhook becomes a channel at its ``path`` (joined
+to the subscriber's URL), one message whose payload is ``{"type", "timestamp", "data"}`` with
+``data`` typed from the webhook's payload fields, and the Standard Webhooks headers.
+
+    connector asyncapi --out webhooks.asyncapi.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .definitions import Definition, Field, Webhook
+
+__all__ = ["add_commands", "webhooks_asyncapi"]
+
+_TYPES: dict[str, dict[str, Any]] = {
+    "String": {"type": ["string", "null"]},
+    "Integer": {"type": ["integer", "null"]},
+    "Number": {"type": ["number", "null"]},
+    "Boolean": {"type": ["boolean", "null"]},
+    "DateTime": {"type": ["string", "null"], "format": "date-time"},
+    "Object": {"type": ["object", "null"]},
+    "Array": {"type": ["array", "null"]},
+}
+
+_HEADERS = {
+    "type": "object",
+    "required": ["webhook-id", "webhook-timestamp", "webhook-signature"],
+    "properties": {
+        "webhook-id": {
+            "type": "string",
+            "description": "The event id: the same on every retry and replay; dedupe on it.",
+        },
+        "webhook-timestamp": {
+            "type": "string",
+            "pattern": "^[0-9]+$",
+            "description": "Seconds since the epoch of this attempt (not of the event).",
+        },
+        "webhook-signature": {
+            "type": "string",
+            "description": "Space-separated 'v1,<base64 HMAC-SHA256 of id.timestamp.body>' "
+            "entries, one per valid secret (two during a rotation).",
+        },
+    },
+}
+
+
+def _data_schema(fields: list[Field]) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for field in fields:
+        schema = dict(_TYPES[field.type])
+        description = (field.meta or {}).get("description")
+        if description:
+            schema["description"] = description
+        properties[field.name] = schema
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+def _message(webhook: Webhook) -> dict[str, Any]:
+    return {
+        "name": webhook.event,
+        "title": webhook.event,
+        "summary": (webhook.meta or {}).get("description") or f"Sent when {webhook.event} happens.",
+        "contentType": "application/json",
+        "headers": _HEADERS,
+        "payload": {
+            "type": "object",
+            "required": ["type", "timestamp", "data"],
+            "properties": {
+                "type": {"type": "string", "const": webhook.event},
+                "timestamp": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "When it happened, by the API's own clock (e.g. ended_at).",
+                },
+                "data": _data_schema(webhook.payload),
+            },
+        },
+    }
+
+
+def webhooks_asyncapi(definition: Definition) -> dict[str, Any]:
+    """The AsyncAPI 3.0 document (as a JSON-ready dict) for every webhook of ``definition``."""
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for resource in definition.resources:
+        for webhook in resource.webhooks:
+            name = webhook.event
+            messages[name] = _message(webhook)
+            channels[name] = {
+                "address": webhook.path,
+                "description": "Joined to each subscription's URL; POSTed by the emitter.",
+                "messages": {name: {"$ref": f"#/components/messages/{name}"}},
+            }
+            operations[f"send.{name}"] = {
+                "action": "send",
+                "channel": {"$ref": f"#/channels/{name}"},
+                "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}],
+            }
+    title = definition.connection.handle or (definition.file or "definition")
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": f"{title}: synthetic webhooks",
+            "version": "1.0.0",
+            "description": "Events the connector emitter detects by polling and delivers as signed "
+            "Standard Webhooks (retried with backoff, replayable, at least once: dedupe on webhook-id).",
+        },
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages},
+    }
+
+
+def cmd_asyncapi(args: argparse.Namespace) -> int:
+    from .config import load_configured_definition
+
+    document = json.dumps(webhooks_asyncapi(load_configured_definition(args)), indent=2) + "\n"
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as out:
+            out.write(document)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(document)
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``connector asyncapi``."""
+    parser = subparsers.add_parser(
+        "asyncapi", help="an AsyncAPI 3.0 document of the webhooks, for subscribers"
+    )
+    parser.add_argument("--out", metavar="FILE")
+    parser.set_defaults(func=cmd_asyncapi)

@@ -281,3 +281,57 @@ def test_reading_commands_do_not_create_a_store(
     assert main(["--state", str(location), *argv]) == 2
     assert "no emitter state" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_subscriptions_add_since_queues_matching_history(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A subscriber added later can catch up: --since queues the stored events it would have had."""
+    from connector.emitter.guard import Guard
+    from connector.emitter.store import build_event
+    from connector.emitter.store_sqlite import SQLiteStore
+
+    location = tmp_path / "history.db"
+    now = time.time()
+    with SQLiteStore(location, guard=Guard(allow_private=True)) as store:
+        store.add_subscription("https://first.example.com/in")
+        events = [
+            build_event(
+                kind,
+                resource=kind.split(".")[0],
+                record_id=f"r{i}",
+                marker="m",
+                data={"id": f"r{i}"},
+                timestamp=at,
+                path=f"/webhooks/claude-api/{kind}",
+                created_at=at,
+            )
+            for i, (kind, at) in enumerate(
+                [
+                    ("files.created", now - 7200),
+                    ("files.created", now - 60),
+                    ("models.created", now - 60),
+                ]
+            )
+        ]
+        store.commit_poll("files", {}, [], events, baseline=True, now=now)
+    code = main(
+        [
+            "--state",
+            str(location),
+            "subscriptions",
+            "add",
+            "https://late.example.com/in",
+            "--events",
+            "files.*",
+            "--since",
+            "1h",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    added = json.loads(out)
+    assert added["queued_from_history"] == 1
+    with SQLiteStore(location, guard=Guard(allow_private=True)) as store:
+        queued = store.list_deliveries(subscription_id=added["id"], limit=10)
+    assert [d.status for d in queued] == ["pending"]

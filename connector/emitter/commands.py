@@ -82,6 +82,11 @@ def _add_subscriptions(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     add.add_argument("--events", default="", help="comma-separated types or prefixes (files.*)")
     add.add_argument("--secret", help="a whsec_ secret to use instead of a generated one")
     add.add_argument(
+        "--since",
+        metavar="T",
+        help="also send the stored events since T (RFC 3339, epoch or 2h/7d ago); default: only new ones",
+    )
+    add.add_argument(
         "--allow-private", action="store_true", help="allow http and private/loopback hosts"
     )
     add.set_defaults(func=subscriptions_add)
@@ -300,9 +305,13 @@ def parse_moment(text: str, now: float, *, option: str = "--since") -> float:
 def subscriptions_add(args: argparse.Namespace) -> int:
     """Add a subscription; print it as JSON, with the secret only if it was generated here."""
     events = [e.strip() for e in args.events.split(",") if e.strip()]
+    since = parse_moment(args.since, time.time()) if args.since else None
     with opened_store(args, create=True) as store:
         sub = store.add_subscription(args.url, events, args.secret)
+        caught_up = store.queue_history(sub.id, since) if since is not None else 0
     shown = _subscription_json(sub)
+    if since is not None:
+        shown["queued_from_history"] = caught_up
     if not args.secret:
         shown["secret"] = sub.secrets[0]
         _say("connector: keep this secret now: it will not be shown again")

@@ -228,6 +228,36 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
             )
         return len(targets)
 
+    def queue_history(self, subscription_id: str, since: float) -> int:
+        """Queue for one subscription every stored event created since ``since`` that its filter
+        matches and it was not already sent: a new subscriber catching up. Returns how many."""
+        now = self._clock()
+        with self._write() as db:
+            row = db.execute(
+                "SELECT events FROM subscriptions WHERE id = ?", (subscription_id,)
+            ).fetchone()
+            if row is None:
+                raise SubscriptionError(f"no subscription {subscription_id!r}", field="id")
+            patterns = json.loads(row[0])
+            wanted = [
+                event_id
+                for event_id, event_type in db.execute(
+                    "SELECT id, type FROM events WHERE created_at >= ? ORDER BY created_at, id",
+                    (since,),
+                )
+                if filter_matches(patterns, event_type)
+            ]
+            queued = 0
+            for event_id in wanted:
+                cursor = db.execute(
+                    "INSERT INTO deliveries (event_id, subscription_id, status, next_attempt_at,"
+                    " updated_at) VALUES (?, ?, 'pending', ?, ?)"
+                    " ON CONFLICT (event_id, subscription_id) DO NOTHING",
+                    (event_id, subscription_id, now, now),
+                )
+                queued += cursor.rowcount
+        return queued
+
     def replay_failed(
         self, since: float, until: float | None = None, subscription_id: str | None = None
     ) -> int:

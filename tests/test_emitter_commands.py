@@ -335,3 +335,41 @@ def test_subscriptions_add_since_queues_matching_history(
     with SQLiteStore(location, guard=Guard(allow_private=True)) as store:
         queued = store.list_deliveries(subscription_id=added["id"], limit=10)
     assert [d.status for d in queued] == ["pending"]
+
+
+def test_events_prune_forgets_settled_old_events_only(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from connector.emitter.guard import Guard
+    from connector.emitter.store import Attempt, build_event
+    from connector.emitter.store_sqlite import SQLiteStore
+
+    location = tmp_path / "prune.db"
+    now = time.time()
+    old = now - 40 * 86400
+
+    def event(n: int, at: float) -> object:
+        return build_event(
+            "files.created",
+            resource="files",
+            record_id=f"f{n}",
+            marker="created",
+            data={"id": f"f{n}"},
+            timestamp=at,
+            path="/webhooks/claude-api/files.created",
+            created_at=at,
+        )
+
+    with SQLiteStore(location, guard=Guard(allow_private=True), clock=lambda: now) as store:
+        store.add_subscription("https://hooks.example.com/in")
+        store.commit_poll(
+            "files", {}, [], [event(1, old), event(2, old), event(3, now)], baseline=True, now=old
+        )
+        (lease,) = store.lease_due(now, 1, "w", 30)  # the oldest: delivered
+        store.complete(lease, Attempt(now, 200, 1.0, None, b""))
+    code = main(["--state", str(location), "events", "prune"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["pruned"] == 1
+    with SQLiteStore(location, guard=Guard(allow_private=True)) as store:
+        left = {info.event.id for info in store.list_events(limit=10)}
+        assert len(left) == 2  # the old pending one and the new one stay
+        assert store.count_deliveries("delivered") == 0 and store.count_deliveries("pending") == 2

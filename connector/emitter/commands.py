@@ -176,6 +176,11 @@ def _add_events(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     replay.add_argument("--until", help="window end (default: now)")
     replay.add_argument("--subscription", metavar="ID", help="only to this subscription")
     replay.set_defaults(func=events_replay)
+    prune = commands.add_parser(
+        "prune", help="forget settled events older than a moment (default: 30 days)"
+    )
+    prune.add_argument("--before", help="RFC 3339, epoch seconds or 30d ago (default 30d)")
+    prune.set_defaults(func=events_prune)
 
 
 # helpers ---------------------------------------------------------------------------------
@@ -494,6 +499,19 @@ def events_replay(args: argparse.Namespace) -> int:
             queued = store.replay_failed(since, until, args.subscription)
             _out({"failed": True, "since": _time(since), "queued": queued})
     _say(f"connector: {queued} deliveries queued; a running emitter (or emit --once) sends them")
+    return 0
+
+
+@_command
+def events_prune(args: argparse.Namespace) -> int:
+    """Delete settled events (and their deliveries) created before the moment given."""
+    now = time.time()
+    before = (
+        parse_moment(args.before, now, option="--before") if args.before else now - REPLAY_WINDOW
+    )
+    with opened_store(args) as store:
+        pruned = store.prune(before)
+    _out({"before": _time(before), "pruned": pruned})
     return 0
 
 

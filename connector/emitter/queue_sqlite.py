@@ -258,6 +258,35 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
                 queued += cursor.rowcount
         return queued
 
+    def prune(self, before: float) -> int:
+        """Forget events created before ``before`` whose every delivery is settled (delivered
+        or a dead letter), with those deliveries and their attempts; returns how many events.
+
+        Events still pending for anyone are kept. The snapshots are untouched, so a pruned
+        event cannot be detected (and sent) again.
+        """
+        with self._write() as db:
+            old = [
+                r[0]
+                for r in db.execute(
+                    "SELECT e.id FROM events e WHERE e.created_at < ? AND NOT EXISTS"
+                    " (SELECT 1 FROM deliveries d WHERE d.event_id = e.id"
+                    " AND d.status IN ('pending', 'delivering'))",
+                    (before,),
+                )
+            ]
+            for start in range(0, len(old), 500):
+                chunk = old[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                db.execute(
+                    "DELETE FROM attempts WHERE delivery_id IN"
+                    f" (SELECT id FROM deliveries WHERE event_id IN ({marks}))",
+                    chunk,
+                )
+                db.execute(f"DELETE FROM deliveries WHERE event_id IN ({marks})", chunk)
+                db.execute(f"DELETE FROM events WHERE id IN ({marks})", chunk)
+        return len(old)
+
     def replay_failed(
         self, since: float, until: float | None = None, subscription_id: str | None = None
     ) -> int:

@@ -39,6 +39,7 @@ _COMMAND_MODULES = (
     "connector.demo",
     "connector.asyncapi",
     "connector.emitter.commands",
+    "connector.emitter.log_commands",
     "connector.emitter.status",
     "connector.receiver_commands",
     "connector.workflows.commands",

@@ -49,7 +49,17 @@ from connector.errors import (
     UnsafeDestinationError,
 )
 
-__all__ = ["add_commands", "opened_store", "parse_moment", "recording_writes"]
+__all__ = [
+    "REPLAY_WINDOW",
+    "add_commands",
+    "command",
+    "opened_store",
+    "out",
+    "parse_moment",
+    "recording_writes",
+    "rfc3339",
+    "say",
+]
 
 REPLAY_WINDOW = 30 * 86400.0
 _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([smhd])$")
@@ -65,10 +75,9 @@ _USAGE_ERRORS = (
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``subscriptions``, ``emit`` and ``events`` to the CLI."""
+    """Add ``subscriptions`` and ``emit`` to the CLI (``events`` is in :mod:`.log_commands`)."""
     _add_subscriptions(subparsers)
     _add_emit(subparsers)
-    _add_events(subparsers)
 
 
 def _add_subscriptions(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -155,34 +164,6 @@ def _add_emit(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.set_defaults(func=emit)
 
 
-def _add_events(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "events", help="the event log and replays", description="Inspect and replay events."
-    )
-    commands = parser.add_subparsers(dest="events_command", metavar="COMMAND")
-    commands.required = True
-    listing = commands.add_parser("list", help="events newest first, as JSON lines")
-    listing.add_argument(
-        "--status",
-        choices=("pending", "delivering", "delivered", "failed"),
-        help="only events with a delivery in this status",
-    )
-    listing.add_argument("--limit", type=int, default=100, help="at most this many (100)")
-    listing.set_defaults(func=events_list)
-    replay = commands.add_parser("replay", help="queue events again for delivery")
-    replay.add_argument("event_id", nargs="?", help="the event to send again")
-    replay.add_argument("--failed", action="store_true", help="every dead letter in the window")
-    replay.add_argument("--since", help="window start: RFC 3339, epoch seconds or 2h/7d ago (30d)")
-    replay.add_argument("--until", help="window end (default: now)")
-    replay.add_argument("--subscription", metavar="ID", help="only to this subscription")
-    replay.set_defaults(func=events_replay)
-    prune = commands.add_parser(
-        "prune", help="forget settled events older than a moment (default: 30 days)"
-    )
-    prune.add_argument("--before", help="RFC 3339, epoch seconds or 30d ago (default 30d)")
-    prune.set_defaults(func=events_prune)
-
-
 # helpers ---------------------------------------------------------------------------------
 
 
@@ -202,11 +183,13 @@ def _whole(text: str) -> int:
     return int(text)
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
+    """A human message, on stderr."""
     print(message, file=sys.stderr)
 
 
-def _out(value: object) -> None:
+def out(value: object) -> None:
+    """One JSON line of machine output, on stdout (flushed, so a pipe sees it at once)."""
     sys.stdout.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n")
     sys.stdout.flush()
 
@@ -243,17 +226,17 @@ def opened_store(args: argparse.Namespace, *, create: bool = False) -> Iterator[
         store.close()
 
 
-def _command(body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+def command(body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Map the library's errors to exit codes and one line on stderr."""
 
     def handler(args: argparse.Namespace) -> int:
         try:
             return body(args)
         except _USAGE_ERRORS as exc:
-            _say(f"connector: {exc}")
+            say(f"connector: {exc}")
             return 2
         except ConnectorError as exc:
-            _say(f"connector: {exc}")
+            say(f"connector: {exc}")
             return 1
 
     handler.__name__ = body.__name__
@@ -268,13 +251,14 @@ def _subscription_json(sub: Subscription) -> dict[str, object]:
         "events": list(sub.events) or ["*"],
         "state": sub.state,
         "disabled_reason": sub.disabled_reason,
-        "failing_since": _time(sub.failing_since),
-        "created_at": _time(sub.created_at),
+        "failing_since": rfc3339(sub.failing_since),
+        "created_at": rfc3339(sub.created_at),
         "secrets": len(sub.secrets),
     }
 
 
-def _time(value: float | None) -> str | None:
+def rfc3339(value: float | None) -> str | None:
+    """Epoch seconds as RFC 3339 UTC text (None stays None)."""
     if value is None:
         return None
     return datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
@@ -306,7 +290,7 @@ def parse_moment(text: str, now: float, *, option: str = "--since") -> float:
 # subscriptions ---------------------------------------------------------------------------
 
 
-@_command
+@command
 def subscriptions_add(args: argparse.Namespace) -> int:
     """Add a subscription; print it as JSON, with the secret only if it was generated here."""
     events = [e.strip() for e in args.events.split(",") if e.strip()]
@@ -319,30 +303,30 @@ def subscriptions_add(args: argparse.Namespace) -> int:
         shown["queued_from_history"] = caught_up
     if not args.secret:
         shown["secret"] = sub.secrets[0]
-        _say("connector: keep this secret now: it will not be shown again")
-    _out(shown)
+        say("connector: keep this secret now: it will not be shown again")
+    out(shown)
     return 0
 
 
-@_command
+@command
 def subscriptions_list(args: argparse.Namespace) -> int:
     """Print every subscription as one JSON line, without its secrets."""
     with opened_store(args) as store:
         for sub in store.list_subscriptions():
-            _out(_subscription_json(sub))
+            out(_subscription_json(sub))
     return 0
 
 
-@_command
+@command
 def subscriptions_remove(args: argparse.Namespace) -> int:
     """Delete a subscription with its queued deliveries."""
     with opened_store(args) as store:
         store.remove_subscription(args.id)
-    _out({"id": args.id, "removed": True})
+    out({"id": args.id, "removed": True})
     return 0
 
 
-@_command
+@command
 def subscriptions_rotate(args: argparse.Namespace) -> int:
     """Make a new secret current; print it once. The old one keeps signing for 24 h."""
     with opened_store(args) as store:
@@ -350,34 +334,34 @@ def subscriptions_rotate(args: argparse.Namespace) -> int:
     shown: dict[str, object] = {"id": args.id, "rotated": True}
     if not args.secret:
         shown["secret"] = secret
-        _say("connector: keep this secret now: it will not be shown again")
-    _say("connector: the previous secret keeps signing (alongside) for 24 h")
-    _out(shown)
+        say("connector: keep this secret now: it will not be shown again")
+    say("connector: the previous secret keeps signing (alongside) for 24 h")
+    out(shown)
     return 0
 
 
-@_command
+@command
 def subscriptions_enable(args: argparse.Namespace) -> int:
     """Resume deliveries to a disabled subscription."""
     with opened_store(args) as store:
         store.enable_subscription(args.id)
-        _out(_subscription_json(store.get_subscription(args.id)))
+        out(_subscription_json(store.get_subscription(args.id)))
     return 0
 
 
-@_command
+@command
 def subscriptions_disable(args: argparse.Namespace) -> int:
     """Pause a subscription; its queued deliveries wait for ``enable``."""
     with opened_store(args) as store:
         store.disable_subscription(args.id, args.reason)
-        _out(_subscription_json(store.get_subscription(args.id)))
+        out(_subscription_json(store.get_subscription(args.id)))
     return 0
 
 
 # emit ------------------------------------------------------------------------------------
 
 
-@_command
+@command
 def emit(args: argparse.Namespace) -> int:
     """Poll and deliver: one pass with ``--once`` (exit 1 if anything failed), else until
     SIGTERM or Ctrl-C."""
@@ -417,14 +401,14 @@ async def _emit_with(args: argparse.Namespace, connector: AsyncConnector, store:
     unknown = set(args.resource or ()) - {p.handle for p in emitter.pollers}
     if unknown:
         await emitter.aclose()
-        _say(f"connector emit: not a pollable resource: {', '.join(sorted(unknown))}")
+        say(f"connector emit: not a pollable resource: {', '.join(sorted(unknown))}")
         return 2
     async with emitter, anyio.create_task_group() as group:
         group.start_soon(stop_on_signals, stop, _announce)
         if args.once:
             report = await emitter.run_once(stop=stop)
             group.cancel_scope.cancel()
-            _out(report.to_json())
+            out(report.to_json())
             return 0 if report.ok and not stop.is_set() else 1
         cycles = 0
 
@@ -432,87 +416,17 @@ async def _emit_with(args: argparse.Namespace, connector: AsyncConnector, store:
             nonlocal cycles
             cycles += 1
             if report.events or not report.ok or any(p.held for p in report.polls):
-                _out({"cycle": cycles, "at": _time(time.time()), **report.to_json()})
+                out({"cycle": cycles, "at": rfc3339(time.time()), **report.to_json()})
 
-        _say(f"connector emit: polling every {args.interval:g} s; Ctrl-C to stop")
+        say(f"connector emit: polling every {args.interval:g} s; Ctrl-C to stop")
         await emitter.run(stop, interval=args.interval, grace=args.grace, on_cycle=show)
         group.cancel_scope.cancel()
-    _say("connector emit: stopped")
+    say("connector emit: stopped")
     return 0
 
 
 def _announce(name: str) -> None:
-    _say(f"connector emit: {name}, finishing in-flight work")
-
-
-# events ----------------------------------------------------------------------------------
-
-
-@_command
-def events_list(args: argparse.Namespace) -> int:
-    """Print events newest first, one JSON line each, with their deliveries."""
-    with opened_store(args) as store:
-        for info in store.list_events(args.status, limit=args.limit):
-            event = info.event
-            _out(
-                {
-                    "id": event.id,
-                    "type": event.type,
-                    "resource": event.resource,
-                    "record_id": event.record_id,
-                    "path": event.path,
-                    "created_at": _time(event.created_at),
-                    "body": json.loads(event.body),
-                    "deliveries": [
-                        {
-                            "subscription_id": d.subscription_id,
-                            "status": d.status,
-                            "attempts": d.attempts,
-                            "last_status": d.last_status,
-                            "last_error": d.last_error,
-                            "next_attempt_at": _time(d.next_attempt_at),
-                        }
-                        for d in info.deliveries
-                    ],
-                }
-            )
-    return 0
-
-
-@_command
-def events_replay(args: argparse.Namespace) -> int:
-    """Queue one event again, or every dead letter created in the window."""
-    if bool(args.event_id) == bool(args.failed):
-        _say("connector events replay: give either EVENT_ID or --failed")
-        return 2
-    now = time.time()
-    with opened_store(args) as store:
-        if args.event_id:
-            if args.since or args.until:
-                _say("connector events replay: --since/--until go with --failed")
-                return 2
-            queued = store.replay(args.event_id, args.subscription)
-            _out({"event": args.event_id, "queued": queued})
-        else:
-            since = parse_moment(args.since, now) if args.since else now - REPLAY_WINDOW
-            until = parse_moment(args.until, now, option="--until") if args.until else None
-            queued = store.replay_failed(since, until, args.subscription)
-            _out({"failed": True, "since": _time(since), "queued": queued})
-    _say(f"connector: {queued} deliveries queued; a running emitter (or emit --once) sends them")
-    return 0
-
-
-@_command
-def events_prune(args: argparse.Namespace) -> int:
-    """Delete settled events (and their deliveries) created before the moment given."""
-    now = time.time()
-    before = (
-        parse_moment(args.before, now, option="--before") if args.before else now - REPLAY_WINDOW
-    )
-    with opened_store(args) as store:
-        pruned = store.prune(before)
-    _out({"before": _time(before), "pruned": pruned})
-    return 0
+    say(f"connector emit: {name}, finishing in-flight work")
 
 
 # write-through ---------------------------------------------------------------------------

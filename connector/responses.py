@@ -117,22 +117,28 @@ class PageState:
         self.operation = operation
         self.resource = resource
         self._seen: set[str] = set()
+        pagination = operation.pagination
+        # Compiled once per listing, not once per page.
+        self._has_more: Selector | None = None
+        self._cursor: Selector | None = None
+        if isinstance(pagination, CursorPagination):
+            self._has_more = Selector(pagination.has_more)
+            self._cursor = Selector(pagination.cursor)
+        elif pagination is not None:
+            self._cursor = Selector(pagination.token)
 
     def next_query(self, payload: JSON, items: list[JSON]) -> dict[str, str] | None:
         """The query parameters of the next page, or None when this was the last one."""
         pagination = self.operation.pagination
-        if pagination is None:
+        if pagination is None or self._cursor is None:
             return None
-        if isinstance(pagination, CursorPagination):
-            has_more = Selector(pagination.has_more).select(payload)
-            cursor = Selector(pagination.cursor).select(payload)
+        cursor = self._cursor.select(payload)
+        if self._has_more is not None:
             # As the SDK does: a missing has_more means "go on until a page comes back empty".
-            if has_more is False or not items or cursor in (None, ""):
+            if self._has_more.select(payload) is False or not items or cursor in (None, ""):
                 return None
-        else:
-            cursor = Selector(pagination.token).select(payload)
-            if cursor in (None, ""):
-                return None
+        elif cursor in (None, ""):
+            return None
         token = str(cursor)
         if token in self._seen:
             raise PaginationError(

@@ -125,7 +125,9 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
 
     document = json.dumps(webhooks_asyncapi(load_configured_definition(args)), indent=2) + "\n"
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as out:
+        from .output_files import replacing
+
+        with replacing(args.out) as out:
             out.write(document)
         print(f"wrote {args.out}", file=sys.stderr)
     else:

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -29,6 +30,7 @@ from .errors import (
     InputProblem,
     WorkflowDefinitionError,
 )
+from .output_files import replacing
 from .types import JSON
 
 __all__ = ["build_parser", "main"]
@@ -239,18 +241,9 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0
 
 
-class _binary_out:
-    def __init__(self, path: str | None) -> None:
-        self.path = path
-        self.handle: IO[bytes] | None = None
-
-    def __enter__(self) -> IO[bytes]:
-        self.handle = open(self.path, "wb") if self.path else sys.stdout.buffer
-        return self.handle
-
-    def __exit__(self, *exc: object) -> None:
-        if self.path and self.handle is not None:
-            self.handle.close()
+def _binary_out(path: str | None) -> AbstractContextManager[IO[bytes]]:
+    """``--out FILE`` (replaced only once complete) or stdout."""
+    return replacing(path, binary=True) if path else nullcontext(sys.stdout.buffer)
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
@@ -261,7 +254,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
             args.handle, args.operation, params, raw=args.raw, max_items=args.max_items
         )
         if args.out:
-            with open(args.out, "w", encoding="utf-8", newline="") as out:
+            with replacing(args.out) as out:
                 count = _write_records(records, output, out)
         else:
             count = _write_records(records, output, sys.stdout)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from connector.errors import InputError, InputProblem
+from connector.output_files import replacing
 
 from .expressions import JSON
 
@@ -225,7 +226,7 @@ def run_batches(
         raise
     outcome.finished = True
     if out is not None:
-        with out.open("w", encoding="utf-8") as handle:
+        with replacing(out) as handle:
             for result in _results(connector, outcome.batch_ids):
                 handle.write(json.dumps(result, separators=(",", ":"), ensure_ascii=False) + "\n")
                 outcome.result_types[str((result.get("result") or {}).get("type"))] += 1

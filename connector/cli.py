@@ -31,6 +31,7 @@ from .errors import (
     WorkflowDefinitionError,
 )
 from .output_files import replacing
+from .secret_files import add_secret_file
 from .types import JSON
 
 __all__ = ["build_parser", "main"]
@@ -287,7 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="API origin, as for the official SDK (env ANTHROPIC_BASE_URL)",
     )
-    parser.add_argument("--api-key", default=None, help="API key (env ANTHROPIC_API_KEY)")
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        help="API key (prefer env ANTHROPIC_API_KEY or --api-key-file: flags show in ps)",
+    )
+    add_secret_file(parser, "--api-key-file", dest="api_key", help="read the API key from FILE")
     parser.add_argument(
         "--header",
         action="append",
@@ -350,7 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_GLOBAL_OPTIONS = ("--definition", "--base-url", "--api-key", "--header", "--state")
+_GLOBAL_OPTIONS = (
+    "--definition",
+    "--base-url",
+    "--api-key",
+    "--api-key-file",
+    "--header",
+    "--state",
+)
 
 
 def _accept_global_options_anywhere(
@@ -373,10 +386,17 @@ def _accept_global_options_anywhere(
         for option, action in globals_.items():
             if option not in command._option_string_actions:
                 repeatable = isinstance(action, argparse._AppendAction)
+                kind: type[argparse.Action] | str = (
+                    type(action)
+                    if option == "--api-key-file"
+                    else "append"
+                    if repeatable
+                    else "store"
+                )
                 command.add_argument(
                     option,
                     dest=action.dest,
-                    action="append" if repeatable else "store",
+                    action=kind,
                     default=argparse.SUPPRESS,
                     help=argparse.SUPPRESS,
                 )

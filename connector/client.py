@@ -21,6 +21,7 @@ import httpx
 
 from .definitions import Definition, Operation, Resource, load_definition
 from .errors import TransportError
+from .redaction import redact_url
 from .requests import UNSET, ResolvedService, build_request, resolve_service
 from .responses import (
     PageState,
@@ -132,7 +133,7 @@ class _Core:
     def final_error(
         self, request: httpx.Request, error: httpx.TransportError, attempts: int
     ) -> TransportError:
-        url = str(request.url.copy_with(query=None))
+        url = redact_url(str(request.url.copy_with(query=None)))
         kind = type(error).__name__
         return TransportError(
             f"{request.method} {url}: {kind} after {attempts} attempt(s): {error}",
@@ -215,7 +216,7 @@ class Connector:
             self._http.close()
 
     def __repr__(self) -> str:
-        return f"<Connector {self._core.service.base_url or '<no base URL>'}>"
+        return f"<Connector {redact_url(self._core.service.base_url or '<no base URL>')}>"
 
     def send(
         self,
@@ -374,7 +375,7 @@ class AsyncConnector:
             await self._http.aclose()
 
     def __repr__(self) -> str:
-        return f"<AsyncConnector {self._core.service.base_url or '<no base URL>'}>"
+        return f"<AsyncConnector {redact_url(self._core.service.base_url or '<no base URL>')}>"
 
     async def send(
         self,

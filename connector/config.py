@@ -50,13 +50,21 @@ def configured_headers(args: argparse.Namespace) -> dict[str, str]:
         getattr(args, "header", None) or []
     )
     headers: dict[str, str] = {}
-    for line in lines:
+    from_env = len(lines) - len(getattr(args, "header", None) or [])
+    for number, line in enumerate(lines):
         if not line.strip():
             continue
         name, sep, value = line.partition(":")
         if not sep or not name.strip():
+            # Never echo the line: it may well be a key pasted without its name.
+            where = (
+                f"line {number + 1} of CONNECTOR_HEADERS"
+                if number < from_env
+                else f"--header number {number - from_env + 1}"
+            )
             raise ConfigurationError(
-                f"a header is written 'Name: value', not {line!r}",
+                f"{where} is not a header: write 'Name: value' (its text is not shown, "
+                "in case it is a secret)",
                 setting="--header / CONNECTOR_HEADERS",
             )
         headers[name.strip()] = value.strip()

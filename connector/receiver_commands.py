@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from connector.errors import SubscriptionError
 from connector.receiver import ReceivedEvent, create_receiver_app
+from connector.secret_files import add_secret_file
 
 __all__ = ["add_commands", "receive"]
 
@@ -29,9 +31,16 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.add_argument(
         "--secret",
         action="append",
-        required=True,
         metavar="S",
-        help="the subscription's whsec_ secret; repeat during a rotation",
+        help="the subscription's whsec_ secret; repeat during a rotation (prefer "
+        "--secret-file or CONNECTOR_WEBHOOK_SECRET: flags show in ps)",
+    )
+    add_secret_file(
+        parser,
+        "--secret-file",
+        dest="secret",
+        repeatable=True,
+        help="read the secret(s) from FILE, one a line ('-': stdin)",
     )
     parser.add_argument(
         "--tolerance", type=int, default=300, help="accepted clock skew in seconds (300)"
@@ -49,10 +58,16 @@ def receive(args: argparse.Namespace) -> int:
     """Serve until interrupted; exit 2 on a bad secret."""
     import uvicorn
 
-    try:
-        app = create_receiver_app(
-            args.secret, handlers={"*": _print_event}, tolerance=args.tolerance
+    secrets = args.secret or os.environ.get("CONNECTOR_WEBHOOK_SECRET", "").split()
+    if not secrets:
+        print(
+            "connector receive: no signing secret: pass --secret-file FILE, set "
+            "CONNECTOR_WEBHOOK_SECRET, or --secret S",
+            file=sys.stderr,
         )
+        return 2
+    try:
+        app = create_receiver_app(secrets, handlers={"*": _print_event}, tolerance=args.tolerance)
     except SubscriptionError as exc:
         print(f"connector receive: {exc}", file=sys.stderr)
         return 2

@@ -48,6 +48,7 @@ from connector.errors import (
     SubscriptionError,
     UnsafeDestinationError,
 )
+from connector.secret_files import add_secret_file
 
 __all__ = [
     "REPLAY_WINDOW",
@@ -90,6 +91,7 @@ def _add_subscriptions(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     add.add_argument("url", help="the endpoint; each event is POSTed to URL + the webhook path")
     add.add_argument("--events", default="", help="comma-separated types or prefixes (files.*)")
     add.add_argument("--secret", help="a whsec_ secret to use instead of a generated one")
+    add_secret_file(add, "--secret-file", dest="secret", help="read that whsec_ secret from FILE")
     add.add_argument(
         "--since",
         metavar="T",
@@ -109,6 +111,7 @@ def _add_subscriptions(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     )
     rotate.add_argument("id")
     rotate.add_argument("--secret", help="the new whsec_ secret (default: generated)")
+    add_secret_file(rotate, "--secret-file", dest="secret", help="read the new secret from FILE")
     rotate.set_defaults(func=subscriptions_rotate)
     enable = commands.add_parser("enable", help="resume a disabled subscription")
     enable.add_argument("id")

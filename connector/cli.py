@@ -31,6 +31,7 @@ from .errors import (
     WorkflowDefinitionError,
 )
 from .output_files import replacing
+from .redaction import redact_url
 from .secret_files import add_secret_file
 from .types import JSON
 
@@ -77,6 +78,9 @@ def parse_params(pairs: Sequence[str]) -> dict[str, JSON]:
                 value = Path(value[1:]).read_text(encoding="utf-8")
             except OSError as exc:
                 problems.append(InputProblem(name, f"cannot read {value[1:]!r}: {exc.strerror}"))
+                continue
+            except UnicodeDecodeError:
+                problems.append(InputProblem(name, f"{value[1:]!r} is not UTF-8 text"))
                 continue
         params[name] = value
     if problems:
@@ -164,12 +168,18 @@ def _read_body(path: str | None) -> JSON:
         raise InputError(
             [InputProblem("--body", f"cannot read {path!r}: {exc.strerror}")]
         ) from None
+    except UnicodeDecodeError:
+        raise InputError([InputProblem("--body", f"{path!r} is not UTF-8 text")]) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(
             [InputProblem("--body", f"not JSON: {exc.msg} (line {exc.lineno})")]
         ) from None
+    except RecursionError:
+        raise InputError([InputProblem("--body", "JSON nested too deeply")]) from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise InputError([InputProblem("--body", f"not usable JSON: {exc}")]) from None
 
 
 def _write_records(records: Iterable[JSON], output: str, out: IO[str]) -> int:
@@ -278,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="One JSON definition of an HTTP API: calls, synthetic webhooks, workflows, a sandbox.",
     )
     parser.add_argument("--version", action="version", version=f"connector {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an unexpected error (env CONNECTOR_DEBUG=1)",
+    )
     parser.add_argument(
         "--definition",
         default=os.environ.get("CONNECTOR_DEFINITION"),
@@ -408,8 +423,21 @@ def _accept_global_options_anywhere(
 _USAGE_ERRORS = (DefinitionError, InputError, ConfigurationError, WorkflowDefinitionError)
 
 
+def _debugging(argv: Sequence[str]) -> bool:
+    return "--debug" in argv or os.environ.get("CONNECTOR_DEBUG", "") not in ("", "0")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code. No input gives a traceback: errors are one
+    line (exit 2 for bad input, 1 for an upstream failure); an internal error names itself and
+    points to ``--debug`` / ``CONNECTOR_DEBUG=1`` for the traceback."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):
+        # Arguments that are not UTF-8 arrive as lone surrogates; print them escaped.
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+    debug = _debugging(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -431,6 +459,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`| head`): not an error of ours.
         sys.stderr.close()
         return 0
+    except Exception as exc:
+        if debug:
+            raise
+        code, message = _unexpected(exc)
+        print(f"connector: {message}", file=sys.stderr)
+        return code
+
+
+def _unexpected(exc: Exception) -> tuple[int, str]:
+    """Exit code and one line for an exception that is not one of ours. The exception's own
+    text is shown only for kinds known not to carry secrets."""
+    kind = type(exc).__name__
+    module = type(exc).__module__
+    hint = "run again with --debug (or CONNECTOR_DEBUG=1) for the traceback"
+    if isinstance(exc, RecursionError):
+        return 2, f"input nested too deeply to process ({hint})"
+    if module.startswith("httpx") and kind in ("InvalidURL", "UnsupportedProtocol"):
+        return 2, f"cannot build the request URL: {redact_url(str(exc))[:200]}"
+    if module.startswith(("httpx", "httpcore", "h11")):
+        return 1, f"the connection failed: {kind} ({hint})"
+    if isinstance(exc, UnicodeError):
+        return 2, f"a value cannot be encoded ({kind}: non-ASCII in a header?) ({hint})"
+    if isinstance(exc, MemoryError):
+        return 2, f"out of memory: the input is too large ({hint})"
+    return 1, f"internal error {kind}: this is a bug; {hint}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from .client import Connector
 from .definitions import Definition, load_definition
 from .errors import ConfigurationError
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
+_VALUE = re.compile(r"[\x20-\x7e]*")
 
 __all__ = [
     "bundled_definition_path",
@@ -51,23 +55,37 @@ def configured_headers(args: argparse.Namespace) -> dict[str, str]:
     )
     headers: dict[str, str] = {}
     from_env = len(lines) - len(getattr(args, "header", None) or [])
+
+    def where(number: int) -> str:
+        if number < from_env:
+            return f"line {number + 1} of CONNECTOR_HEADERS"
+        return f"--header number {number - from_env + 1}"
+
     for number, line in enumerate(lines):
         if not line.strip():
             continue
         name, sep, value = line.partition(":")
         if not sep or not name.strip():
             # Never echo the line: it may well be a key pasted without its name.
-            where = (
-                f"line {number + 1} of CONNECTOR_HEADERS"
-                if number < from_env
-                else f"--header number {number - from_env + 1}"
-            )
             raise ConfigurationError(
-                f"{where} is not a header: write 'Name: value' (its text is not shown, "
+                f"{where(number)} is not a header: write 'Name: value' (its text is not shown, "
                 "in case it is a secret)",
                 setting="--header / CONNECTOR_HEADERS",
             )
-        headers[name.strip()] = value.strip()
+        name, value = name.strip(), value.strip()
+        if not _TOKEN.fullmatch(name):
+            raise ConfigurationError(
+                f"{where(number)}: a header name is ASCII letters, digits and -_.!#$%&'*+^`|~ "
+                "(no spaces or other characters)",
+                setting="--header / CONNECTOR_HEADERS",
+            )
+        if not _VALUE.fullmatch(value):
+            raise ConfigurationError(
+                f"{where(number)} ({name}): a header value is printable ASCII (its text is not "
+                "shown, in case it is a secret)",
+                setting="--header / CONNECTOR_HEADERS",
+            )
+        headers[name] = value
     return headers
 
 

@@ -140,5 +140,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     parser = subparsers.add_parser(
         "asyncapi", help="an AsyncAPI 3.0 document of the webhooks, for subscribers"
     )
-    parser.add_argument("--out", metavar="FILE")
+    parser.add_argument(
+        "--out", metavar="FILE", help="write the document to FILE (default: stdout)"
+    )
     parser.set_defaults(func=cmd_asyncapi)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from connector import cli
+from connector.cli import describe as cli
 from connector.cli import main
 from connector.sandbox import FaultPlan, FaultRule, ManualClock, SandboxServer
 

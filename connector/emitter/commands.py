@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 
 import anyio
 
+from connector.cli.exits import USAGE_ERRORS as _USAGE_ERRORS
 from connector.client import AsyncConnector
 from connector.config import connector_options, default_state, load_configured_definition
 from connector.definitions import Definition
@@ -41,12 +42,8 @@ from connector.emitter.writes import WriteRecorder
 from connector.errors import (
     ConfigurationError,
     ConnectorError,
-    DefinitionError,
     InputError,
     InputProblem,
-    StoreError,
-    SubscriptionError,
-    UnsafeDestinationError,
 )
 from connector.secret_files import add_secret_file
 
@@ -65,14 +62,6 @@ __all__ = [
 REPLAY_WINDOW = 30 * 86400.0
 _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([smhd])$")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_USAGE_ERRORS = (
-    ConfigurationError,
-    DefinitionError,
-    InputError,
-    StoreError,
-    SubscriptionError,
-    UnsafeDestinationError,
-)
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -104,21 +93,23 @@ def _add_subscriptions(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     listing = commands.add_parser("list", help="every subscription as JSON lines (no secrets)")
     listing.set_defaults(func=subscriptions_list)
     remove = commands.add_parser("remove", help="delete a subscription and its deliveries")
-    remove.add_argument("id")
+    remove.add_argument("id", help="the subscription, sub_...")
     remove.set_defaults(func=subscriptions_remove)
     rotate = commands.add_parser(
         "rotate", help="new secret (printed once); the old one keeps signing for 24 h"
     )
-    rotate.add_argument("id")
+    rotate.add_argument("id", help="the subscription, sub_...")
     rotate.add_argument("--secret", help="the new whsec_ secret (default: generated)")
     add_secret_file(rotate, "--secret-file", dest="secret", help="read the new secret from FILE")
     rotate.set_defaults(func=subscriptions_rotate)
     enable = commands.add_parser("enable", help="resume a disabled subscription")
-    enable.add_argument("id")
+    enable.add_argument("id", help="the subscription, sub_...")
     enable.set_defaults(func=subscriptions_enable)
     disable = commands.add_parser("disable", help="pause a subscription, keeping its queue")
-    disable.add_argument("id")
-    disable.add_argument("--reason", default="disabled by the operator")
+    disable.add_argument("id", help="the subscription, sub_...")
+    disable.add_argument(
+        "--reason", default="disabled by the operator", help="shown by status and list"
+    )
     disable.set_defaults(func=subscriptions_disable)
 
 

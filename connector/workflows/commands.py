@@ -26,7 +26,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     workflow = subparsers.add_parser("workflow", help="run or validate Arazzo workflows")
     actions = workflow.add_subparsers(dest="workflow_command", required=True)
     run = actions.add_parser("run", help="run an Arazzo document; prints its outputs as JSON")
-    run.add_argument("file", type=Path)
+    run.add_argument("file", type=Path, help="the Arazzo document (YAML or JSON)")
     run.add_argument("--workflow", help="the workflowId to run (default: the first)")
     run.add_argument(
         "--input",
@@ -61,7 +61,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     run.set_defaults(func=run_workflow_command)
     validate = actions.add_parser("validate", help="load and check an Arazzo document")
-    validate.add_argument("file", type=Path)
+    validate.add_argument("file", type=Path, help="the Arazzo document (YAML or JSON)")
     validate.add_argument(
         "--source",
         action="append",
@@ -74,12 +74,37 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     batch = subparsers.add_parser("batch", help="message batches from a JSONL file")
     batch_actions = batch.add_subparsers(dest="batch_command", required=True)
     batch_run = batch_actions.add_parser(
-        "run", help="submit, wait with a progress bar, save results"
+        "run",
+        help="submit, wait with a progress bar, save results",
+        description=(
+            "Submit the requests of a JSONL file as message batches (split at the API's "
+            "limits), wait with progress, and save the results, one line per request.\n\n"
+            "Each line of REQUESTS.jsonl is one request:\n"
+            '  {"custom_id": "q1", "params": {"model": "claude-haiku-4-5", "max_tokens": 100,\n'
+            '   "messages": [{"role": "user", "content": "Hello"}]}}\n'
+            "custom_id: 1-64 letters, digits, _ or -, unique in the file; params: a Messages "
+            "create body (model, max_tokens and messages required). Every line is checked "
+            "before anything is sent."
+        ),
     )
-    batch_run.add_argument("requests", type=Path, metavar="REQUESTS.jsonl")
-    batch_run.add_argument("--out", type=Path, default=Path("results.jsonl"))
+    batch_run.add_argument(
+        "requests", type=Path, metavar="REQUESTS.jsonl", help="one request per line (see above)"
+    )
+    batch_run.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results.jsonl"),
+        metavar="FILE",
+        help="where the results go, one JSON line per request (replaced only once complete)",
+    )
     batch_run.add_argument("--no-wait", action="store_true", help="submit and print the batch ids")
-    batch_run.add_argument("--poll-interval", type=float, default=10.0, metavar="S")
+    batch_run.add_argument(
+        "--poll-interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds between checks of the batches' progress",
+    )
     batch_run.set_defaults(func=batch_run_command)
 
 

@@ -1,0 +1,214 @@
+"""``connector call``, ``pull`` and ``results``: the engine's commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from connector.config import connector_options, load_configured_definition, open_connector
+from connector.errors import InputError, InputProblem
+from connector.output_files import replacing
+
+from .output import is_terminal, plural, print_json, say, write_records
+
+if TYPE_CHECKING:
+    from connector.types import JSON
+
+__all__ = ["add_commands", "parse_params"]
+
+_OUTPUTS = ["json", "jsonl", "table", "csv"]
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``call``, ``pull`` and ``results``."""
+    p = subparsers.add_parser(
+        "call",
+        help="call one operation",
+        description="Call one operation of a resource (see `connector describe HANDLE` for "
+        "its placeholders). A terminal gets a table (one record: a key/value list), a pipe "
+        "gets JSON.",
+    )
+    p.add_argument("handle", help="the resource, e.g. messages, models, files")
+    p.add_argument("operation", help="the operation, e.g. list, read, create")
+    _add_params(p)
+    p.add_argument(
+        "--body", metavar="FILE", help="a JSON body replacing the body template ('-' for stdin)"
+    )
+    p.add_argument("--raw", action="store_true", help="the whole JSON answer instead of the fields")
+    p.add_argument(
+        "--output",
+        choices=_OUTPUTS,
+        help="how to print the result (default: table on a terminal, json on a pipe)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write a binary or JSONL answer to FILE (replaced only once complete)",
+    )
+    p.set_defaults(func=cmd_call)
+
+    p = subparsers.add_parser(
+        "pull",
+        help="a list operation across all pages",
+        description="Every record of a list operation, page after page, streamed.",
+    )
+    p.add_argument("handle", help="the resource to list, e.g. models, message_batches")
+    p.add_argument("--operation", default="list", help="the list operation to page through")
+    _add_params(p)
+    p.add_argument("--max-items", type=int, metavar="N", help="stop after N records (default: all)")
+    p.add_argument("--raw", action="store_true", help="the API's items instead of the fields")
+    p.add_argument(
+        "--output",
+        choices=["jsonl", "csv", "json", "table"],
+        help="record format (default: table on a terminal, jsonl otherwise)",
+    )
+    p.add_argument(
+        "--out", metavar="FILE", help="write the records to FILE (replaced only once complete)"
+    )
+    p.set_defaults(func=cmd_pull)
+
+    p = subparsers.add_parser(
+        "results",
+        help="stream a batch's JSONL results (constant memory)",
+        description="Download an ended message batch's results, one JSON line per request.",
+    )
+    p.add_argument("batch_id", help="the batch, msgbatch_...")
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write the results to FILE, replaced only once complete (default: stdout)",
+    )
+    p.set_defaults(func=cmd_results)
+
+
+def _add_params(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a placeholder value (repeatable); NAME=@FILE reads the value from FILE "
+        "(for files upload: the file to send)",
+    )
+
+
+def parse_params(pairs: Sequence[str]) -> dict[str, JSON]:
+    """``NAME=VALUE`` pairs; ``NAME=@file`` reads the value from a file. Values stay strings:
+    the placeholder's type decides how they are read (``max_tokens=100`` → 100)."""
+    params: dict[str, JSON] = {}
+    problems: list[InputProblem] = []
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            problems.append(InputProblem(pair, "expected NAME=VALUE (or NAME=@file)"))
+            continue
+        if value.startswith("@"):
+            try:
+                value = Path(value[1:]).read_text(encoding="utf-8")
+            except OSError as exc:
+                problems.append(InputProblem(name, f"cannot read {value[1:]!r}: {exc.strerror}"))
+                continue
+            except UnicodeDecodeError:
+                problems.append(InputProblem(name, f"{value[1:]!r} is not UTF-8 text"))
+                continue
+        params[name] = value
+    if problems:
+        raise InputError(problems)
+    return params
+
+
+def _read_body(path: str | None) -> JSON:
+    from connector.requests import UNSET
+
+    if path is None:
+        return UNSET
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(
+            [InputProblem("--body", f"cannot read {path!r}: {exc.strerror}")]
+        ) from None
+    except UnicodeDecodeError:
+        raise InputError([InputProblem("--body", f"{path!r} is not UTF-8 text")]) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            [InputProblem("--body", f"not JSON: {exc.msg} (line {exc.lineno})")]
+        ) from None
+    except RecursionError:
+        raise InputError([InputProblem("--body", "JSON nested too deeply")]) from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise InputError([InputProblem("--body", f"not usable JSON: {exc}")]) from None
+
+
+def _binary_out(path: str | None) -> AbstractContextManager[IO[bytes]]:
+    """``--out FILE`` (replaced only once complete) or stdout."""
+    return replacing(path, binary=True) if path else nullcontext(sys.stdout.buffer)
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    """Call one operation and print its result."""
+    from connector.client import Connector
+    from connector.emitter.commands import recording_writes
+
+    params = parse_params(args.param or [])
+    body = _read_body(args.body)
+    definition = load_configured_definition(args)
+    # Where an emitter store exists, a create made here becomes a <handle>.created event
+    # (the only source of messages.created: messages cannot be listed).
+    with (
+        recording_writes(args, definition) as on_write,
+        Connector(definition, **connector_options(args), on_write=on_write) as api,
+    ):
+        operation = api.definition.resource(args.handle).operation(args.operation)
+        if operation.response_format in ("binary", "jsonl") and (
+            args.out or operation.response_format == "binary"
+        ):
+            with _binary_out(args.out) as out:
+                size = api.download(args.handle, args.operation, params, out)
+            say(f"wrote {plural(size, 'bytes')}{' to ' + args.out if args.out else ''}")
+            return 0
+        if operation.response_format == "jsonl":
+            write_records(
+                api.stream_jsonl(args.handle, args.operation, params), "jsonl", sys.stdout
+            )
+            return 0
+        result = api.call(args.handle, args.operation, params, raw=args.raw, body=body)
+    output = args.output or ("table" if is_terminal() and not args.raw else "json")
+    if output == "json":
+        print_json(result)
+    else:
+        write_records(result if isinstance(result, list) else [result], output, sys.stdout)
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    """Every record of a list operation, streamed to stdout or ``--out``."""
+    params = parse_params(args.param or [])
+    output = args.output or ("table" if is_terminal() and not args.out else "jsonl")
+    with open_connector(args) as api:
+        records = api.iterate(
+            args.handle, args.operation, params, raw=args.raw, max_items=args.max_items
+        )
+        if args.out:
+            with replacing(args.out) as out:
+                count = write_records(records, output, out)
+        else:
+            count = write_records(records, output, sys.stdout)
+    say(f"{plural(count, args.handle)}{' written to ' + args.out if args.out else ''}")
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    """A batch's results, streamed to stdout or ``--out``."""
+    with open_connector(args) as api, _binary_out(args.out) as out:
+        size = api.download("message_batches", "results", {"batch_id": args.batch_id}, out)
+    if args.out:
+        say(f"wrote {plural(size, 'bytes')} to {args.out}")
+    return 0

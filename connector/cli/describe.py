@@ -113,10 +113,12 @@ def _print_described(described: list[dict[str, JSON]]) -> None:
             resource["description"] or "",
         )  # fmt: skip
         out.print(title)
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold cyan")
+        table = Table(
+            box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, header_style="bold cyan"
+        )
         table.add_column("operation", no_wrap=True)
         table.add_column("method", no_wrap=True)
-        table.add_column("placeholders (-p NAME=VALUE; * required)", overflow="fold")
+        table.add_column("-p NAME=<type> (* required)", overflow="fold")
         table.add_column("description", overflow="fold", ratio=1)
         for op in resource["operations"]:
             params = "\n".join(
@@ -125,11 +127,17 @@ def _print_described(described: list[dict[str, JSON]]) -> None:
             )
             table.add_row(op["name"], op["method"], params, op["description"] or "")
         out.print(table)
+        extra = Table.grid(padding=(0, 2))
+        extra.add_column(style="bold", no_wrap=True)
+        extra.add_column(overflow="fold")
         if resource["fields"]:
-            fields = ", ".join(f"{f['name']} ({f['type']})" for f in resource["fields"])
-            out.print(Text.assemble(("fields   ", "bold"), fields))
+            extra.add_row(
+                "fields", ", ".join(f"{f['name']} ({f['type']})" for f in resource["fields"])
+            )
         for hook in resource["webhooks"]:
-            out.print(Text.assemble(("webhook  ", "bold"), hook["event"]))
+            payload = ", ".join(hook["payload"])
+            extra.add_row("webhook", f"{hook['event']}" + (f"  data: {payload}" if payload else ""))
+        out.print(extra)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

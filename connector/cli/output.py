@@ -190,7 +190,7 @@ def print_table(rows: list[dict[str, JSON]], out: IO[str]) -> None:
                 grid.add_row(key, _cell(value))
             target.print(grid)
         return
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold cyan", pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold cyan", pad_edge=False, show_edge=False)
     for name in columns:
         table.add_column(name, overflow="fold", min_width=len(name))
     for row in rows:

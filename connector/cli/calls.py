@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -97,17 +97,22 @@ def _add_params(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_params(pairs: Sequence[str]) -> dict[str, JSON]:
-    """``NAME=VALUE`` pairs; ``NAME=@file`` reads the value from a file. Values stay strings:
-    the placeholder's type decides how they are read (``max_tokens=100`` → 100)."""
+def parse_params(pairs: Sequence[str], file_parts: Iterable[str] = ()) -> dict[str, JSON]:
+    """``NAME=VALUE`` pairs; ``NAME=@file`` reads the value from a file, except for the
+    placeholders in ``file_parts`` (an upload's file parts), where ``@file`` names the file
+    to send, as with curl. Values stay strings: the placeholder's type decides how they are
+    read (``max_tokens=100`` → 100)."""
     params: dict[str, JSON] = {}
     problems: list[InputProblem] = []
+    paths = set(file_parts)
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
             problems.append(InputProblem(pair, "expected NAME=VALUE (or NAME=@file)"))
             continue
-        if value.startswith("@"):
+        if value.startswith("@") and name in paths:
+            value = value[1:]
+        elif value.startswith("@"):
             try:
                 value = Path(value[1:]).read_text(encoding="utf-8")
             except OSError as exc:
@@ -157,9 +162,13 @@ def cmd_call(args: argparse.Namespace) -> int:
     from connector.client import Connector
     from connector.emitter.commands import recording_writes
 
-    params = parse_params(args.param or [])
-    body = _read_body(args.body)
     definition = load_configured_definition(args)
+    target = definition.resource(args.handle).operation(args.operation)
+    uploads = (
+        [p.source for p in target.multipart.value if p.kind == "file"] if target.multipart else []
+    )
+    params = parse_params(args.param or [], uploads)
+    body = _read_body(args.body)
     # Where an emitter store exists, a create made here becomes a <handle>.created event
     # (the only source of messages.created: messages cannot be listed).
     with (

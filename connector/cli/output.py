@@ -169,9 +169,9 @@ def _chain(first: JSON, rest: Iterator[JSON]) -> Iterator[JSON]:
     yield from rest
 
 
-def print_table(rows: list[dict[str, JSON]], out: IO[str]) -> None:
-    """Rows as a table that fits the width; one row, or too many columns to fit, as
-    vertical key/value lists instead (nothing is ever cut)."""
+def print_table(rows: list[dict[str, JSON]], out: IO[str], *, vertical_single: bool = True) -> None:
+    """Rows as a table that fits the width; one row (unless ``vertical_single`` is false),
+    or too many columns to fit, as vertical key/value lists instead (nothing is ever cut)."""
     from rich import box
     from rich.table import Table
 
@@ -179,7 +179,7 @@ def print_table(rows: list[dict[str, JSON]], out: IO[str]) -> None:
     columns = list(dict.fromkeys(key for row in rows for key in row))
     # Each column needs at least its header (no mid-word wraps) plus padding and a border.
     needed = sum(max(len(c), 6) + 3 for c in columns)
-    if len(rows) == 1 or needed > target.width:
+    if (len(rows) == 1 and vertical_single) or needed > target.width:
         for number, row in enumerate(rows):
             if number:
                 target.print()

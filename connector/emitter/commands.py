@@ -32,8 +32,13 @@ from datetime import UTC, datetime
 import anyio
 
 from connector.cli.exits import USAGE_ERRORS as _USAGE_ERRORS
+from connector.cli.hints import check_events, guard_hint, refuse_without_credentials, same_url
 from connector.client import AsyncConnector
-from connector.config import connector_options, default_state, load_configured_definition
+from connector.config import (
+    default_state,
+    load_configured_definition,
+    settings_from_args,
+)
 from connector.definitions import Definition
 from connector.emitter.guard import Guard
 from connector.emitter.service import DEFAULT_INTERVAL, CycleReport, Emitter, stop_on_signals
@@ -44,6 +49,8 @@ from connector.errors import (
     ConnectorError,
     InputError,
     InputProblem,
+    SubscriptionError,
+    UnsafeDestinationError,
 )
 from connector.secret_files import add_secret_file
 
@@ -87,7 +94,14 @@ def _add_subscriptions(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         help="also send the stored events since T (RFC 3339, epoch or 2h/7d ago); default: only new ones",
     )
     add.add_argument(
-        "--allow-private", action="store_true", help="allow http and private/loopback hosts"
+        "--allow-private",
+        action="store_true",
+        help="allow http, loopback and private hosts and any port (local testing)",
+    )
+    add.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the subscription(s) this URL already has (their queued deliveries go)",
     )
     add.set_defaults(func=subscriptions_add)
     listing = commands.add_parser("list", help="every subscription as JSON lines (no secrets)")
@@ -288,9 +302,34 @@ def parse_moment(text: str, now: float, *, option: str = "--since") -> float:
 def subscriptions_add(args: argparse.Namespace) -> int:
     """Add a subscription; print it as JSON, with the secret only if it was generated here."""
     events = [e.strip() for e in args.events.split(",") if e.strip()]
+    check_events(events, load_configured_definition(args))
+    url = args.url
+    if "://" not in url:
+        raise SubscriptionError(
+            f"{url!r} has no scheme: write https://{url} (or http://{url} with "
+            "--allow-private for local testing)",
+            field="url",
+        )
     since = parse_moment(args.since, time.time()) if args.since else None
     with opened_store(args, create=True) as store:
-        sub = store.add_subscription(args.url, events, args.secret)
+        same = [s for s in store.list_subscriptions() if same_url(s.url, url)]
+        if same and not args.replace:
+            ids = ", ".join(s.id for s in same)
+            raise SubscriptionError(
+                f"{url} already has a subscription ({ids}); pass --replace to replace it "
+                f"(its queued deliveries are dropped), or remove it first "
+                f"(connector subscriptions remove {same[0].id})",
+                field="url",
+            )
+        try:
+            sub = store.add_subscription(url, events, args.secret)
+        except UnsafeDestinationError as exc:
+            raise UnsafeDestinationError(
+                f"{exc}{guard_hint(args)}", url=exc.url, address=exc.address
+            ) from None
+        for old in same:
+            store.remove_subscription(old.id)
+            say(f"connector: replaced {old.id} (same URL) by {sub.id}")
         caught_up = store.queue_history(sub.id, since) if since is not None else 0
     shown = _subscription_json(sub)
     if since is not None:
@@ -361,7 +400,9 @@ def emit(args: argparse.Namespace) -> int:
     SIGTERM or Ctrl-C."""
     _log_to_stderr()
     definition = load_configured_definition(args)
-    connector = AsyncConnector(definition, **connector_options(args))
+    settings = settings_from_args(args)
+    refuse_without_credentials(definition, settings)
+    connector = AsyncConnector(definition, **settings.connector_options())
     with opened_store(args, create=True) as store:
         return anyio.run(_emit, args, connector, store)
 
@@ -403,6 +444,7 @@ async def _emit_with(args: argparse.Namespace, connector: AsyncConnector, store:
             report = await emitter.run_once(stop=stop)
             group.cancel_scope.cancel()
             out(report.to_json())
+            _say_if_nobody_listens(store)
             return 0 if report.ok and not stop.is_set() else 1
         cycles = 0
 
@@ -413,10 +455,20 @@ async def _emit_with(args: argparse.Namespace, connector: AsyncConnector, store:
                 out({"cycle": cycles, "at": rfc3339(time.time()), **report.to_json()})
 
         say(f"connector emit: polling every {args.interval:g} s; Ctrl-C to stop")
+        _say_if_nobody_listens(store)
         await emitter.run(stop, interval=args.interval, grace=args.grace, on_cycle=show)
         group.cancel_scope.cancel()
     say("connector emit: stopped")
     return 0
+
+
+def _say_if_nobody_listens(store: Store) -> None:
+    if not store.list_subscriptions():
+        say(
+            "connector emit: no subscriptions yet, so events are recorded but sent nowhere; "
+            "add one with: connector subscriptions add URL (http://127.0.0.1:PORT needs "
+            "--allow-private)"
+        )
 
 
 def _announce(name: str) -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack, closing
 from pathlib import Path
 
 from connector.errors import InputError, InputProblem
 
-from .batch import BatchLimits, Progress, read_requests, run_batches
+from .batch import BatchLimits, read_requests, run_batches
 from .binding import OperationExecutor
 from .document import ArazzoDocument, load_document
 from .executors import ConnectorExecutor
@@ -149,16 +150,63 @@ def validate_workflow_command(args: argparse.Namespace) -> int:
 
 def run_workflow_command(args: argparse.Namespace) -> int:
     """Run one workflow and print its outputs as JSON on stdout."""
+    from connector.cli.output import print_json, say, sleeper
+
     document = load_document(args.file)
     inputs = parse_inputs(args.input)
+    workflow = document.workflow(args.workflow) if args.workflow else document.workflows[0]
+    if workflow is not None:
+        _complete_inputs(workflow.inputs, inputs, args, say)
     options = RunOptions(
-        deadline=args.deadline, max_retry_after=args.max_retry_after, results_out=args.results_out
+        deadline=args.deadline,
+        max_retry_after=args.max_retry_after,
+        results_out=args.results_out,
+        sleep=sleeper(lambda s: "a step asked to retry later (its retryAfter or Retry-After)"),
     )
     with ExitStack() as stack:
         runner = WorkflowRunner(document, _executors(document, args, stack), options)
         outputs = runner.run(args.workflow, inputs)
-    print(json.dumps(outputs, indent=2, ensure_ascii=False, default=str))
+    print_json(outputs)
     return 0
+
+
+def _complete_inputs(
+    schema: dict[str, JSON] | None,
+    inputs: dict[str, JSON],
+    args: argparse.Namespace,
+    say: Callable[[str], None],
+) -> None:
+    """An ``apiKey`` input not given comes from the configured key (``--api-key``, or the
+    definition's key variable, ``ANTHROPIC_API_KEY`` for the bundled one); any other missing
+    required input is refused naming the ``--input`` flag."""
+    if not isinstance(schema, dict) or "$ref" in schema:
+        return
+    properties = schema.get("properties") or {}
+    if "apiKey" in properties and "apiKey" not in inputs:
+        from connector.config import settings_from_args
+
+        settings = settings_from_args(args)
+        definition = settings.load_definition()
+        variable = (definition.service.variables if definition.service else {}).get("apiKey")
+        key = settings.api_key or (os.environ.get(variable) if variable else None)
+        if key:
+            inputs["apiKey"] = key
+            say(
+                f"connector: input apiKey taken from {'--api-key' if settings.api_key else variable}"
+            )
+    missing = [
+        name
+        for name in schema.get("required") or []
+        if name not in inputs
+        and not (isinstance(properties.get(name), dict) and "default" in properties[name])
+    ]
+    if missing:
+        raise InputError(
+            [
+                InputProblem(name, f"is required: pass --input {name}=VALUE (or {name}=@FILE)")
+                for name in missing
+            ]
+        )
 
 
 def _executors(
@@ -202,6 +250,7 @@ def _executors(
 
 def batch_run_command(args: argparse.Namespace) -> int:
     """Validate, submit, wait with progress on stderr, save results and print a summary."""
+    from connector.cli.output import BatchProgress, print_json, say
     from connector.config import open_connector
 
     try:
@@ -212,7 +261,8 @@ def batch_run_command(args: argparse.Namespace) -> int:
             [InputProblem(str(args.requests), f"cannot read: {exc.strerror}")]
         ) from None
     limits = getattr(args, "batch_limits", None) or BatchLimits()
-    with open_connector(args) as connector:
+    progress = BatchProgress()
+    with open_connector(args) as connector, closing(progress):
         try:
             outcome = run_batches(
                 connector,
@@ -221,14 +271,14 @@ def batch_run_command(args: argparse.Namespace) -> int:
                 wait=not args.no_wait,
                 poll_interval=args.poll_interval,
                 limits=limits,
-                progress=Progress(sys.stderr),
+                progress=progress,
                 on_interrupt=_ask_to_cancel,
-                on_submit=lambda batch_id: print(f"submitted {batch_id}", file=sys.stderr),
+                on_submit=lambda batch_id: say(f"submitted {batch_id}"),
             )
         except KeyboardInterrupt:
             return 130
     if args.no_wait:
-        print(json.dumps({"batch_ids": outcome.batch_ids, "requests": len(requests)}))
+        print_json({"batch_ids": outcome.batch_ids, "requests": len(requests)})
         return 0
     summary = {
         "batch_ids": outcome.batch_ids,
@@ -236,7 +286,7 @@ def batch_run_command(args: argparse.Namespace) -> int:
         "results": dict(sorted(outcome.result_types.items())),
         "out": str(args.out),
     }
-    print(json.dumps(summary))
+    print_json(summary)
     return 0
 
 

@@ -83,7 +83,7 @@ class _Core:
 
     def __init__(
         self,
-        definition: Definition | str | Path,
+        definition: Definition | str | Path | None,
         *,
         base_url: str | None,
         api_key: str | None,
@@ -93,6 +93,10 @@ class _Core:
         retry: RetryPolicy | None,
         on_write: WriteObserver | None,
     ) -> None:
+        if definition is None:
+            from .settings import bundled_definition_path
+
+            definition = bundled_definition_path()
         self.definition = (
             definition if isinstance(definition, Definition) else load_definition(definition)
         )
@@ -169,7 +173,7 @@ class Connector:
 
     def __init__(
         self,
-        definition: Definition | str | Path,
+        definition: Definition | str | Path | None = None,
         *,
         base_url: str | None = None,
         api_key: str | None = None,
@@ -328,7 +332,7 @@ class AsyncConnector:
 
     def __init__(
         self,
-        definition: Definition | str | Path,
+        definition: Definition | str | Path | None = None,
         *,
         base_url: str | None = None,
         api_key: str | None = None,

@@ -447,8 +447,9 @@ def load_definition(
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
+            where = "" if path.is_absolute() else f" ({path.resolve()})"
             raise DefinitionError(
-                [Problem("", f"cannot read the file: {exc.strerror}")], file=file
+                [Problem("", f"cannot read the file{where}: {exc.strerror}")], file=file
             ) from None
         data = _parse_json(text, file)
     elif isinstance(source, str):

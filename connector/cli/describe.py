@@ -121,11 +121,15 @@ def _print_described(described: list[dict[str, JSON]]) -> None:
         table.add_column("-p NAME=<type> (* required)", overflow="fold")
         table.add_column("description", overflow="fold", ratio=1)
         for op in resource["operations"]:
-            params = "\n".join(
-                f"{p['name']}{'*' if p['required'] else ''}=<{p['type']}>"
-                for p in op["placeholders"]
-            )
-            table.add_row(op["name"], op["method"], params, op["description"] or "")
+            table.add_row(op["name"], op["method"], "", op["description"] or "", style="bold")
+            for p in op["placeholders"]:
+                options = f" (one of {', '.join(map(str, p['options']))})" if "options" in p else ""
+                table.add_row(
+                    "",
+                    "",
+                    f"{p['name']}{'*' if p['required'] else ''}=<{p['type']}>",
+                    f"{p['description'] or ''}{options}",
+                )
         out.print(table)
         extra = Table.grid(padding=(0, 2))
         extra.add_column(style="bold", no_wrap=True)

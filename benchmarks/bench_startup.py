@@ -1,72 +1,61 @@
-"""Start-up benchmark: whole ``connector`` processes against ``python -c pass``.
+"""Start-up: whole commands' wall time as a ratio to ``python -c pass`` (issue 11, item 1).
 
-Run by hand (not in CI)::
+    python benchmarks/bench_startup.py [--quick]
 
-    .venv/bin/python benchmarks/bench_startup.py            # 15 rounds
-    .venv/bin/python benchmarks/bench_startup.py --quick    # 3 rounds, a smoke run
-
-Each round runs every variant once, in a rotating order (so a load spike on the machine hits
-each variant alike); the table shows each variant's median wall time, its min-max, and the
-ratio of medians to ``python -c pass`` measured in the same rounds.
-
-Targets (issue 11 item 1): ``--help`` ≤ 5×, ``describe`` and ``validate`` ≤ 10×.
+Every variant is a fresh process; rounds are interleaved in rotating order. ``call`` runs
+against a sandbox on 127.0.0.1 started once beforehand (its start is not measured).
+``workflow run`` is compared with Jentic's arazzo-runner where it is installed.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+from harness import Figure, interleaved, ratios, render, wall_time
+
 ROOT = Path(__file__).resolve().parent.parent
-DEFINITION = ROOT / "definitions" / "claude-api.json"
-
-VARIANTS: dict[str, tuple[list[str], float | None]] = {
-    "python -c pass": ([sys.executable, "-c", "pass"], None),
-    "connector --help": ([sys.executable, "-m", "connector", "--help"], 5.0),
-    "connector describe --json": ([sys.executable, "-m", "connector", "describe", "--json"], 10.0),
-    "connector validate": ([sys.executable, "-m", "connector", "validate", str(DEFINITION)], 10.0),
-}
+TARGETS = {"--help": 5.0, "describe": 10.0, "validate": 10.0, "call": 12.0}
 
 
-def _once(command: list[str]) -> float:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONNECTOR_", "ANTHROPIC_"))}
-    started = time.perf_counter()
-    subprocess.run(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True
-    )
-    return time.perf_counter() - started
+def _connector() -> list[str]:
+    script = Path(sys.executable).parent / "connector"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "connector"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 rounds instead of 15")
-    rounds = 3 if parser.parse_args().quick else 15
-    names = list(VARIANTS)
-    for name in names:  # warm-up: the file cache and .pyc files
-        _once(VARIANTS[name][0])
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for number in range(rounds):
-        shift = number % len(names)
-        for name in names[shift:] + names[:shift]:
-            times[name].append(_once(VARIANTS[name][0]))
-    base = statistics.median(times["python -c pass"])
-    print(f"{'variant':<28} {'median':>8} {'min-max':>15} {'ratio':>7} {'target':>7}  met")
-    for name in names:
-        median = statistics.median(times[name])
-        target = VARIANTS[name][1]
-        ratio = median / base
-        spread = f"{min(times[name]) * 1000:.0f}-{max(times[name]) * 1000:.0f} ms"
-        met = "" if target is None else ("yes" if ratio <= target else "NO")
-        target_text = "" if target is None else f"≤{target:g}×"
-        print(
-            f"{name:<28} {median * 1000:>6.0f}ms {spread:>15} {ratio:>6.1f}× {target_text:>7}  {met}"
+def suite(quick: bool) -> list[Figure]:
+    from connector.sandbox import SandboxServer
+
+    rounds = 3 if quick else 9
+    cli = _connector()
+    with SandboxServer(batch_seconds=0.01) as sandbox:
+        env = {
+            **os.environ,
+            "ANTHROPIC_BASE_URL": sandbox.base_url,
+            "ANTHROPIC_API_KEY": "sk-bench-not-a-secret",
+            "NO_COLOR": "1",
+        }
+        variants = {
+            "python": wall_time([sys.executable, "-c", "pass"], env=env),
+            "--help": wall_time([*cli, "--help"], env=env),
+            "describe": wall_time([*cli, "describe", "message_batches"], env=env),
+            "validate": wall_time(
+                [*cli, "validate", str(ROOT / "definitions" / "claude-api.json")], env=env
+            ),
+            "call": wall_time([*cli, "call", "models", "list"], env=env),
+        }
+        samples = interleaved(variants, rounds=rounds)
+    return [
+        Figure(
+            "startup",
+            f"connector {name} / python -c pass",
+            ratios(samples, name, "python"),
+            target=target,
         )
+        for name, target in TARGETS.items()
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    render(suite("--quick" in sys.argv), title="start-up")

@@ -17,7 +17,7 @@ import pytest
 
 from connector import Connector
 from connector.errors import DefinitionError
-from connector.sandbox import SandboxServer
+from connector.sandbox import FaultPlan, FaultRule, SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_FLOW = ROOT / "definitions/workflows/batch-process-and-retrieve-results.arazzo.yaml"
@@ -162,6 +162,19 @@ def test_batch_run_says_what_it_waits_for(server: SandboxServer, tmp_path: Path)
     assert "submitted msgbatch_" in done.stderr
     assert "requests done" in done.stderr and "next check in 0.2 s" in done.stderr
     assert json.loads(done.stdout)["results"] == {"succeeded": 3}
+
+
+def test_a_retry_wait_longer_than_a_second_is_announced(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    rule = FaultRule(route="/v1/models", statuses=(429,), rate=1.0, limit=1, retry_after=1.2)
+    server.app.state.faults.replace(FaultPlan(rules=[rule]))
+    try:
+        done = _cli(_env(server, tmp_path), "call", "models", "list")
+    finally:
+        server.app.state.faults.replace(FaultPlan())
+    assert done.returncode == 0
+    assert "waiting 1.2 s: the API failed or was busy; retrying" in done.stderr
 
 
 # 5. mistakes that explain themselves

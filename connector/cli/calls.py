@@ -14,7 +14,7 @@ from connector.config import connector_options, load_configured_definition, open
 from connector.errors import InputError, InputProblem
 from connector.output_files import replacing
 
-from .output import is_terminal, plural, print_json, say, write_records
+from .output import is_terminal, plural, print_json, say, sleeper, write_records
 
 if TYPE_CHECKING:
     from connector.types import JSON
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 __all__ = ["add_commands", "parse_params"]
 
 _OUTPUTS = ["json", "jsonl", "table", "csv"]
+
+retry_wait = sleeper(lambda s: "the API failed or was busy; retrying the same request")
+"""The engine's sleep between retries, saying what it waits for when it is long."""
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -173,7 +176,9 @@ def cmd_call(args: argparse.Namespace) -> int:
     # (the only source of messages.created: messages cannot be listed).
     with (
         recording_writes(args, definition) as on_write,
-        Connector(definition, **connector_options(args), on_write=on_write) as api,
+        Connector(
+            definition, **connector_options(args), on_write=on_write, sleep=retry_wait
+        ) as api,
     ):
         operation = api.definition.resource(args.handle).operation(args.operation)
         if operation.response_format in ("binary", "jsonl") and (
@@ -201,7 +206,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     """Every record of a list operation, streamed to stdout or ``--out``."""
     params = parse_params(args.param or [])
     output = args.output or ("table" if is_terminal() and not args.out else "jsonl")
-    with open_connector(args) as api:
+    with open_connector(args, sleep=retry_wait) as api:
         records = api.iterate(
             args.handle, args.operation, params, raw=args.raw, max_items=args.max_items
         )
@@ -216,7 +221,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 def cmd_results(args: argparse.Namespace) -> int:
     """A batch's results, streamed to stdout or ``--out``."""
-    with open_connector(args) as api, _binary_out(args.out) as out:
+    with open_connector(args, sleep=retry_wait) as api, _binary_out(args.out) as out:
         size = api.download("message_batches", "results", {"batch_id": args.batch_id}, out)
     if args.out:
         say(f"wrote {plural(size, 'bytes')} to {args.out}")

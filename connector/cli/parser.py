@@ -46,11 +46,18 @@ class HelpFormatter(RawDescriptionRichHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
         default = action.default
+        meaningless = (
+            default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or (isinstance(default, list | str) and not default)
+        )
         if (
             action.option_strings
+            and not meaningless
             and "%(default)" not in text
             and "default" not in text
-            and default not in (None, False, [], argparse.SUPPRESS)
+            and f"({default})" not in text
             and not isinstance(action, argparse._VersionAction)
         ):
             text += " (default: %(default)s)"

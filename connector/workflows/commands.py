@@ -250,6 +250,7 @@ def _executors(
 
 def batch_run_command(args: argparse.Namespace) -> int:
     """Validate, submit, wait with progress on stderr, save results and print a summary."""
+    from connector.cli.calls import retry_wait
     from connector.cli.output import BatchProgress, print_json, say
     from connector.config import open_connector
 
@@ -262,7 +263,7 @@ def batch_run_command(args: argparse.Namespace) -> int:
         ) from None
     limits = getattr(args, "batch_limits", None) or BatchLimits()
     progress = BatchProgress()
-    with open_connector(args) as connector, closing(progress):
+    with open_connector(args, sleep=retry_wait) as connector, closing(progress):
         try:
             outcome = run_batches(
                 connector,

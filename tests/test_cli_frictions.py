@@ -111,7 +111,11 @@ def test_a_receiver_with_another_secret_shows_in_status_and_in_its_log(
         assert json.loads(status.stdout.splitlines()[0])["last_status"] == 401
     finally:
         receiver.send_signal(signal.SIGINT)
-        _, err = receiver.communicate(timeout=10)
+        try:
+            _, err = receiver.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            receiver.kill()
+            _, err = receiver.communicate()
     assert "rejected POST /webhooks/claude-api/files.created" in err
     assert "401" in err and "signature" in err
 

@@ -181,17 +181,23 @@ def test_receive_takes_its_secret_from_a_file_or_the_environment(tmp_path: Path)
             stderr=subprocess.PIPE,
             text=True,
         )
-        assert process.stderr is not None
-        line = process.stderr.readline()
-        assert "listening on" in line, line
-        with _connect(port) as sock:
-            sock.sendall(
-                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nwebhook-id: a\r\n"
-                b"webhook-timestamp: 1\r\nwebhook-signature: v1,AAAA\r\n\r\n{}"
-            )
-            assert b" 40" in sock.recv(4096)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=10)
+        try:
+            assert process.stderr is not None
+            line = process.stderr.readline()
+            assert "listening on" in line, line
+            with _connect(port) as sock:
+                sock.sendall(
+                    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nwebhook-id: a\r\n"
+                    b"webhook-timestamp: 1\r\nwebhook-signature: v1,AAAA\r\n\r\n{}"
+                )
+                assert b" 40" in sock.recv(4096)
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                out, err = process.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                out, err = process.communicate()
         for canary in CANARIES:
             assert canary not in out + err + line
     missing = subprocess.run(

@@ -129,6 +129,18 @@ class Pull:
             raw=self.raw,
         )
 
+    def columns(self) -> list[str] | None:
+        """The column names of the records when the definition knows them (CSV, Parquet)."""
+        if self.raw:
+            return None
+        if self.child is None:
+            return [f.name for f in self.resource.fields] or None
+        target = self.api.definition.resource(self.child.handle or self.handle)
+        operation = target.operation(self.child.operation)
+        if operation.response_format == "jsonl" or not target.fields:
+            return None
+        return [self.child.parent_key, *(f.name for f in target.fields)]
+
     def checkpoint(self) -> Checkpoint | None:
         """The state to store after the records were written (None: not incremental)."""
         return None if self.filter is None else self.filter.checkpoint()

@@ -1,6 +1,6 @@
 """The definition blocks of data pulls: ``incremental`` on a list operation, ``children`` on a
-resource. Selectors compile when the model validates; cross-references (an operation that
-exists, a placeholder that is declared) are checked by :func:`check_pulls` at load.
+resource. :func:`check_pulls` compiles their selectors and checks their cross-references (an
+operation that exists, a placeholder that is declared) at load, with every problem located.
 
 Selectors here read the record as a pull emits it: shaped by the resource's ``fields`` when
 it has any, the API's item otherwise.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 from pydantic import Field as PydanticField
 
 from ..selectors import Selector, SelectorSyntaxError
@@ -32,13 +32,6 @@ class _Strict(BaseModel):
     )
 
 
-def _compile(spec: SelectorSpec, key: str) -> Selector:
-    try:
-        return Selector(spec)
-    except SelectorSyntaxError as exc:
-        raise ValueError(f"{key}: {exc}") from None
-
-
 class Incremental(_Strict):
     """Extension: how a list operation is pulled incrementally.
 
@@ -56,11 +49,6 @@ class Incremental(_Strict):
     lookback: Annotated[float, PydanticField(ge=0)] = 0
     order: Literal["asc", "desc", "none"] = "none"
     _cursor: Selector | None = PrivateAttr(default=None)
-
-    @model_validator(mode="after")
-    def _compile_cursor(self) -> Incremental:
-        self._cursor = _compile(self.cursor, "cursor")
-        return self
 
     @property
     def cursor_selector(self) -> Selector:
@@ -86,11 +74,6 @@ class ChildWhere(_Strict):
     op: Literal["==", "!=", ">", ">=", "<", "<="] = "=="
     value: JSON = None
     _selector: Selector | None = PrivateAttr(default=None)
-
-    @model_validator(mode="after")
-    def _compile_selector(self) -> ChildWhere:
-        self._selector = _compile(self.selector, "selector")
-        return self
 
     def holds(self, record: JSON) -> bool:
         """Whether ``record`` satisfies the condition (an incomparable value does not)."""
@@ -118,15 +101,6 @@ class Child(_Strict):
     _params: dict[str, Selector] = PrivateAttr(default_factory=dict)
     _id: Selector | None = PrivateAttr(default=None)
 
-    @model_validator(mode="after")
-    def _compile_selectors(self) -> Child:
-        self._params = {
-            name: _compile(spec, f"params.{name}") for name, spec in self.params.items()
-        }
-        if self.id_field is not None:
-            self._id = _compile(self.id_field, "idField")
-        return self
-
     def child_params(self, parent: JSON) -> dict[str, JSON]:
         """The child operation's parameters for one parent record."""
         return {name: selector.select(parent) for name, selector in self._params.items()}
@@ -137,59 +111,100 @@ class Child(_Strict):
         return self._id
 
 
-def check_pulls(connection: Connection) -> list[tuple[list[str | int], str, object]]:
-    """Cross-references of the pull blocks: (JSON location, message, found) for each problem."""
-    problems: list[tuple[list[str | int], str, object]] = []
+Found = tuple[list[str | int], str, object]
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.found: list[Found] = []
+
+    def add(self, loc: list[str | int], message: str, found: object = None) -> None:
+        self.found.append((loc, message, found))
+
+    def selector(self, loc: list[str | int], spec: SelectorSpec) -> Selector | None:
+        try:
+            return Selector(spec)
+        except SelectorSyntaxError as exc:
+            self.add(loc, str(exc), spec)
+            return None
+
+
+def check_pulls(connection: Connection) -> list[Found]:
+    """Compile the pull blocks' selectors and check what they refer to: (JSON location,
+    message, found) for each problem."""
+    problems = _Problems()
     by_handle = {r.handle: r for r in connection.resources}
     for r_index, resource in enumerate(connection.resources):
         loc: list[str | int] = ["resources", r_index]
         for name, operation in resource.operations.items():
-            inc = operation.incremental
-            if inc is None or inc.param is None:
-                continue
-            declared = {p.name for p in operation.placeholders()}
-            if inc.param not in declared:
-                problems.append(
-                    (
-                        [*loc, "operations", name, "incremental", "param"],
-                        f"not a placeholder of {resource.handle}.{name} "
-                        f"(declared: {', '.join(sorted(declared)) or 'none'})",
-                        inc.param,
-                    )
-                )
+            if operation.incremental is not None:
+                _check_incremental(problems, [*loc, "operations", name], resource, name)
         seen: set[str] = set()
         for c_index, child in enumerate(resource.children):
             c_loc: list[str | int] = [*loc, "children", c_index]
             if child.name in seen:
-                problems.append(([*c_loc, "name"], "child declared twice", child.name))
+                problems.add([*c_loc, "name"], "child declared twice", child.name)
             seen.add(child.name)
-            target: Resource | None = by_handle.get(child.handle or resource.handle)
-            if target is None:
-                problems.append(([*c_loc, "handle"], "no resource has this handle", child.handle))
-                continue
-            operation_ = target.operations.get(child.operation)
-            if operation_ is None:
-                known = ", ".join(target.operations) or "none"
-                problems.append(
-                    (
-                        [*c_loc, "operation"],
-                        f"{target.handle} has no such operation (known: {known})",
-                        child.operation,
-                    )
-                )
-                continue
-            if operation_.method != "GET":
-                problems.append(
-                    ([*c_loc, "operation"], "a child operation reads (GET)", child.operation)
-                )
-            declared = {p.name for p in operation_.placeholders()}
-            for param in child.params:
-                if param not in declared:
-                    problems.append(
-                        (
-                            [*c_loc, "params", param],
-                            f"not a placeholder of {target.handle}.{child.operation}",
-                            param,
-                        )
-                    )
-    return problems
+            _check_child(problems, c_loc, resource, child, by_handle)
+    return problems.found
+
+
+def _check_incremental(
+    problems: _Problems, loc: list[str | int], resource: Resource, name: str
+) -> None:
+    operation = resource.operations[name]
+    inc = operation.incremental
+    assert inc is not None
+    inc._cursor = problems.selector([*loc, "incremental", "cursor"], inc.cursor)
+    if inc.param is None:
+        return
+    declared = {p.name for p in operation.placeholders()}
+    if inc.param not in declared:
+        problems.add(
+            [*loc, "incremental", "param"],
+            f"not a placeholder of {resource.handle}.{name} "
+            f"(declared: {', '.join(sorted(declared)) or 'none'})",
+            inc.param,
+        )
+
+
+def _check_child(
+    problems: _Problems,
+    loc: list[str | int],
+    resource: Resource,
+    child: Child,
+    by_handle: dict[str, Resource],
+) -> None:
+    child._params = {}
+    for param, spec in child.params.items():
+        compiled = problems.selector([*loc, "params", param], spec)
+        if compiled is not None:
+            child._params[param] = compiled
+    if child.id_field is not None:
+        child._id = problems.selector([*loc, "idField"], child.id_field)
+    if child.where is not None:
+        child.where._selector = problems.selector([*loc, "where", "selector"], child.where.selector)
+    target = by_handle.get(child.handle or resource.handle)
+    if target is None:
+        problems.add([*loc, "handle"], "no resource has this handle", child.handle)
+        return
+    operation = target.operations.get(child.operation)
+    if operation is None:
+        known = ", ".join(target.operations) or "none"
+        problems.add(
+            [*loc, "operation"],
+            f"{target.handle} has no such operation (known: {known})",
+            child.operation,
+        )
+        return
+    if operation.method != "GET":
+        problems.add([*loc, "operation"], "a child operation reads (GET)", child.operation)
+    declared = {p.name for p in operation.placeholders()}
+    for param in child.params:
+        if param not in declared:
+            problems.add(
+                [*loc, "params", param],
+                f"not a placeholder of {target.handle}.{child.operation} "
+                f"(declared: {', '.join(sorted(declared)) or 'none'})",
+                param,
+            )

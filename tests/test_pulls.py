@@ -362,3 +362,11 @@ def test_cli_errors_say_what_to_fix(
     assert code == 2 and "give --out FILE" in err
     code, _, err = _cli(capsys, sandbox, tmp_path / "s.db", "models", "--to", "nosuchdb://x")
     assert code == 2 and "unknown dlt destination 'nosuchdb'" in err
+    code, _, err = _cli(
+        capsys, sandbox, tmp_path / "s.db", "message_batches", "--incremental", "--max-items", "3"
+    )
+    assert code == 2 and "cannot stop after N records without skipping" in err
+    code, _, err = _cli(
+        capsys, sandbox, tmp_path / "s.db", "models", "--to", "duckdb:///x.duckdb", "--out", "f"
+    )
+    assert code == 2 and "drop --out" in err

@@ -160,3 +160,22 @@ def test_a_kill_9_mid_load_is_finished_by_the_next_run_without_loss_or_duplicate
     expected = [(b, f"a{i}-{j}") for i, b in enumerate(first) for j in range(3)]
     expected += [(b, f"b{i}-{j}") for i, b in enumerate(second) for j in range(3)]
     assert sorted(results) == sorted(expected)
+
+
+def test_a_destination_failure_is_a_typed_error_without_the_credentials(
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from connector.cli import main
+    from connector.pulls.dlt_source import _redact
+
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    url = "postgres://loader:s3cret-pw@127.0.0.1:1/warehouse"
+    code = main(["--base-url", sandbox.base_url, "--api-key", KEY, "pull", "models", "--to", url])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("connector: postgres: the dlt ")
+    assert "s3cret-pw" not in err and "Traceback" not in err
+    redacted = _redact(f"cannot connect to {url} (password s3cret-pw)", url)
+    assert "s3cret-pw" not in redacted and "127.0.0.1:1/warehouse" in redacted

@@ -14,6 +14,7 @@ import argparse
 import sys
 
 from ..config import open_connector
+from ..errors import InputError, InputProblem
 from .fanout import DEFAULT_CONCURRENCY
 from .outputs import FORMATS, write_records
 from .pull import Pull
@@ -79,6 +80,12 @@ def cmd_pull(args: argparse.Namespace) -> int:
     params = parse_params(args.param or [])
     if args.to:
         from .dlt_source import run_pipeline
+
+        if args.out or args.output or args.raw:
+            option = "--out" if args.out else "--output" if args.output else "--raw"
+            raise InputError(
+                [InputProblem(option, "--to loads into a destination; drop " + option, None)]
+            )
 
         with open_connector(args) as api:
             summary = run_pipeline(

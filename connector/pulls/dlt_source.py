@@ -278,15 +278,32 @@ def run_pipeline(
             cause = cause.__cause__
         if isinstance(cause, ConnectorError):
             raise cause from None
+        pending = (
+            "; what was extracted stays pending and the next run loads it first"
+            if exc.step in ("normalize", "load")
+            else ""
+        )
+        detail = " ".join(_redact(str(cause), to).split())
         raise DestinationError(
-            f"{label}: the dlt {exc.step} step failed: {type(cause).__name__}: {cause}; "
-            "what was extracted stays pending and the next run loads it first",
+            f"{label}: the dlt {exc.step} step failed: {type(cause).__name__}: {detail}{pending}",
             destination=label,
             stage=exc.step,
         ) from None
     rows = _row_counts(pipeline)
     loaded = ", ".join(f"{count} {table}" for table, count in rows.items()) or "nothing new"
     return f"loaded {loaded} into {label} ({pipeline.dataset_name}); {len(info.loads_ids)} load(s)"
+
+
+def _redact(text: str, to: str) -> str:
+    """``text`` without the destination URL's credentials (the user-info before ``@``)."""
+    scheme, sep, rest = to.partition("://")
+    userinfo = rest.split("@", 1)[0] if sep and "@" in rest.split("/", 1)[0] else ""
+    if userinfo:
+        text = text.replace(to, f"{scheme}://***@{rest.split('@', 1)[1]}")
+        for secret in {userinfo, *userinfo.split(":", 1)[1:]}:
+            if secret:
+                text = text.replace(secret, "***")
+    return text
 
 
 def _row_counts(pipeline: Any) -> dict[str, int]:

@@ -82,6 +82,20 @@ class Pull:
                         )
                     ]
                 )
+            if max_items is not None and op.incremental.order != "asc":
+                # Newest first (or unsorted), the first N are not all that is new: the cursor
+                # would jump past records never written.
+                raise InputError(
+                    [
+                        InputProblem(
+                            "--max-items",
+                            f"{handle}.{operation} is not listed oldest first, so an incremental "
+                            "pull cannot stop after N records without skipping some; drop "
+                            "--max-items",
+                            max_items,
+                        )
+                    ]
+                )
             if store is not None and full_refresh:
                 store.reset(self.stream)
             stored = checkpoint

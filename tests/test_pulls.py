@@ -370,3 +370,21 @@ def test_cli_errors_say_what_to_fix(
         capsys, sandbox, tmp_path / "s.db", "models", "--to", "duckdb:///x.duckdb", "--out", "f"
     )
     assert code == 2 and "drop --out" in err
+
+
+def test_a_damaged_checkpoint_is_reported_and_full_refresh_starts_again(
+    sandbox: SandboxServer, clock: ManualClock, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _ended_batches(sandbox, clock, 2, at_minutes=30)
+    state = tmp_path / "state.db"
+    assert _cli(capsys, sandbox, state, "message_batches", "--incremental")[0] == 0
+    db = sqlite3.connect(state)
+    with db:
+        db.execute("UPDATE pull_checkpoints SET checkpoint = '{not json'")
+    db.close()
+    code, _, err = _cli(capsys, sandbox, state, "message_batches", "--incremental")
+    assert code == 2 and "checkpoint is damaged; --full-refresh starts again" in err
+    code, out, _ = _cli(capsys, sandbox, state, "message_batches", "--full-refresh")
+    assert code == 0 and len(_lines(out)) == 2
+    code, out, _ = _cli(capsys, sandbox, state, "message_batches", "--incremental")
+    assert code == 0 and out == ""

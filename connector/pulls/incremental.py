@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
+from ..errors import ConfigurationError
 from ..selectors import Selector, convert_value
 from ..types import JSON
 from .spec import Incremental
@@ -33,8 +34,15 @@ class Checkpoint:
 
     @classmethod
     def from_json(cls, text: str) -> Checkpoint:
-        data = json.loads(text)
-        return cls(cursor=data.get("cursor"), seen=dict(data.get("seen") or {}))
+        """The checkpoint stored as ``text``; a damaged one is a ConfigurationError."""
+        try:
+            data = json.loads(text)
+            return cls(cursor=data.get("cursor"), seen=dict(data.get("seen") or {}))
+        except (ValueError, TypeError, AttributeError):
+            raise ConfigurationError(
+                "the stored pull checkpoint is damaged; --full-refresh starts again",
+                setting="--state",
+            ) from None
 
 
 class Verdict(Enum):

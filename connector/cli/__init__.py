@@ -13,7 +13,19 @@ definition or bad input. Machine output goes to stdout, messages and progress to
 
 from __future__ import annotations
 
+from typing import Any
+
 from .main import main
 from .parser import build_parser
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "parse_params"]
+
+
+def __getattr__(name: str) -> Any:
+    # ``parse_params`` (-p NAME=VALUE) is shared with the parts' commands (pull); imported on
+    # use so that ``connector --help`` does not load the engine's command group.
+    if name == "parse_params":
+        from .calls import parse_params
+
+        return parse_params
+    raise AttributeError(f"module 'connector.cli' has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""``connector call``, ``pull`` and ``results``: the engine's commands."""
+"""``connector call`` and ``results``: the engine's commands (``pull`` is in
+:mod:`connector.pulls.commands`)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ retry_wait = sleeper(lambda s: "the API failed or was busy; retrying the same re
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``call``, ``pull`` and ``results``."""
+    """Register ``call`` and ``results``."""
     p = subparsers.add_parser(
         "call",
         help="call one operation",
@@ -54,26 +55,6 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="write a binary or JSONL answer to FILE (replaced only once complete)",
     )
     p.set_defaults(func=cmd_call)
-
-    p = subparsers.add_parser(
-        "pull",
-        help="a list operation across all pages",
-        description="Every record of a list operation, page after page, streamed.",
-    )
-    p.add_argument("handle", help="the resource to list, e.g. models, message_batches")
-    p.add_argument("--operation", default="list", help="the list operation to page through")
-    _add_params(p)
-    p.add_argument("--max-items", type=int, metavar="N", help="stop after N records (default: all)")
-    p.add_argument("--raw", action="store_true", help="the API's items instead of the fields")
-    p.add_argument(
-        "--output",
-        choices=["jsonl", "csv", "json", "table"],
-        help="record format (default: table on a terminal, jsonl otherwise)",
-    )
-    p.add_argument(
-        "--out", metavar="FILE", help="write the records to FILE (replaced only once complete)"
-    )
-    p.set_defaults(func=cmd_pull)
 
     p = subparsers.add_parser(
         "results",
@@ -199,23 +180,6 @@ def cmd_call(args: argparse.Namespace) -> int:
         print_json(result)
     else:
         write_records(result if isinstance(result, list) else [result], output, sys.stdout)
-    return 0
-
-
-def cmd_pull(args: argparse.Namespace) -> int:
-    """Every record of a list operation, streamed to stdout or ``--out``."""
-    params = parse_params(args.param or [])
-    output = args.output or ("table" if is_terminal() and not args.out else "jsonl")
-    with open_connector(args, sleep=retry_wait) as api:
-        records = api.iterate(
-            args.handle, args.operation, params, raw=args.raw, max_items=args.max_items
-        )
-        if args.out:
-            with replacing(args.out) as out:
-                count = write_records(records, output, out)
-        else:
-            count = write_records(records, output, sys.stdout)
-    say(f"{plural(count, args.handle)}{' written to ' + args.out if args.out else ''}")
     return 0
 
 

@@ -55,11 +55,20 @@ def _json_default(value: object) -> object:
 
 
 def dumps(value: JSON, *, indent: int | None = None) -> str:
-    """JSON text for the command line (datetimes as RFC 3339, compact unless ``indent``)."""
+    """JSON text for the command line (datetimes as RFC 3339, compact unless ``indent``);
+    text UTF-8 cannot carry (a lone surrogate an API sent) is written as ``\\u`` escapes, so
+    printing a result never fails."""
     separators = None if indent is not None else (",", ":")
-    return json.dumps(
+    text = json.dumps(
         value, default=_json_default, ensure_ascii=False, indent=indent, separators=separators
     )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(
+            value, default=_json_default, ensure_ascii=True, indent=indent, separators=separators
+        )
+    return text
 
 
 def is_terminal(stream: IO[str] | None = None) -> bool:

@@ -18,7 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("connector.cli.describe", "load and lint a definition"),
     "schema": ("connector.cli.describe", "the JSON Schema of the definition format"),
     "call": ("connector.cli.calls", "call one operation"),
-    "pull": ("connector.cli.calls", "a list operation across all pages"),
+    "pull": (
+        "connector.pulls.commands",
+        "a list operation across all pages (incremental, with children, into a database)",
+    ),
     "results": ("connector.cli.calls", "stream a batch's JSONL results (constant memory)"),
     "sandbox": ("connector.sandbox.commands", "serve a local imitation of the Anthropic API"),
     "demo": ("connector.demo", "the whole flow on an in-process sandbox: no key, no set-up"),

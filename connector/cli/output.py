@@ -91,9 +91,15 @@ def console(stream: IO[str] | None = None) -> Console:
         no_color=bool(os.environ.get("NO_COLOR")) or not terminal,
         color_system="auto" if terminal else None,
         highlight=False,
-        width=None if terminal else int(os.environ.get("COLUMNS") or 100),
+        width=None if terminal else _columns(),
         soft_wrap=False,
     )
+
+
+def _columns() -> int:
+    """The width for a pipe: ``COLUMNS`` when it is a sensible number, else 100."""
+    text = os.environ.get("COLUMNS", "")
+    return int(text) if text.isascii() and text.isdigit() and 20 <= int(text) <= 1000 else 100
 
 
 def say(message: str, *, style: str | None = None) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from connector.config import connector_options, load_configured_definition, open_connector
 from connector.errors import InputError, InputProblem
@@ -18,6 +19,7 @@ from connector.output_files import replacing
 from .output import is_terminal, plural, print_json, say, sleeper, write_records
 
 if TYPE_CHECKING:
+    from connector.definitions import Definition
     from connector.types import JSON
 
 __all__ = ["add_commands", "parse_params"]
@@ -141,10 +143,24 @@ def _binary_out(path: str | None) -> AbstractContextManager[IO[bytes]]:
     return replacing(path, binary=True) if path else nullcontext(sys.stdout.buffer)
 
 
+def _recorder(
+    args: argparse.Namespace, definition: Definition, method: str
+) -> AbstractContextManager[Any]:
+    """The emitter's write-through observer, loaded only when it can be needed: a write, with
+    an emitter store present (a read never records anything, and importing the emitter is
+    most of a call's start-up)."""
+    state = getattr(args, "state", None) or ""
+    remote = state.startswith(("postgresql://", "postgres://"))
+    if method == "GET" or not (remote or os.path.exists(state)):
+        return nullcontext(None)
+    from connector.emitter.commands import recording_writes
+
+    return recording_writes(args, definition)
+
+
 def cmd_call(args: argparse.Namespace) -> int:
     """Call one operation and print its result."""
     from connector.client import Connector
-    from connector.emitter.commands import recording_writes
 
     definition = load_configured_definition(args)
     target = definition.resource(args.handle).operation(args.operation)
@@ -156,7 +172,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     # Where an emitter store exists, a create made here becomes a <handle>.created event
     # (the only source of messages.created: messages cannot be listed).
     with (
-        recording_writes(args, definition) as on_write,
+        _recorder(args, definition, target.method) as on_write,
         Connector(
             definition, **connector_options(args), on_write=on_write, sleep=retry_wait
         ) as api,

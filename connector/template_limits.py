@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 from jinja2 import nodes, pass_context
@@ -34,9 +34,9 @@ __all__ = [
     "MAX_SOURCE",
     "METHODS",
     "TESTS",
+    "BoundedEnvironment",
     "Budget",
     "BudgetExceeded",
-    "BoundedEnvironment",
     "budget_for",
     "check_tree",
     "weight",
@@ -220,7 +220,7 @@ class BoundedEnvironment(SandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
     def call(
-        __self,  # noqa: N805 - Jinja's own signature, so that `self` can be a keyword argument
+        __self,
         __context: Context,
         __obj: Any,
         *args: Any,
@@ -365,7 +365,7 @@ def guard_tree(tree: nodes.Template) -> None:
     """Rewrite a checked tree in place: every loop iterates through the step counter and every
     ``~`` concatenation through the size check."""
     for loop in tree.find_all(nodes.For):
-        loop.iter = _filter(loop.iter, "_loop")
+        loop.iter = _filter(cast(nodes.Expr, loop.iter), "_loop")
     for parent in list(tree.find_all(nodes.Node)):
         for field in parent.fields:
             value = getattr(parent, field, None)

@@ -346,3 +346,27 @@ def render_safely(
         return None
 
 
+def names_read(source: str, variable: str) -> tuple[set[str], bool]:
+    """The keys a template reads from ``variable`` (``env.X``, ``env['X']``), and whether it
+    uses ``variable`` any other way (``env|list``, ``env[name]``), which cannot be checked."""
+    try:
+        tree = ENVIRONMENT.parse(source)
+    except (jinja2.TemplateSyntaxError, RecursionError, ValueError):
+        return set(), False
+    keys: set[str] = set()
+    other = False
+    for parent in tree.find_all(nodes.Node):
+        for child in parent.iter_child_nodes():
+            if not (isinstance(child, nodes.Name) and child.name == variable):
+                continue
+            if isinstance(parent, nodes.Getattr):
+                keys.add(parent.attr)
+            elif (
+                isinstance(parent, nodes.Getitem)
+                and isinstance(parent.arg, nodes.Const)
+                and isinstance(parent.arg.value, str)
+            ):
+                keys.add(parent.arg.value)
+            else:
+                other = True
+    return keys, other

@@ -6,18 +6,22 @@
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .errors import InputError, InputProblem
+from .jsontext import JSONTextError, parse_strict
 from .types import JSON
 
 if TYPE_CHECKING:
     from .definitions import Placeholder
 
 __all__ = ["coerce_inputs", "coerce_value"]
+
+VALUE_DEPTH = 512
+"""Nesting levels an Object or Array value may have."""
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -52,7 +56,9 @@ def coerce_value(value: JSON, type_name: str) -> JSON:
                 pass
         raise _Mistyped("expected an integer such as 100")
     if type_name == "Number":
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and math.isfinite(value):
             return value
         if isinstance(value, str):
             try:
@@ -84,9 +90,9 @@ def coerce_value(value: JSON, type_name: str) -> JSON:
         wanted = dict if type_name == "Object" else list
         if isinstance(value, str):
             try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise _Mistyped(f"expected a JSON {type_name.lower()}") from None
+                value = parse_strict(value, max_depth=VALUE_DEPTH)
+            except JSONTextError as exc:
+                raise _Mistyped(f"expected a JSON {type_name.lower()}: {exc.message}") from None
         if isinstance(value, tuple):
             value = list(value)
         if isinstance(value, wanted):

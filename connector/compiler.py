@@ -69,13 +69,18 @@ class _Checker:
     def template(
         self, loc: list[str | int], template: Template, mode: Mode
     ) -> CompiledTemplate | None:
-        try:
-            compiled = compile_template(template.value, mode)
-        except TemplateSyntaxProblem as exc:
-            self.add([*loc, "value"], str(exc), template.value)
-            return None
-        template._compiled = compiled
+        compiled = self.text([*loc, "value"], template.value, mode)
+        if compiled is not None:
+            template._compiled = compiled
         return compiled
+
+    def text(self, loc: list[str | int], text: str, mode: Mode) -> CompiledTemplate | None:
+        """Compile the template ``text`` found at ``loc``, or report why it cannot."""
+        try:
+            return compile_template(text, mode)
+        except TemplateSyntaxProblem as exc:
+            self.add(loc, str(exc), text)
+            return None
 
     def renders(
         self, loc: list[str | int], compiled: CompiledTemplate, samples: dict[str, JSON]
@@ -129,7 +134,6 @@ def compile_connection(connection: Connection, *, bare: bool) -> list[Problem]:
 
 
 def _compile_service(check: _Checker, connection: Connection) -> None:
-    from .definitions import Template
 
     service = connection.service
     assert service is not None
@@ -160,7 +164,7 @@ def _compile_service(check: _Checker, connection: Connection) -> None:
             problem = header_value_problem(text)
             if problem:
                 check.add(where, problem, text)
-        compiled = check.template(where, Template(value=text), "text")
+        compiled = check.text(where, text, "text")
         if compiled is None:
             continue
         for name in sorted(compiled.variables - {"env"}):
@@ -334,7 +338,6 @@ def _compile_operation(
 def _compile_map(
     check: _Checker, loc: list[str | int], template_map: TemplateMap
 ) -> list[tuple[list[str | int], CompiledTemplate | None]]:
-    from .definitions import Template
 
     headers = loc[-1] == "headers"
     out: list[tuple[list[str | int], CompiledTemplate | None]] = []
@@ -348,7 +351,7 @@ def _compile_map(
         if problem:
             check.add([*loc, "value", key], problem, text)
             continue
-        compiled = check.template([*loc, "value", key], Template(value=text), "text")
+        compiled = check.text([*loc, "value", key], text, "text")
         if compiled is not None:
             compiled_map[key] = compiled
         out.append(([*loc, "value", key], compiled))

@@ -11,6 +11,7 @@ The models *are* the format's schema: ``connector schema`` exports it from them.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -120,14 +121,14 @@ class Operation(_Strict):
     """One call on a resource: method, path below the endpoint, body, headers, query."""
 
     method: Method
-    path: Template = Template(value="")
+    path: Template = PydanticField(default_factory=lambda: Template(value=""))
     body_template: Template | None = PydanticField(default=None, alias="bodyTemplate")
     headers: TemplateMap | None = None
     query_params: TemplateMap | None = PydanticField(default=None, alias="queryParams")
     operation_id: str | None = PydanticField(default=None, alias="operationId")
     records: SelectorSpec | None = None
     pagination: Pagination | None = None
-    response: ResponseSpec = ResponseSpec()
+    response: ResponseSpec = PydanticField(default_factory=ResponseSpec)
     multipart: Multipart | None = None
     idempotent: bool | None = None
     meta: dict[str, JSON] | None = None
@@ -380,11 +381,18 @@ def load_definition(
     document = {"resources": data} if bare else data
     from pydantic import ValidationError
 
+    # Load allocates many long-lived objects and frees none: the cyclic collector would walk
+    # the growing heap again and again (load time quadratic in resources), so it waits.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         connection = Connection.model_validate(document)
+        problems = compile_connection(connection, bare=bare)
     except ValidationError as exc:
         raise DefinitionError(locate_validation_errors(exc, bare=bare), file=file) from None
-    problems = compile_connection(connection, bare=bare)
+    finally:
+        if collecting:
+            gc.enable()
     if problems:
         raise DefinitionError(problems, file=file)
     return Definition(connection, file=file, bare=bare)

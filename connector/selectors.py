@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from jsonpath_ng.ext.arithmetic import Operation
 from jsonpath_ng.ext.filter import Expression
-from jsonpath_ng.ext.parser import parse as parse_jsonpath
+from jsonpath_ng.ext import parser as jsonpath_parser
 from jsonpath_ng.ext.string import Sub
 
 from .types import JSON
@@ -77,12 +77,20 @@ class Selector:
         return f"Selector({self.spec!r})"
 
 
+@lru_cache(maxsize=1)
+def _parser() -> Any:
+    # jsonpath-ng's parse() builds a new parser (ply's tables) on every call: ~3 ms each.
+    # The class was spelled "Extented" before jsonpath-ng 1.7; the old name now warns.
+    parser_class: Any = getattr(jsonpath_parser, "ExtendedJsonPathParser", None)
+    return (parser_class or jsonpath_parser.ExtentedJsonPathParser)()  # type: ignore[operator]
+
+
 @lru_cache(maxsize=8192)
 def _parse(spec: str) -> Any:
     """Parse JSONPath once per text (jsonpath-ng's parser costs about a millisecond) and refuse
     what could cost more than linear time per record."""
     try:
-        parsed = parse_jsonpath(spec)
+        parsed = _parser().parse(spec)
     except Exception as exc:  # jsonpath-ng raises several unrelated types
         raise SelectorSyntaxError(f"invalid JSONPath: {exc}") from None
     _refuse_unbounded(parsed)

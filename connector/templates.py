@@ -241,6 +241,57 @@ def _plain_pieces(tree: nodes.Template) -> list[Piece] | None:
     return pieces
 
 
+# Names the lexer reports as names that Jinja's parser reads as constants or operators.
+_KEYWORDS = frozenset(
+    {"true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if"}
+)
+
+
+def _pieces_from_tokens(source: str, mode: Mode) -> list[Piece] | None:
+    """The pieces of a template made only of text and ``{{ name }}``, read from Jinja's own
+    token stream (so the parser, ~10x the cost, runs only for templates with more in them);
+    None when the template holds anything else."""
+    try:
+        tokens = list(ENVIRONMENT.lexer.tokenize(source))
+    except jinja2.TemplateSyntaxError:
+        return None  # the parser reports it, with its message
+    pieces: list[Piece] = []
+    state = _OUT
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token.type == "data":
+            pieces.append((token.value, None))
+            if mode == "json":
+                state = _scan_json(token.value, state)
+            index += 1
+            continue
+        window = tokens[index : index + 3]
+        if (
+            len(window) < 3
+            or [t.type for t in window] != ["variable_begin", "name", "variable_end"]
+            or window[1].value in _KEYWORDS
+            or window[1].value.startswith("_")
+        ):
+            return None
+        if state == _ESCAPE:
+            return None  # the classifier refuses it, with its message
+        wrapper = _Classifier(mode)
+        wrapper.state = state
+        pieces.append((wrapper.wrapper(), window[1].value))
+        index += 3
+    return pieces
+
+
+def _variables(tree: nodes.Template) -> frozenset[str]:
+    """The names a template reads from its context."""
+    if any(True for _ in tree.find_all(nodes.For)):
+        # Loops bind names in their own scope: let Jinja's own analysis tell them apart.
+        return frozenset(meta.find_undeclared_variables(tree))
+    # Without loops (and with no {% set %}, refused) every name read is a context name.
+    return frozenset(node.name for node in tree.find_all(nodes.Name))
+
+
 class CompiledTemplate:
     """A template compiled at load: ``variables`` it reads and ``render(context)``."""
 
@@ -253,6 +304,19 @@ class CompiledTemplate:
             raise TemplateSyntaxProblem(
                 f"the template is longer than {limits.MAX_SOURCE} characters"
             )
+        self._template: jinja2.Template | None = None
+        if "{" not in source:
+            # Every Jinja delimiter starts with "{" (line statements are off): plain text.
+            self.variables: frozenset[str] = frozenset()
+            self._constant: str | None = source
+            self._pieces: list[Piece] | None = [(source, None)]
+            return
+        pieces = _pieces_from_tokens(source, mode)
+        if pieces is not None:
+            self._pieces = pieces
+            self.variables = frozenset(name for _, name in pieces if name is not None)
+            self._constant = None if self.variables else "".join(t for t, _ in pieces)
+            return
         try:
             tree = ENVIRONMENT.parse(source)
         except jinja2.TemplateSyntaxError as exc:
@@ -263,10 +327,9 @@ class CompiledTemplate:
             limits.check_tree(tree)
         except ValueError as exc:
             raise TemplateSyntaxProblem(str(exc)) from None
-        self.variables: frozenset[str] = frozenset(meta.find_undeclared_variables(tree))
+        self.variables = _variables(tree)
         _Classifier(mode).body(tree.body)
-        self._constant: str | None = None
-        self._template: jinja2.Template | None = None
+        self._constant = None
         self._pieces = _plain_pieces(tree)
         if self._pieces is not None:
             if not self.variables:

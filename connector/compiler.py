@@ -7,7 +7,6 @@ the rules; both run inside :func:`connector.definitions.load_definition`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from difflib import get_close_matches
 from typing import TYPE_CHECKING
@@ -22,6 +21,7 @@ from .definition_rules import (
     webhook_path_problem,
 )
 from .errors import Problem
+from .jsontext import JSONTextError, parse_strict
 from .locations import format_location, locate_validation_errors
 from .selectors import Selector, SelectorSyntaxError
 from .templates import (
@@ -89,7 +89,7 @@ class _Checker:
         try:
             compiled.render(samples)
         except SecurityError as exc:
-            self.add([*loc, "value"] if loc[-1] != "value" else loc, str(exc))
+            self.add(loc, str(exc))
         except RenderError:
             pass  # other failures depend on real values; the call reports them
 
@@ -207,6 +207,9 @@ def _compile_resource(
     problem = path_start_problem(resource.endpoint.value, may_be_empty=False)
     if problem:
         check.add([*loc, "endpoint", "value"], problem, resource.endpoint.value)
+    if endpoint is not None and endpoint.variables:
+        samples = {p.name: _SAMPLE[p.type] for p in resource.endpoint.placeholders}
+        check.renders([*loc, "endpoint", "value"], endpoint, samples)
     for f_index, field in enumerate(resource.fields):
         field._selector = check.selector([*loc, "fields", f_index, "selector"], field.selector)
     check.selector([*loc, "idField"], resource.id_field)
@@ -282,7 +285,8 @@ def _compile_operation(
         if compiled is None:
             continue
         if compiled is not body:
-            check.renders(where, compiled, samples)
+            at = [*where, "value"] if where[-1] == "path" else where
+            check.renders(at, compiled, samples)
         used |= compiled.variables
         for name in sorted(compiled.variables - declared):
             check.add(
@@ -370,10 +374,9 @@ def _check_body_renders(
         check.add(loc, f"body template does not render: {exc}")
         return
     try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
+        parse_strict(text)
+    except JSONTextError as exc:
+        where = f" at column {exc.column}" if exc.column else ""
         check.add(
-            loc,
-            f"body template does not render valid JSON ({exc.msg} at column {exc.colno})",
-            text[:120],
+            loc, f"body template does not render valid JSON ({exc.message}{where})", text[:120]
         )

@@ -35,6 +35,9 @@ def _controls(text: str) -> list[str]:
 def path_start_problem(text: str, *, may_be_empty: bool) -> str | None:
     """Why a path template cannot stay under the base URL, or None."""
     if text.startswith("/") or (may_be_empty and text == ""):
+        literal = text.split("?")[0].split("/")
+        if "." in literal or ".." in literal:
+            return "a path may not hold '.' or '..' segments (they climb out of the base URL)"
         return None
     start = "start with '/' (or be empty)" if may_be_empty else "start with '/'"
     return (

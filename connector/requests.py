@@ -8,7 +8,6 @@ once per client. :func:`build_request` renders one operation's path, query, head
 from __future__ import annotations
 
 import base64
-import json
 import mimetypes
 import os
 from collections.abc import Iterator, Mapping
@@ -22,7 +21,7 @@ import httpx
 from .definition_rules import header_name_problem, header_value_problem
 from .definitions import Definition, Operation, Resource, TemplateMap
 from .errors import ConfigurationError, InputError, InputProblem
-from .jsontext import deepest_path
+from .jsontext import JSONTextError, deepest_path, parse_strict
 from .placeholders import coerce_inputs
 from .templates import RenderError, to_json_text
 from .types import JSON
@@ -346,11 +345,11 @@ def _render_body(
         problems.append(InputProblem("body", f"cannot render: {exc}"))
         return None
     try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
-        # The load-time check renders sample values; a value that still breaks the JSON is an
-        # input problem (a template statement that loops over it, say), reported as such.
-        problems.append(InputProblem("body", f"the rendered body is not valid JSON: {exc.msg}"))
+        parse_strict(text, max_depth=BODY_DEPTH)
+    except JSONTextError as exc:
+        # The load-time check renders sample values; a value that still breaks the JSON (or
+        # names a key twice through a templated key) is an input problem, reported as such.
+        problems.append(InputProblem("body", f"the rendered body is not valid JSON: {exc.message}"))
         return None
     return text.encode("utf-8")
 

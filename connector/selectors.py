@@ -16,9 +16,9 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
 
+from jsonpath_ng.ext import parser as jsonpath_parser
 from jsonpath_ng.ext.arithmetic import Operation
 from jsonpath_ng.ext.filter import Expression
-from jsonpath_ng.ext import parser as jsonpath_parser
 from jsonpath_ng.ext.string import Sub
 
 from .types import JSON

@@ -9,6 +9,7 @@ meant, and deep nesting makes both the parser and pydantic overflow the interpre
 from __future__ import annotations
 
 import json
+import re
 import operator
 from collections.abc import Mapping
 from functools import partial
@@ -71,7 +72,9 @@ def parse_strict(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
             f"not valid JSON: {exc.msg}", line=exc.lineno, column=exc.colno
         ) from None
     except RecursionError:
-        raise JSONTextError(f"nested too deeply (more than {max_depth} levels)") from None
+        line, column = _too_deep_at(text, max_depth)
+        message = f"nested too deeply (more than {max_depth} levels)"
+        raise JSONTextError(message, line=line, column=column) from None
     except ValueError as exc:  # an integer longer than the interpreter converts, say
         raise JSONTextError(f"not valid JSON: {exc}") from None
     path = deepest_path(data, max_depth)
@@ -89,6 +92,25 @@ def parse_strict(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
             path=[*(found or []), key],
         )
     return data
+
+
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _too_deep_at(text: str, max_depth: int) -> tuple[int, int]:
+    """Line and column where ``text`` first nests deeper than ``max_depth`` (0, 0 if nowhere:
+    the parser gave up for another reason)."""
+    depth = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > max_depth:
+                line = text.count("\n", 0, match.start()) + 1
+                return line, match.start() - text.rfind("\n", 0, match.start())
+        elif token in "]}":
+            depth -= 1
+    return 0, 0
 
 
 def deepest_path(data: object, max_depth: int) -> Path | None:

@@ -9,8 +9,8 @@ meant, and deep nesting makes both the parser and pydantic overflow the interpre
 from __future__ import annotations
 
 import json
-import re
 import operator
+import re
 from collections.abc import Mapping
 from functools import partial
 from typing import Any

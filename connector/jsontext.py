@@ -13,6 +13,7 @@ import operator
 import re
 from collections.abc import Mapping
 from functools import partial
+from itertools import accumulate
 from typing import Any
 
 __all__ = ["MAX_DEPTH", "JSONTextError", "deepest_path", "parse_strict"]
@@ -77,9 +78,10 @@ def parse_strict(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
         raise JSONTextError(message, line=line, column=column) from None
     except ValueError as exc:  # an integer longer than the interpreter converts, say
         raise JSONTextError(f"not valid JSON: {exc}") from None
-    path = deepest_path(data, max_depth)
-    if path is not None:
-        raise JSONTextError(f"nested too deeply (more than {max_depth} levels)", path=path)
+    if _depth(text) > max_depth:
+        line, column = _too_deep_at(text, max_depth)
+        message = f"nested too deeply (more than {max_depth} levels)"
+        raise JSONTextError(message, line=line, column=column)
     if constants:
         found = _find(data, lambda value: isinstance(value, _NonFinite))
         name = constants[0].name
@@ -92,6 +94,17 @@ def parse_strict(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
             path=[*(found or []), key],
         )
     return data
+
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _depth(text: str) -> int:
+    """How deep valid JSON ``text`` nests (brackets outside strings; C-speed passes but one)."""
+    brackets = _NOT_BRACKETS.sub("", _STRINGS.sub("", text))
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')

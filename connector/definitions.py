@@ -34,9 +34,8 @@ from .definition_parts import (
     Template,
     TemplateMap,
 )
-from .errors import DefinitionError, InputError, InputProblem, Problem
-from .jsontext import MAX_DEPTH, JSONTextError, deepest_path, parse_strict
-from .locations import format_location
+from .documents import read_document
+from .errors import DefinitionError, InputError, InputProblem
 from .selectors import Selector
 from .types import JSON
 
@@ -351,32 +350,7 @@ def load_definition(
     from .compiler import compile_connection
     from .locations import locate_validation_errors
 
-    data: object
-    if isinstance(source, Path) or (
-        isinstance(source, str) and source.lstrip()[:1] not in ("[", "{")
-    ):
-        path = Path(source)
-        file = file or str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise DefinitionError(
-                [Problem("", f"cannot read the file: {exc.strerror}")], file=file
-            ) from None
-        except UnicodeDecodeError as exc:
-            raise DefinitionError(
-                [Problem(f"byte {exc.start}", "the file is not UTF-8 text")], file=file
-            ) from None
-        data = _parse_json(text, file)
-    elif isinstance(source, str):
-        data = _parse_json(source, file)
-    else:
-        data = source
-        deep = deepest_path(data, MAX_DEPTH)
-        if deep is not None:
-            where = format_location(deep, bare=False)
-            message = f"nested too deeply (more than {MAX_DEPTH} levels)"
-            raise DefinitionError([Problem(where, message)], file=file)
+    data, file = read_document(source, file)
     bare = isinstance(data, list)
     document = {"resources": data} if bare else data
     from pydantic import ValidationError
@@ -396,16 +370,3 @@ def load_definition(
     if problems:
         raise DefinitionError(problems, file=file)
     return Definition(connection, file=file, bare=bare)
-
-
-def _parse_json(text: str, file: str | None) -> object:
-    try:
-        return parse_strict(text, max_depth=MAX_DEPTH)
-    except JSONTextError as exc:
-        if exc.path is not None:
-            where = format_location(exc.path, bare=False)
-        else:
-            where = f"line {exc.line} column {exc.column}" if exc.line else ""
-        allowed = None if exc.path is not None else "a JSON array or object"
-        problem = Problem(where, exc.message, allowed=allowed)
-        raise DefinitionError([problem], file=file) from None

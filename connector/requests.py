@@ -12,7 +12,6 @@ import mimetypes
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from .definition_rules import header_name_problem, header_value_problem
 from .definitions import Definition, Operation, Resource, TemplateMap
 from .errors import ConfigurationError, InputError, InputProblem
 from .jsontext import JSONTextError, deepest_path, parse_strict
+from .origins import origin_problem
 from .placeholders import coerce_inputs
 from .templates import RenderError, to_json_text
 from .types import JSON
@@ -272,33 +272,6 @@ def _body_text(body: JSON, problems: list[InputProblem]) -> bytes | None:
     except (ValueError, TypeError) as exc:  # NaN or Infinity, or a value JSON cannot hold
         problems.append(InputProblem("body", f"not JSON: {exc}"))
         return None
-
-
-@lru_cache(maxsize=64)
-def _origin(base_url: str) -> tuple[str, str, int | None, str]:
-    url = httpx.URL(base_url)
-    return url.scheme, url.host, url.port, url.path.rstrip("/")
-
-
-def origin_problem(base_url: str, url: str) -> str | None:
-    """Why ``url`` is not on ``base_url``'s scheme, host and port, under its path, or None.
-
-    Every request is checked before it is sent, so the credentials the service adds can only
-    ever reach the origin the user configured.
-    """
-    try:
-        scheme, host, port, base_path = _origin(base_url)
-        built = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        return f"the request URL cannot be built: {exc}"
-    if (built.scheme, built.host, built.port) != (scheme, host, port) or built.userinfo:
-        return "the request would leave the base URL's host; it is not sent"
-    path = built.path
-    if not (path == base_path or path.startswith(base_path + "/")):
-        return "the request would leave the base URL's path; it is not sent"
-    if any(segment in (b".", b"..") for segment in built.raw_path.split(b"?")[0].split(b"/")):
-        return "the request path holds a '.' or '..' segment; it is not sent"
-    return None
 
 
 def _render_path(

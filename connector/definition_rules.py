@@ -64,6 +64,8 @@ def parameter_name_problem(name: str) -> str | None:
 
 def header_value_problem(text: str) -> str | None:
     """Why the literal text of a header value cannot be sent, or None."""
+    if text.isascii() and text.isprintable():
+        return None  # the common case, at C speed
     if _controls(text.replace("\t", "")):
         return "a header value cannot hold CR, LF, NUL or other control characters"
     if not text.isascii():

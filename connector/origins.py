@@ -19,7 +19,7 @@ def _origin(base_url: str) -> tuple[str, str, int | None, str]:
     return url.scheme, url.host, url.port, url.path.rstrip("/")
 
 
-def origin_problem(base_url: str, url: str) -> str | None:
+def origin_problem(base_url: str, url: str | httpx.URL) -> str | None:
     """Why ``url`` is not on ``base_url``'s scheme, host and port, under its path, or None.
 
     Every request is checked before it is sent, so the credentials the service adds can only
@@ -27,7 +27,7 @@ def origin_problem(base_url: str, url: str) -> str | None:
     """
     try:
         scheme, host, port, base_path = _origin(base_url)
-        built = httpx.URL(url)
+        built = url if isinstance(url, httpx.URL) else httpx.URL(url)
     except httpx.InvalidURL as exc:
         return f"the request URL cannot be built: {exc}"
     if (built.scheme, built.host, built.port) != (scheme, host, port) or built.userinfo:

@@ -20,7 +20,7 @@ import httpx
 from .definition_rules import header_name_problem, header_value_problem
 from .definitions import Definition, Operation, Resource, TemplateMap
 from .errors import ConfigurationError, InputError, InputProblem
-from .jsontext import JSONTextError, deepest_path, parse_strict
+from .jsontext import JSONTextError, check_strict, deepest_path
 from .origins import origin_problem
 from .placeholders import coerce_inputs
 from .templates import RenderError, to_json_text
@@ -237,14 +237,10 @@ def build_request(
         merged.setdefault("content-type", "application/json")
     elif operation.multipart is not None:
         files, data = _multipart(operation, values, problems)
-    if not problems:
-        problem = origin_problem(base_url, url)
-        if problem:
-            problems.append(InputProblem("path", problem, path))
     if problems:
         raise InputError(problems, resource=handle, operation=operation_name)
     try:
-        return httpx.Request(
+        request = httpx.Request(
             operation.method,
             url,
             params=query_params or None,
@@ -257,6 +253,12 @@ def build_request(
     except httpx.InvalidURL as exc:  # "URL too long" for a 10 MB path or query value
         refused = InputProblem("path", f"the request URL cannot be built: {exc}")
         raise InputError([refused], resource=handle, operation=operation_name) from None
+    # Checked on the URL httpx will send (parsed once, here), before anything is sent.
+    problem = origin_problem(base_url, request.url)
+    if problem:
+        refused = InputProblem("path", problem, path)
+        raise InputError([refused], resource=handle, operation=operation_name)
+    return request
 
 
 def _path_variables(resource: Resource, operation: Operation) -> frozenset[str]:
@@ -323,7 +325,7 @@ def _render_body(
         problems.append(InputProblem("body", f"cannot render: {exc}"))
         return None
     try:
-        parse_strict(text, max_depth=BODY_DEPTH)
+        check_strict(text)
     except JSONTextError as exc:
         # The load-time check renders sample values; a value that still breaks the JSON (or
         # names a key twice through a templated key) is an input problem, reported as such.

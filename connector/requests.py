@@ -167,8 +167,10 @@ def resolve_service(
 def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
     checked: dict[str, str] = {}
     for name, value in headers.items():
-        if not name or any(c in name for c in " :\r\n") or "\r" in value or "\n" in value:
-            raise ConfigurationError(f"not a valid header: {name!r}", setting="--header")
+        problem = header_name_problem(name) or header_value_problem(value)
+        if problem:
+            # The value is never shown: configured headers often carry credentials.
+            raise ConfigurationError(f"not a valid header {name!r}: {problem}", setting="--header")
         checked[name.lower()] = value
     return checked
 

@@ -135,6 +135,8 @@ class Operation(_Strict):
     _name: str = PrivateAttr(default="")
     _handle: str = PrivateAttr(default="")
     _records: Selector | None = PrivateAttr(default=None)
+    _plan: Any = PrivateAttr(default=None)
+    """The request plan (``connector.request_plans``), made on the first request."""
 
     @model_validator(mode="before")
     @classmethod

@@ -18,7 +18,7 @@ from .types import JSON
 if TYPE_CHECKING:
     from .definitions import Placeholder
 
-__all__ = ["coerce_inputs", "coerce_value"]
+__all__ = ["PlaceholderIndex", "coerce_inputs", "coerce_value"]
 
 VALUE_DEPTH = 512
 """Nesting levels an Object or Array value may have."""
@@ -101,8 +101,18 @@ def coerce_value(value: JSON, type_name: str) -> JSON:
     raise _Mistyped(f"unknown placeholder type {type_name}")
 
 
+class PlaceholderIndex:
+    """An operation's placeholders by name and by alias, built once (at its first request)."""
+
+    __slots__ = ("aliases", "declared")
+
+    def __init__(self, placeholders: Iterable[Placeholder]) -> None:
+        self.declared = {p.name: p for p in placeholders}
+        self.aliases = {alias: p.name for p in self.declared.values() for alias in p.aliases}
+
+
 def coerce_inputs(
-    placeholders: Iterable[Placeholder],
+    placeholders: Iterable[Placeholder] | PlaceholderIndex,
     given: Mapping[str, JSON],
     *,
     resource: str | None = None,
@@ -114,8 +124,11 @@ def coerce_inputs(
     ``optional`` names placeholders that are not required this time (a body replaced whole).
     Aliases (``message_batch_id`` for ``batch_id``) bind to their placeholder.
     """
-    declared = {p.name: p for p in placeholders}
-    aliases = {alias: p.name for p in declared.values() for alias in p.aliases}
+    if isinstance(placeholders, PlaceholderIndex):
+        index = placeholders
+    else:
+        index = PlaceholderIndex(placeholders)
+    declared, aliases = index.declared, index.aliases
     problems: list[InputProblem] = []
     values: dict[str, JSON] = {}
     reported: set[str] = set()

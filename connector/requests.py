@@ -18,11 +18,12 @@ from typing import Any
 import httpx
 
 from .definition_rules import header_name_problem, header_value_problem
-from .definitions import Definition, Operation, Resource, TemplateMap
+from .definitions import Definition, Operation
 from .errors import ConfigurationError, InputError, InputProblem
 from .jsontext import JSONTextError, check_strict, deepest_path
 from .origins import origin_problem
 from .placeholders import coerce_inputs
+from .request_plans import Entry, RequestPlan, plan_for
 from .templates import RenderError, to_json_text
 from .types import JSON
 
@@ -194,17 +195,17 @@ def build_request(
     """
     resource = definition.resource(handle)
     operation = resource.operation(operation_name)
-    optional = operation.body_placeholder_names() if body is not UNSET else frozenset()
+    plan = plan_for(resource, operation)
     values = coerce_inputs(
-        operation.placeholders() + resource.endpoint.placeholders,
+        plan.inputs,
         params or {},
         resource=handle,
         operation=operation_name,
-        optional=optional,
+        optional=plan.body_names if body is not UNSET else frozenset(),
     )
     problems: list[InputProblem] = []
     base_url = service.require_base_url()
-    for name in sorted(_path_variables(resource, operation)):
+    for name in plan.path_variables:
         if values.get(name) == "":
             problems.append(
                 InputProblem(
@@ -214,13 +215,12 @@ def build_request(
                     "",
                 )
             )
-    path = _render_path(resource, operation, values, problems)
+    path = _render_path(plan, values, problems)
     url = base_url + path
-    query_params = _render_map(operation.query_params, values, problems, headers=False)
+    query_params = _render_entries(plan.query, values, problems)
     query_params.update({k: _query_text(v) for k, v in (query or {}).items() if v is not None})
     merged = dict(service.headers)
-    merged.update(_render_map(resource.headers, values, problems, headers=True))
-    merged.update(_render_map(operation.headers, values, problems, headers=True))
+    merged.update(_render_entries(plan.headers, values, problems))
     merged.update({k.lower(): v for k, v in (headers or {}).items()})
     for name, value in merged.items():
         problem = header_name_problem(name) or header_value_problem(value)
@@ -263,10 +263,6 @@ def build_request(
     return request
 
 
-def _path_variables(resource: Resource, operation: Operation) -> frozenset[str]:
-    return resource.endpoint.compiled.variables | operation.path.compiled.variables
-
-
 def _body_text(body: JSON, problems: list[InputProblem]) -> bytes | None:
     if deepest_path(body, BODY_DEPTH) is not None:
         problems.append(InputProblem("body", f"nested more than {BODY_DEPTH} levels deep"))
@@ -278,36 +274,28 @@ def _body_text(body: JSON, problems: list[InputProblem]) -> bytes | None:
         return None
 
 
-def _render_path(
-    resource: Resource, operation: Operation, values: dict[str, JSON], problems: list[InputProblem]
-) -> str:
+def _render_path(plan: RequestPlan, values: dict[str, JSON], problems: list[InputProblem]) -> str:
     try:
-        return resource.endpoint.compiled.render(values) + operation.path.compiled.render(values)
+        return plan.endpoint.render(values) + plan.path.render(values)
     except RenderError as exc:
         problems.append(InputProblem("path", f"cannot render: {exc}"))
         return ""
 
 
-def _render_map(
-    template_map: TemplateMap | None,
-    values: dict[str, JSON],
-    problems: list[InputProblem],
-    *,
-    headers: bool,
+def _render_entries(
+    entries: tuple[Entry, ...], values: dict[str, JSON], problems: list[InputProblem]
 ) -> dict[str, str]:
     rendered: dict[str, str] = {}
-    if template_map is None:
-        return rendered
-    for key, compiled in template_map.compiled.items():
+    for name, written, compiled in entries:
         # An entry whose placeholders were not given is left out: optional query parameters.
         if not compiled.variables <= values.keys():
             continue
         try:
-            # Header names are case-insensitive (kept lower so later layers override them);
+            # Header names are case-insensitive (sent lower so later layers override them);
             # query parameter names are case-sensitive and kept as written.
-            rendered[key.lower() if headers else key] = compiled.render(values)
+            rendered[name] = compiled.render(values)
         except RenderError as exc:
-            problems.append(InputProblem(key, f"cannot render: {exc}"))
+            problems.append(InputProblem(written, f"cannot render: {exc}"))
     return rendered
 
 

@@ -23,6 +23,7 @@ from .definition_rules import (
 from .errors import Problem
 from .jsontext import JSONTextError, parse_strict
 from .locations import format_location, locate_validation_errors
+from .pulls.spec import check_pulls
 from .selectors import Selector, SelectorSyntaxError
 from .templates import (
     CompiledTemplate,
@@ -130,6 +131,8 @@ def compile_connection(connection: Connection, *, bare: bool) -> list[Problem]:
             check.add([*loc, "handle"], "handle used by another resource", resource.handle)
         handles.add(resource.handle)
         _compile_resource(check, loc, resource, operation_ids, events)
+    for where, message, found in check_pulls(connection):
+        check.add(where, message, found)
     return check.problems
 
 

@@ -36,16 +36,20 @@ from .definition_parts import (
 )
 from .documents import read_document
 from .errors import DefinitionError, InputError, InputProblem
+from .pulls.spec import Child, ChildWhere, Incremental
 from .selectors import Selector
 from .types import JSON
 
 __all__ = [
     "Auth",
+    "Child",
+    "ChildWhere",
     "Condition",
     "Connection",
     "CursorPagination",
     "Definition",
     "Field",
+    "Incremental",
     "Multipart",
     "MultipartPart",
     "Operation",
@@ -130,6 +134,8 @@ class Operation(_Strict):
     response: ResponseSpec = PydanticField(default_factory=ResponseSpec)
     multipart: Multipart | None = None
     idempotent: bool | None = None
+    incremental: Incremental | None = None
+    """Extension: how a data pull reads only what changed (:mod:`connector.pulls.spec`)."""
     meta: dict[str, JSON] | None = None
 
     _name: str = PrivateAttr(default="")
@@ -227,6 +233,8 @@ class Resource(_Strict):
     webhooks: list[Webhook] = []
     headers: TemplateMap | None = None
     id_field: SelectorSpec = PydanticField(default=["id"], alias="idField")
+    children: list[Child] = []
+    """Extension: records a data pull fetches per record of this one (:mod:`connector.pulls.spec`)."""
 
     def operation(self, name: str) -> Operation:
         """The named operation, or an InputError that lists the ones there are."""

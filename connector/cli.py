@@ -38,6 +38,7 @@ _COMMAND_MODULES = (
     "connector.sandbox.commands",
     "connector.demo",
     "connector.asyncapi",
+    "connector.openapi",
     "connector.emitter.commands",
     "connector.emitter.log_commands",
     "connector.emitter.status",

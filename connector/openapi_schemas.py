@@ -51,9 +51,11 @@ ERROR_SCHEMA = {
                 "type": {"type": "string", "description": "invalid_request_error, ..."},
                 "message": {"type": "string"},
             },
+            "additionalProperties": True,
         },
         "request_id": {"type": ["string", "null"]},
     },
+    "additionalProperties": True,
 }
 
 
@@ -237,6 +239,19 @@ def _insert(tree: dict[str, Any], steps: list[str | int], leaf: dict[str, Any]) 
         node = child
 
 
+def _open(schema: dict[str, Any]) -> dict[str, Any]:
+    """Say ``additionalProperties: true`` on every object schema: fields describe part of a
+    record, and strict validators (Respect) would otherwise refuse the keys they leave out."""
+    kinds = schema.get("type")
+    if kinds == "object" or (isinstance(kinds, list) and "object" in kinds):
+        schema.setdefault("additionalProperties", True)
+    for child in schema.get("properties", {}).values():
+        _open(child)
+    if isinstance(schema.get("items"), dict):
+        _open(schema["items"])
+    return schema
+
+
 def record_schema(fields: list[Field], description: str | None) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object"}
     if description:
@@ -250,7 +265,7 @@ def record_schema(fields: list[Field], description: str | None) -> dict[str, Any
             leaf["description"] = text
         _insert(schema, list(field.selector), leaf)
     schema["type"] = "object"
-    return schema
+    return _open(schema)
 
 
 def _path_steps(spec: Any) -> list[str | int] | None:
@@ -275,7 +290,7 @@ def _page_schema(operation: Operation, record_ref: dict[str, Any]) -> dict[str, 
                 _insert(page, steps, type_schema(kind, nullable=True))  # type: ignore[arg-type]
     page["type"] = "object"
     page["properties"][str(records[0])]["type"] = "array"
-    return page
+    return _open(page)
 
 
 def responses(operation: Operation, record_ref: dict[str, Any]) -> dict[str, Any]:

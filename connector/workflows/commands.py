@@ -16,6 +16,7 @@ from .binding import OperationExecutor
 from .document import ArazzoDocument, load_document
 from .executors import ConnectorExecutor
 from .expressions import JSON
+from .portability import portability_warnings
 from .runner import DEFAULT_DEADLINE, RunOptions, WorkflowRunner
 
 __all__ = ["add_commands", "parse_inputs"]
@@ -115,8 +116,12 @@ def validate_workflow_command(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         WorkflowRunner(document, _executors(document, args, stack))
     steps = sum(len(w.steps) for w in document.workflows)
+    warnings = portability_warnings(document)
+    for warning in warnings:
+        print(f"{args.file}: warning: {warning}", file=sys.stderr)
+    portable = f", {len(warnings)} portability warning(s)" if warnings else ""
     print(
-        f"{args.file}: valid ({len(document.workflows)} workflow(s), {steps} step(s))",
+        f"{args.file}: valid ({len(document.workflows)} workflow(s), {steps} step(s){portable})",
         file=sys.stderr,
     )
     return 0

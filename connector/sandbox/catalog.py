@@ -59,7 +59,6 @@ def capabilities(line: str | None, released: datetime) -> dict[str, JSON]:
         "citations": yes,
         "code_execution": _supported(modern),
         "compaction": {"supported": False, "summarize": _supported(False)},  # beta only
-
         "context_management": {
             "supported": modern,
             "clear_thinking_20251015": _supported(modern),

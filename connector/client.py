@@ -32,6 +32,7 @@ from .responses import (
 )
 from .results import CHUNK_SIZE, aiter_jsonl, iter_jsonl
 from .retry import RetryPolicy
+from .sse import AsyncEventStream, EventStream, aopened, is_event_stream, opened
 from .types import JSON
 
 __all__ = ["AsyncConnector", "Connector", "WriteObserver"]
@@ -304,6 +305,26 @@ class Connector:
         finally:
             response.close()
 
+    def stream(
+        self,
+        handle: str,
+        operation: str,
+        params: Mapping[str, JSON] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: JSON = UNSET,
+    ) -> EventStream:
+        """The server-sent events of an ``sse`` operation; ``.final()`` accumulates the final
+        object (:mod:`connector.sse`). Close the stream, or use it in a ``with``."""
+        _, op = self._core.target(handle, operation)
+        response = self.send(handle, operation, params, headers=headers, body=body, stream=True)
+        if response.is_error or not is_event_stream(response):
+            try:
+                response.read()
+            finally:
+                response.close()
+        return opened(response, handle, op)
+
     def download(
         self, handle: str, operation: str, params: Mapping[str, JSON] | None, out: IO[bytes]
     ) -> int:
@@ -444,6 +465,27 @@ class AsyncConnector:
             response = await self.send(handle, operation, params, query=listing.query)
             for item in listing.read(response):
                 yield item
+
+    async def stream(
+        self,
+        handle: str,
+        operation: str,
+        params: Mapping[str, JSON] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: JSON = UNSET,
+    ) -> AsyncEventStream:
+        """See :meth:`Connector.stream` (``async for`` the events, ``await .final()``)."""
+        _, op = self._core.target(handle, operation)
+        response = await self.send(
+            handle, operation, params, headers=headers, body=body, stream=True
+        )
+        if response.is_error or not is_event_stream(response):
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return aopened(response, handle, op)
 
     async def stream_jsonl(
         self, handle: str, operation: str, params: Mapping[str, JSON] | None = None

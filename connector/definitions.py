@@ -49,6 +49,7 @@ __all__ = [
     "Resource",
     "ResponseSpec",
     "Service",
+    "StreamRule",
     "Template",
     "TemplateMap",
     "Trigger",
@@ -188,10 +189,39 @@ class PageTokenPagination(_Strict):
 Pagination = Annotated[CursorPagination | PageTokenPagination, Discriminator("type")]
 
 
-class ResponseSpec(_Strict):
-    """How the body is read: ``json`` (default), ``jsonl`` streamed line by line, ``binary``."""
+KeyPath = list[str | int]
 
-    format: Literal["json", "jsonl", "binary"] = "json"
+
+class StreamRule(_Strict):
+    """Extension: how one server-sent event folds into the final object of a stream
+    (:mod:`connector.sse`). ``set`` replaces the object with the event's value at that path;
+    ``insert`` puts it in the list at ``into``, index ``at``; ``append`` concatenates its string
+    members onto that item's; ``merge`` copies its non-null members into ``into`` (default the
+    object itself); ``parseJson`` turns the item's accumulated text member into JSON ``as``."""
+
+    event: str
+    set: KeyPath | None = None
+    insert: KeyPath | None = None
+    append: KeyPath | None = None
+    merge: KeyPath | None = None
+    parse_json: str | None = PydanticField(default=None, alias="parseJson")
+    as_: str | None = PydanticField(default=None, alias="as")
+    into: KeyPath = []
+    at: KeyPath | None = None
+
+
+class ResponseSpec(_Strict):
+    """How the body is read: ``json`` (default), ``jsonl`` streamed line by line, ``binary``,
+    or ``sse`` (server-sent events; extension: ``end`` names the event a complete stream ends
+    with, ``error`` the one that carries an error envelope, ``accumulate`` the rules that fold
+    the events into the final object)."""
+
+    format: Literal["json", "jsonl", "binary", "sse"] = "json"
+    end: str | None = None
+    error: str | None = None
+    accumulate: list[StreamRule] = []
+    text: KeyPath | None = None
+    """Extension (``sse``): where an event's data holds text to show as it arrives."""
 
 
 class MultipartPart(_Strict):
@@ -252,7 +282,7 @@ class Operation(_Strict):
 
     @property
     def response_format(self) -> str:
-        """``json``, ``jsonl`` or ``binary``."""
+        """``json``, ``jsonl``, ``binary`` or ``sse``."""
         return self.response.format
 
     @property

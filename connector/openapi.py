@@ -128,7 +128,7 @@ def _operation(
 _SEGMENT = re.compile(r"\{([^}]*)\}")
 
 
-def _sameroute(paths: dict[str, dict[str, Any]], path: str) -> None:
+def _same_route(paths: dict[str, dict[str, Any]], path: str) -> None:
     """A path already described that differs only by parameter names (``{batch_id}`` and
     ``{message_batch_id}``) is the same route: it moves to the later operation's names."""
     shape = _SEGMENT.sub("{}", path)
@@ -140,6 +140,29 @@ def _sameroute(paths: dict[str, dict[str, Any]], path: str) -> None:
                     if parameter["in"] == "path":
                         parameter["name"] = renames.get(parameter["name"], parameter["name"])
             paths[path] = paths.pop(known)
+
+
+def _aliased(item: dict[str, Any]) -> int:
+    return sum(
+        1
+        for p in item.get("parameters", [])
+        if p["in"] == "path" and "x-connector-placeholder" in p
+    )
+
+
+def _one_of_two(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """Two operations on one method and route (``messages.create`` and its streaming twin,
+    the seed's ``delete`` and ``cancel``): the one whose path speaks the API's own names
+    (aliases) is described, else the first; it gains the other's media types, and the other's
+    id is kept under ``x-connector-operationIds``."""
+    kept, other = (later, earlier) if _aliased(later) > _aliased(earlier) else (earlier, later)
+    ids = [*kept.get("x-connector-operationIds", []), other["operationId"]]
+    ids += other.get("x-connector-operationIds", [])
+    kept["x-connector-operationIds"] = ids
+    content = kept["responses"]["200"]["content"]
+    for media, value in other["responses"]["200"]["content"].items():
+        content.setdefault(media, value)
+    return kept
 
 
 def definition_openapi(definition: Definition, *, base_url: str | None = None) -> dict[str, Any]:
@@ -163,15 +186,11 @@ def definition_openapi(definition: Definition, *, base_url: str | None = None) -
         )
         for name, operation in resource.operations.items():
             path, item = _operation(resource, name, operation, fixed)
-            _sameroute(paths, path)
+            _same_route(paths, path)
             methods = paths.setdefault(path, {})
             method = operation.method.lower()
             if method in methods:
-                earlier = methods[method]
-                item["x-connector-operationIds"] = [
-                    *earlier.get("x-connector-operationIds", []),
-                    earlier["operationId"],
-                ]
+                item = _one_of_two(methods[method], item)
             methods[method] = item
     title = _text(meta, "short") or definition.connection.handle or "connector definition"
     info: dict[str, Any] = {"title": title, "version": _text(meta, "version") or "1.0.0"}

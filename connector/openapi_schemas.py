@@ -110,6 +110,10 @@ def route(resource: Resource, operation: Operation) -> tuple[str, list[dict[str,
                     "required": True,
                     "description": placeholder.description or name,
                     "schema": type_schema(placeholder.type),
+                    # the API reference's name (an alias) for connector's placeholder
+                    **(
+                        {"x-connector-placeholder": placeholder.name} if placeholder.aliases else {}
+                    ),
                 }
             )
         return "{" + name + "}"
@@ -302,6 +306,9 @@ def responses(operation: Operation, record_ref: dict[str, Any]) -> dict[str, Any
     elif fmt == "jsonl":
         line = {**record_ref, "description": "One JSON object per line."}
         content = {_MEDIA[fmt]: {"schema": {"type": "string", "x-connector-line": line}}}
+    elif fmt == "sse":
+        events = {"type": "string", "description": "Server-sent events (`event:`/`data:`)."}
+        content = {"text/event-stream": {"schema": events}}
     else:
         content = {"application/json": {"schema": _page_schema(operation, record_ref)}}
     error = {"$ref": "#/components/responses/Error"}

@@ -48,12 +48,16 @@ def test_every_operation_is_described_with_its_id_parameters_and_media_type() ->
         for method, item in methods.items()
     }
     ids = {op.operation_id for r in DEFINITION.resources for op in r.operations.values()}
-    # the seed's 'delete' (POST .../cancel) shares its route with 'cancel': one is described,
-    # the other's id is kept beside it
-    assert set(by_id) == ids - {"cancelMessageBatchSeedDelete"}
+    # the seed's 'delete' (POST .../cancel) shares its route with 'cancel', and 'stream' with
+    # 'create': one is described (the one in the API's own names, else the first), the
+    # other's id is kept beside it and its media type added
+    assert set(by_id) == ids - {"cancelMessageBatchSeedDelete", "streamMessage"}
     assert by_id["cancelMessageBatch"][2]["x-connector-operationIds"] == [
         "cancelMessageBatchSeedDelete"
     ]
+    create = by_id["createMessage"][2]
+    assert create["x-connector-operationIds"] == ["streamMessage"]
+    assert list(create["responses"]["200"]["content"]) == ["application/json", "text/event-stream"]
     path, method, retrieve = by_id["retrieveMessageBatch"]
     assert (path, method) == ("/messages/batches/{message_batch_id}", "get")
     names = {(p["name"], p["in"]) for p in retrieve["parameters"]}

@@ -402,6 +402,10 @@ def definition_json_schema() -> dict[str, Any]:
     """The JSON Schema of the definition format (both shapes), exported from the models."""
     adapter: TypeAdapter[Connection | list[Resource]] = TypeAdapter(Connection | list[Resource])
     schema = adapter.json_schema(by_alias=True)
+    # The root picks its shape by type (if/then/else), not anyOf: a validator then reports a
+    # stray key once, where it is, instead of "the whole document is not valid under any".
+    connection, bare = schema.pop("anyOf")
+    schema.update({"if": {"type": "array"}, "then": bare, "else": connection})
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "connector definition (Corteza Connections format + extensions)"
     return schema

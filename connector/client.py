@@ -274,6 +274,9 @@ class Connector:
         Raises the typed UpstreamError for an error status, InputError for bad params.
         """
         resource, op = self._core.target(handle, operation)
+        if op.response_format == "sse":  # the events folded into the final object
+            with self.stream(handle, operation, params, headers=headers, body=body) as events:
+                return events.final()
         response = self.send(handle, operation, params, headers=headers, body=body)
         return self._core.result(resource, op, response, raw)
 
@@ -447,6 +450,11 @@ class AsyncConnector:
     ) -> JSON:
         """See :meth:`Connector.call`."""
         resource, op = self._core.target(handle, operation)
+        if op.response_format == "sse":
+            async with await self.stream(
+                handle, operation, params, headers=headers, body=body
+            ) as s:
+                return await s.final()
         response = await self.send(handle, operation, params, headers=headers, body=body)
         return self._core.result(resource, op, response, raw)
 

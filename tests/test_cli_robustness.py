@@ -47,7 +47,7 @@ def test_deep_json_in_body_and_params_is_exit_2(
 ) -> None:
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000)
-    assert "--body: JSON nested too deeply" in _fails(
+    assert "--body: nested too deeply" in _fails(
         capsys, 2, "call", "messages", "create", "--body", str(deep)
     )
     huge = tmp_path / "huge.json"

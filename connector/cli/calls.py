@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -55,6 +54,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "--out",
         metavar="FILE",
         help="write a binary or JSONL answer to FILE (replaced only once complete)",
+    )
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="stream the answer (server-sent events): text as it arrives, JSONL events when piped",
     )
     p.set_defaults(func=cmd_call)
 
@@ -126,12 +130,14 @@ def _read_body(path: str | None) -> JSON:
         ) from None
     except UnicodeDecodeError:
         raise InputError([InputProblem("--body", f"{path!r} is not UTF-8 text")]) from None
+    from connector.jsontext import JSONTextError, parse_strict
+    from connector.requests import BODY_DEPTH
+
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            [InputProblem("--body", f"not JSON: {exc.msg} (line {exc.lineno})")]
-        ) from None
+        return parse_strict(text, max_depth=BODY_DEPTH)
+    except JSONTextError as exc:
+        line = f" (line {exc.line})" if exc.line else ""
+        raise InputError([InputProblem("--body", f"{exc.message}{line}")]) from None
     except RecursionError:
         raise InputError([InputProblem("--body", "JSON nested too deeply")]) from None
     except ValueError as exc:  # an integer of more than 4,300 digits
@@ -178,6 +184,10 @@ def cmd_call(args: argparse.Namespace) -> int:
         ) as api,
     ):
         operation = api.definition.resource(args.handle).operation(args.operation)
+        if args.stream or operation.response_format == "sse":
+            from connector.stream_commands import print_stream
+
+            return print_stream(api, args.handle, args.operation, params, body)
         if operation.response_format in ("binary", "jsonl") and (
             args.out or operation.response_format == "binary"
         ):

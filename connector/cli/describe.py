@@ -159,6 +159,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         )
     )
     say(f"{args.file}: valid ({counts})")
+    # What an untrusted definition can read from the environment, said before it is run.
+    variables = ", ".join(definition.environment_variables) or "none"
+    say(f"environment variables read: {variables}")
     return 0
 
 

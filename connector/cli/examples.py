@@ -28,6 +28,8 @@ EXAMPLES: dict[str, str] = {
         "      -p content='What is the capital of France?'",
         "connector call files upload -p file=@report.pdf     # @FILE: the file itself",
         "connector call files download -p file_id=file_01... --out report.pdf",
+        "connector call messages create --stream -p model=claude-haiku-4-5 -p max_tokens=200 \\\n"
+        "      -p content='Tell me a story'                 # text as it arrives",
     ),
     "pull": _examples(
         "connector pull models --output table",
@@ -40,6 +42,10 @@ EXAMPLES: dict[str, str] = {
     ),
     "demo": _examples("connector demo", "connector demo --no-webhooks --batch-seconds 1"),
     "asyncapi": _examples("connector asyncapi --out webhooks.asyncapi.json"),
+    "openapi": _examples(
+        "connector openapi > claude-api.openapi.yaml",
+        "connector openapi --format json --out claude-api.openapi.json",
+    ),
     "subscriptions": _examples(
         "connector subscriptions add https://example.com/hooks --events 'files.*'",
         "connector subscriptions list",
@@ -78,6 +84,9 @@ EXAMPLES: dict[str, str] = {
         "connector workflow run flow.arazzo.yaml --input apiKey=@key.txt --max-retry-after 5",
     ),
     "workflow validate": _examples("connector workflow validate flow.arazzo.yaml"),
+    "workflow generate": _examples(
+        "connector workflow generate message_batches --out batches.arazzo.yaml"
+    ),
     "batch": _examples("connector batch run requests.jsonl --out results.jsonl"),
     "batch run": _examples(
         "connector batch run requests.jsonl --out results.jsonl",

@@ -27,7 +27,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("connector.demo", "the whole flow on an in-process sandbox: no key, no set-up"),
     "asyncapi": (
         "connector.asyncapi",
-        "an AsyncAPI 3.0 document of the webhooks, for subscribers",
+        "an AsyncAPI 3.1 document of the webhooks, for subscribers",
+    ),
+    "openapi": (
+        "connector.openapi",
+        "an OpenAPI 3.1 description of the definition's operations",
     ),
     "subscriptions": ("connector.emitter.commands", "who receives which webhooks"),
     "emit": ("connector.emitter.commands", "poll the API, detect changes, deliver webhooks"),

@@ -21,15 +21,9 @@ import httpx
 
 from .definitions import Definition, Operation, Resource, load_definition
 from .errors import TransportError
+from .listing import AsyncListing, Listing, _Walker
 from .requests import UNSET, ResolvedService, build_request, resolve_service
-from .responses import (
-    PageState,
-    error_from_response,
-    extract_record,
-    parse_json,
-    select_items,
-    shape_records,
-)
+from .responses import error_from_response, parse_json, shape_records
 from .results import CHUNK_SIZE, aiter_jsonl, iter_jsonl
 from .retry import RetryPolicy
 from .types import JSON
@@ -41,40 +35,6 @@ WriteObserver = Callable[[str, str, JSON], None]
 with a JSON answer); the emitter uses it to record ``<handle>.created`` events."""
 
 DEFAULT_TIMEOUT = 600.0
-
-
-class _Listing:
-    """One walk through a list operation's pages; both shells feed it responses.
-
-    ``query`` is the next page's parameters (``{}`` for the first, None when done) and
-    ``read(response)`` gives that page's items, shaped, up to ``max_items`` in all.
-    """
-
-    def __init__(
-        self, resource: Resource, operation: Operation, raw: bool, max_items: int | None
-    ) -> None:
-        self.resource = resource
-        self.operation = operation
-        self.shape = not raw and bool(resource.fields)
-        self.remaining = max_items
-        self.pages = PageState(operation, resource.handle)
-        self.query: dict[str, str] | None = {} if max_items is None or max_items > 0 else None
-
-    def read(self, response: httpx.Response) -> list[JSON]:
-        if response.is_error:
-            raise error_from_response(response, self.resource.handle, self.operation.name)
-        payload = parse_json(response, self.resource.handle, self.operation.name)
-        items = select_items(self.operation, payload)
-        self.query = self.pages.next_query(payload, items)
-        if self.remaining is not None:
-            items = items[: self.remaining]
-            self.remaining -= len(items)
-            if self.remaining <= 0:
-                self.query = None
-        if not self.shape:
-            return items
-        fields = self.resource.fields
-        return [extract_record(fields, item) if isinstance(item, dict) else item for item in items]
 
 
 class _Core:
@@ -101,9 +61,28 @@ class _Core:
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self.on_write = on_write
 
-    def listing(self, handle: str, operation: str, raw: bool, max_items: int | None) -> _Listing:
+    def walker(
+        self,
+        handle: str,
+        operation: str,
+        params: Mapping[str, JSON] | None,
+        *,
+        raw: bool,
+        max_items: int | None,
+        max_pages: int | None,
+        page_size: int | None,
+    ) -> _Walker:
         resource, op = self.target(handle, operation)
-        return _Listing(resource, op, raw, max_items)
+        return _Walker(
+            resource,
+            op,
+            params,
+            raw=raw,
+            max_items=max_items,
+            max_pages=max_pages,
+            page_size=page_size,
+            origin=self.service.base_url,
+        )
 
     def target(self, handle: str, operation: str) -> tuple[Resource, Operation]:
         resource = self.definition.resource(handle)
@@ -117,16 +96,29 @@ class _Core:
         headers: Mapping[str, str] | None,
         query: Mapping[str, JSON] | None,
         body: JSON,
+        url: str | None = None,
     ) -> httpx.Request:
-        return build_request(
+        request = build_request(
             self.definition,
             self.service,
             handle,
             operation,
             params,
             headers=headers,
-            query=query,
+            query=None if url is not None else query,
             body=body,
+        )
+        if url is None:
+            return request
+        # A next link (RFC 8288) is the whole next URL: it replaces the rendered URL and query;
+        # headers (authentication) stay. The paginator checked its origin.
+        kept = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "host"]
+        return httpx.Request(
+            request.method,
+            url,
+            headers=kept,
+            content=request.content if request.method != "GET" else None,
+            extensions=request.extensions,
         )
 
     def final_error(
@@ -227,16 +219,18 @@ class Connector:
         query: Mapping[str, JSON] | None = None,
         body: JSON = UNSET,
         stream: bool = False,
+        url: str | None = None,
     ) -> httpx.Response:
         """Send one operation with retries; return the response without raising for its status.
 
         With ``stream=True`` the body is not read and the caller must close the response.
+        ``url`` (a next-page link) replaces the rendered URL and query.
         """
         _, op = self._core.target(handle, operation)
         idempotent = op.is_idempotent
         retries = 0
         while True:
-            request = self._core.build(handle, operation, params, headers, query, body)
+            request = self._core.build(handle, operation, params, headers, query, body, url)
             try:
                 response = self._http.send(request, stream=True)
             except httpx.TransportError as exc:
@@ -276,6 +270,32 @@ class Connector:
         response = self.send(handle, operation, params, headers=headers, body=body)
         return self._core.result(resource, op, response, raw)
 
+    def listing(
+        self,
+        handle: str,
+        operation: str = "list",
+        params: Mapping[str, JSON] | None = None,
+        *,
+        raw: bool = False,
+        max_items: int | None = None,
+        max_pages: int | None = None,
+        page_size: int | None = None,
+    ) -> Listing:
+        """A listing to iterate (items, or :meth:`Listing.pages`); afterwards its ``complete``
+        and ``truncated`` say whether it reached the end or ``max_pages`` stopped it.
+        ``page_size`` is sent as the paginator's page-size parameter (clamped to its
+        ``maxPageSize``)."""
+        walker = self._core.walker(
+            handle,
+            operation,
+            params,
+            raw=raw,
+            max_items=max_items,
+            max_pages=max_pages,
+            page_size=page_size,
+        )
+        return Listing(self, walker)
+
     def iterate(
         self,
         handle: str,
@@ -284,12 +304,20 @@ class Connector:
         *,
         raw: bool = False,
         max_items: int | None = None,
+        max_pages: int | None = None,
+        page_size: int | None = None,
     ) -> Iterator[JSON]:
-        """Every item of a list operation, page after page, fetched lazily."""
-        listing = self._core.listing(handle, operation, raw, max_items)
-        while listing.query is not None:
-            response = self.send(handle, operation, params, query=listing.query)
-            yield from listing.read(response)
+        """Every item of a list operation, page after page, fetched lazily (see
+        :meth:`listing` to learn afterwards whether a ``max_pages`` cap cut it short)."""
+        yield from self.listing(
+            handle,
+            operation,
+            params,
+            raw=raw,
+            max_items=max_items,
+            max_pages=max_pages,
+            page_size=page_size,
+        )
 
     def stream_jsonl(
         self, handle: str, operation: str, params: Mapping[str, JSON] | None = None
@@ -386,13 +414,14 @@ class AsyncConnector:
         query: Mapping[str, JSON] | None = None,
         body: JSON = UNSET,
         stream: bool = False,
+        url: str | None = None,
     ) -> httpx.Response:
         """See :meth:`Connector.send`."""
         _, op = self._core.target(handle, operation)
         idempotent = op.is_idempotent
         retries = 0
         while True:
-            request = self._core.build(handle, operation, params, headers, query, body)
+            request = self._core.build(handle, operation, params, headers, query, body, url)
             try:
                 response = await self._http.send(request, stream=True)
             except httpx.TransportError as exc:
@@ -429,6 +458,29 @@ class AsyncConnector:
         response = await self.send(handle, operation, params, headers=headers, body=body)
         return self._core.result(resource, op, response, raw)
 
+    def listing(
+        self,
+        handle: str,
+        operation: str = "list",
+        params: Mapping[str, JSON] | None = None,
+        *,
+        raw: bool = False,
+        max_items: int | None = None,
+        max_pages: int | None = None,
+        page_size: int | None = None,
+    ) -> AsyncListing:
+        """See :meth:`Connector.listing`."""
+        walker = self._core.walker(
+            handle,
+            operation,
+            params,
+            raw=raw,
+            max_items=max_items,
+            max_pages=max_pages,
+            page_size=page_size,
+        )
+        return AsyncListing(self, walker)
+
     async def iterate(
         self,
         handle: str,
@@ -437,13 +489,21 @@ class AsyncConnector:
         *,
         raw: bool = False,
         max_items: int | None = None,
+        max_pages: int | None = None,
+        page_size: int | None = None,
     ) -> AsyncIterator[JSON]:
         """See :meth:`Connector.iterate`."""
-        listing = self._core.listing(handle, operation, raw, max_items)
-        while listing.query is not None:
-            response = await self.send(handle, operation, params, query=listing.query)
-            for item in listing.read(response):
-                yield item
+        listing = self.listing(
+            handle,
+            operation,
+            params,
+            raw=raw,
+            max_items=max_items,
+            max_pages=max_pages,
+            page_size=page_size,
+        )
+        async for item in listing:
+            yield item
 
     async def stream_jsonl(
         self, handle: str, operation: str, params: Mapping[str, JSON] | None = None

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ValidationError
 
 from .errors import Problem
+from .pagination import SELECTOR_KEYS as _PAGINATION_SELECTORS
+from .pagination import STYLES as _PAGINATION_STYLES
+from .pagination import compile_paginator
 from .selectors import Selector, SelectorSyntaxError
 from .templates import CompiledTemplate, TemplateSyntaxProblem, compile_template
 
@@ -115,7 +118,8 @@ def locate_validation_errors(exc: ValidationError, *, bare: bool) -> list[Proble
     return problems
 
 
-_SELECTOR_KEYS = {"selector", "records", "idField", "cursor", "hasMore", "token"}
+_SELECTOR_KEYS = {"selector", "records", "idField", *_PAGINATION_SELECTORS}
+_SELECTOR_ALLOWED = "a list of keys and indices, or JSONPath starting with '$'"
 
 
 def _is_plain_union_tag(part: str | int) -> bool:
@@ -131,7 +135,7 @@ def _strip_tags(loc: list[str | int]) -> list[str | int]:
     for index, part in enumerate(loc):
         if _is_plain_union_tag(part):
             continue
-        if index and loc[index - 1] == "pagination" and part in ("cursor", "pageToken"):
+        if index and loc[index - 1] == "pagination" and part in _PAGINATION_STYLES:
             continue
         out.append(part)
     return out
@@ -341,13 +345,10 @@ def _compile_operation(
         operation._records = check.selector([*loc, "records"], operation.records)
     pagination = operation.pagination
     if pagination is not None:
-        selectors = (
-            [("cursor", pagination.cursor), ("hasMore", pagination.has_more)]
-            if pagination.type == "cursor"
-            else [("token", pagination.token)]
-        )
-        for key, spec in selectors:
-            check.selector([*loc, "pagination", key], spec)
+        paginator, wrong = compile_paginator(pagination)
+        for key, message, found in wrong:
+            check.add([*loc, "pagination", key], message, found, _SELECTOR_ALLOWED)
+        operation._paginator = paginator
         if operation.method != "GET":
             check.add([*loc, "pagination"], "only GET operations paginate", operation.method, "GET")
     if operation.multipart is not None and operation.body_template is not None:

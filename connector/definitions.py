@@ -19,7 +19,6 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
-    Discriminator,
     GetJsonSchemaHandler,
     PrivateAttr,
     TypeAdapter,
@@ -30,6 +29,16 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from .errors import DefinitionError, InputError, InputProblem, Problem
+from .pagination import (
+    CursorPagination,
+    HeaderCursorPagination,
+    LinkPagination,
+    OffsetPagination,
+    PageNumberPagination,
+    PageTokenPagination,
+    Pagination,
+    Paginator,
+)
 from .selectors import FieldType, Selector, convert_value
 from .templates import CompiledTemplate
 from .types import JSON
@@ -41,9 +50,13 @@ __all__ = [
     "CursorPagination",
     "Definition",
     "Field",
+    "HeaderCursorPagination",
+    "LinkPagination",
     "Multipart",
     "MultipartPart",
+    "OffsetPagination",
     "Operation",
+    "PageNumberPagination",
     "PageTokenPagination",
     "Placeholder",
     "Resource",
@@ -166,28 +179,6 @@ class Field(_Strict):
         return convert_value(selector.select(document), self.type)
 
 
-class CursorPagination(_Strict):
-    """ID-cursor pages: send ``param=<cursor>`` while ``hasMore`` is true (batches, models)."""
-
-    type: Literal["cursor"]
-    param: str = "after_id"
-    cursor: SelectorSpec = ["last_id"]
-    has_more: SelectorSpec = PydanticField(default=["has_more"], alias="hasMore")
-    limit_param: str | None = PydanticField(default=None, alias="limitParam")
-
-
-class PageTokenPagination(_Strict):
-    """Opaque page tokens: send ``param=<token>`` until the token is null or empty (files, skills)."""
-
-    type: Literal["pageToken"]
-    param: str = "page"
-    token: SelectorSpec = ["next_page"]
-    limit_param: str | None = PydanticField(default=None, alias="limitParam")
-
-
-Pagination = Annotated[CursorPagination | PageTokenPagination, Discriminator("type")]
-
-
 class ResponseSpec(_Strict):
     """How the body is read: ``json`` (default), ``jsonl`` streamed line by line, ``binary``."""
 
@@ -232,6 +223,7 @@ class Operation(_Strict):
     _name: str = PrivateAttr(default="")
     _handle: str = PrivateAttr(default="")
     _records: Selector | None = PrivateAttr(default=None)
+    _paginator: Paginator | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -249,6 +241,11 @@ class Operation(_Strict):
     def handle(self) -> str:
         """The handle of the resource this operation belongs to."""
         return self._handle
+
+    @property
+    def paginator(self) -> Paginator | None:
+        """The compiled ``pagination`` block (None for an operation that does not paginate)."""
+        return self._paginator
 
     @property
     def response_format(self) -> str:

@@ -8,13 +8,11 @@ from collections.abc import Sequence
 
 import httpx
 
-from .definitions import CursorPagination, Field, Operation, Resource
-from .errors import PaginationError, ResponseError, UpstreamError, error_class_for
-from .selectors import Selector
+from .definitions import Field, Operation, Resource
+from .errors import ResponseError, UpstreamError, error_class_for
 from .types import JSON
 
 __all__ = [
-    "PageState",
     "error_from_response",
     "extract_record",
     "parse_json",
@@ -108,43 +106,3 @@ def shape_records(resource: Resource, operation: Operation, payload: JSON, *, ra
         # shaping it would return only nulls and lose the answer, so it is returned as is.
         return payload
     return record
-
-
-class PageState:
-    """Follows one listing page by page; refuses a cursor that repeats (an endless loop)."""
-
-    def __init__(self, operation: Operation, resource: str) -> None:
-        self.operation = operation
-        self.resource = resource
-        self._seen: set[str] = set()
-        pagination = operation.pagination
-        # Compiled once per listing, not once per page.
-        self._has_more: Selector | None = None
-        self._cursor: Selector | None = None
-        if isinstance(pagination, CursorPagination):
-            self._has_more = Selector(pagination.has_more)
-            self._cursor = Selector(pagination.cursor)
-        elif pagination is not None:
-            self._cursor = Selector(pagination.token)
-
-    def next_query(self, payload: JSON, items: list[JSON]) -> dict[str, str] | None:
-        """The query parameters of the next page, or None when this was the last one."""
-        pagination = self.operation.pagination
-        if pagination is None or self._cursor is None:
-            return None
-        cursor = self._cursor.select(payload)
-        if self._has_more is not None:
-            # As the SDK does: a missing has_more means "go on until a page comes back empty".
-            if self._has_more.select(payload) is False or not items or cursor in (None, ""):
-                return None
-        elif cursor in (None, ""):
-            return None
-        token = str(cursor)
-        if token in self._seen:
-            raise PaginationError(
-                f"{self.resource}: the API returned the cursor {token!r} twice; stopping instead of looping",
-                resource=self.resource,
-                cursor=token,
-            )
-        self._seen.add(token)
-        return {pagination.param: token}

@@ -12,6 +12,7 @@ failure; only sending and sleeping differ between them.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
@@ -60,6 +61,29 @@ class _Core:
         )
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self.on_write = on_write
+        self.conventions = self.definition.conventions
+
+    def prepare(
+        self, handle: str, operation: str, headers: Mapping[str, str] | None
+    ) -> tuple[Mapping[str, str] | None, bool]:
+        """The headers to send and whether a retry after an ambiguous failure is safe: an
+        idempotent operation, or any call carrying the API's idempotency key (one fresh key
+        per call, the same on its retries, unless the caller gave one)."""
+        _, op = self.target(handle, operation)
+        if op.is_idempotent:
+            return headers, True
+        name = self.conventions.idempotency_key_header
+        if name is None:
+            return headers, False
+        given = {k.lower() for k in headers or {}}
+        if name.lower() in given:
+            return headers, True
+        return {**(headers or {}), name: str(uuid.uuid4())}, True
+
+    def delay(self, response: httpx.Response, retries: int, idempotent: bool) -> float | None:
+        return self.retry.delay_after_response(
+            response, retries, idempotent=idempotent, conventions=self.conventions
+        )
 
     def walker(
         self,
@@ -82,6 +106,7 @@ class _Core:
             max_pages=max_pages,
             page_size=page_size,
             origin=self.service.base_url,
+            conventions=self.conventions,
         )
 
     def target(self, handle: str, operation: str) -> tuple[Resource, Operation]:
@@ -137,15 +162,15 @@ class _Core:
     ) -> JSON:
         """The value ``call`` returns for a read, successful, non-streamed response."""
         if response.is_error:
-            raise error_from_response(response, resource.handle, operation.name)
+            raise error_from_response(response, resource.handle, operation.name, self.conventions)
         if operation.response_format == "binary":
             return response.content
         if operation.response_format == "jsonl":
             return list(iter_jsonl([response.content]))
-        payload = parse_json(response, resource.handle, operation.name)
+        payload = parse_json(response, resource.handle, operation.name, self.conventions)
         if operation.method != "GET" and self.on_write is not None:
             self.on_write(resource.handle, operation.name, payload)
-        return shape_records(resource, operation, payload, raw=raw)
+        return shape_records(resource, operation, payload, raw=raw, conventions=self.conventions)
 
 
 class Connector:
@@ -226,8 +251,7 @@ class Connector:
         With ``stream=True`` the body is not read and the caller must close the response.
         ``url`` (a next-page link) replaces the rendered URL and query.
         """
-        _, op = self._core.target(handle, operation)
-        idempotent = op.is_idempotent
+        headers, idempotent = self._core.prepare(handle, operation, headers)
         retries = 0
         while True:
             request = self._core.build(handle, operation, params, headers, query, body, url)
@@ -238,9 +262,7 @@ class Connector:
                 if delay is None:
                     raise self._core.final_error(request, exc, retries + 1) from None
             else:
-                delay = self._core.retry.delay_after_response(
-                    response, retries, idempotent=idempotent
-                )
+                delay = self._core.delay(response, retries, idempotent)
                 if delay is None:
                     if not stream:
                         try:
@@ -327,7 +349,7 @@ class Connector:
         try:
             if response.is_error:
                 response.read()
-                raise error_from_response(response, handle, operation)
+                raise error_from_response(response, handle, operation, self._core.conventions)
             yield from iter_jsonl(response.iter_bytes())
         finally:
             response.close()
@@ -340,7 +362,7 @@ class Connector:
         try:
             if response.is_error:
                 response.read()
-                raise error_from_response(response, handle, operation)
+                raise error_from_response(response, handle, operation, self._core.conventions)
             written = 0
             for chunk in response.iter_bytes(CHUNK_SIZE):
                 out.write(chunk)
@@ -417,8 +439,7 @@ class AsyncConnector:
         url: str | None = None,
     ) -> httpx.Response:
         """See :meth:`Connector.send`."""
-        _, op = self._core.target(handle, operation)
-        idempotent = op.is_idempotent
+        headers, idempotent = self._core.prepare(handle, operation, headers)
         retries = 0
         while True:
             request = self._core.build(handle, operation, params, headers, query, body, url)
@@ -429,9 +450,7 @@ class AsyncConnector:
                 if delay is None:
                     raise self._core.final_error(request, exc, retries + 1) from None
             else:
-                delay = self._core.retry.delay_after_response(
-                    response, retries, idempotent=idempotent
-                )
+                delay = self._core.delay(response, retries, idempotent)
                 if delay is None:
                     if not stream:
                         try:
@@ -513,7 +532,7 @@ class AsyncConnector:
         try:
             if response.is_error:
                 await response.aread()
-                raise error_from_response(response, handle, operation)
+                raise error_from_response(response, handle, operation, self._core.conventions)
             async for item in aiter_jsonl(response.aiter_bytes()):
                 yield item
         finally:

@@ -28,6 +28,7 @@ from pydantic import Field as PydanticField
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from .conventions import Conventions, Rules, packaged_service
 from .errors import DefinitionError, InputError, InputProblem, Problem
 from .pagination import (
     CursorPagination,
@@ -353,6 +354,8 @@ class Service(_Strict):
     auth: Auth = Auth()
     variables: dict[Literal["baseURL", "apiKey"], str] = {}
     """Extension: the environment variables that ``--base-url`` and ``--api-key`` stand for."""
+    conventions: Conventions = Conventions()
+    """Extension: how the API's errors, request ids, retries and receipts look."""
     meta: dict[str, JSON] | None = None
 
 
@@ -381,6 +384,11 @@ class Definition:
         self.connection = connection
         self.file = file
         self.bare = bare
+        service = connection.service
+        self.conventions: Rules = (
+            Rules(service.conventions) if service is not None else packaged_service()[0]
+        )
+        """The compiled conventions (a bare array's come from the packaged definition)."""
         self._by_handle = {r.handle: r for r in connection.resources}
         self._by_operation_id = {
             op.operation_id: (r, name, op)

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import httpx
 
+from .conventions import Rules
 from .definitions import Operation, Resource
 from .pagination import PageRequest, PageWalk
 from .responses import error_from_response, extract_record, parse_json, select_items
@@ -74,7 +75,9 @@ class _Walker:
         max_pages: int | None,
         page_size: int | None,
         origin: str | None,
+        conventions: Rules,
     ) -> None:
+        self.conventions = conventions
         self.resource = resource
         self.operation = operation
         self.params = params
@@ -99,9 +102,9 @@ class _Walker:
         """This page's items (shaped unless raw), after moving the walk on."""
         handle, name = self.resource.handle, self.operation.name
         if response.is_error:
-            raise error_from_response(response, handle, name)
-        payload = parse_json(response, handle, name)
-        items = select_items(self.operation, payload)
+            raise error_from_response(response, handle, name, self.conventions)
+        payload = parse_json(response, handle, name, self.conventions)
+        items = select_items(self.operation, payload, self.conventions)
         self.walk.advance(response, payload, items)
         if self.remaining is not None:
             items = items[: self.remaining]

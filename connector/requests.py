@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from .conventions import packaged_service
 from .definitions import Definition, Operation, Resource, TemplateMap
 from .errors import ConfigurationError, InputError, InputProblem
 from .placeholders import coerce_inputs
@@ -89,12 +90,14 @@ def resolve_service(
     service = definition.service
     variables = _Env(os.environ if env is None else env)
     if service is None:
+        # A bare array sends the key in the packaged definition's header (conventions.py).
         plain = dict(DEFAULT_HEADERS)
+        key_header = (packaged_service()[1] or "authorization").lower()
         if api_key:
-            plain["x-api-key"] = api_key
+            plain[key_header] = api_key
         plain.update(extra)
         return ResolvedService(
-            base_url.rstrip("/") if base_url else None, plain, "x-api-key" if api_key else None
+            base_url.rstrip("/") if base_url else None, plain, key_header if api_key else None
         )
     base_var = service.variables.get("baseURL")
     key_var = service.variables.get("apiKey")

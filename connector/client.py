@@ -20,6 +20,7 @@ from typing import IO
 import anyio
 import httpx
 
+from .auth import ClientCredentials
 from .definitions import Definition, Operation, Resource, load_definition
 from .errors import TransportError
 from .listing import AsyncListing, Listing, _Walker
@@ -79,6 +80,13 @@ class _Core:
         if name.lower() in given:
             return headers, True
         return {**(headers or {}), name: str(uuid.uuid4())}, True
+
+    def oauth_for(self, headers: Mapping[str, str] | None) -> ClientCredentials | None:
+        """The OAuth2 grant to authorize with, unless the caller sent its own Authorization."""
+        oauth = self.service.oauth
+        if oauth is None or any(k.lower() == "authorization" for k in headers or {}):
+            return None
+        return oauth
 
     def delay(self, response: httpx.Response, retries: int, idempotent: bool) -> float | None:
         return self.retry.delay_after_response(
@@ -253,8 +261,12 @@ class Connector:
         """
         headers, idempotent = self._core.prepare(handle, operation, headers)
         retries = 0
+        oauth = self._core.oauth_for(headers)
+        refreshed = False
         while True:
             request = self._core.build(handle, operation, params, headers, query, body, url)
+            if oauth is not None:
+                request.headers["authorization"] = "Bearer " + self._token(oauth)
             try:
                 response = self._http.send(request, stream=True)
             except httpx.TransportError as exc:
@@ -262,6 +274,12 @@ class Connector:
                 if delay is None:
                     raise self._core.final_error(request, exc, retries + 1) from None
             else:
+                if oauth is not None and response.status_code == 401 and not refreshed:
+                    # The token may have been revoked or expired early: fetch one once more.
+                    response.close()
+                    oauth.invalidate()
+                    refreshed = True
+                    continue
                 delay = self._core.delay(response, retries, idempotent)
                 if delay is None:
                     if not stream:
@@ -273,6 +291,21 @@ class Connector:
                 response.close()
             retries += 1
             self._sleep(delay)
+
+    def _token(self, oauth: ClientCredentials) -> str:
+        token = oauth.current()
+        if token is not None:
+            return token
+        with oauth.lock:
+            token = oauth.current()
+            if token is None:
+                request = oauth.token_request()
+                try:
+                    response = self._http.send(request)
+                except httpx.TransportError as exc:
+                    raise self._core.final_error(request, exc, 1) from None
+                token = oauth.accept(response)
+        return token
 
     def call(
         self,
@@ -441,8 +474,12 @@ class AsyncConnector:
         """See :meth:`Connector.send`."""
         headers, idempotent = self._core.prepare(handle, operation, headers)
         retries = 0
+        oauth = self._core.oauth_for(headers)
+        refreshed = False
         while True:
             request = self._core.build(handle, operation, params, headers, query, body, url)
+            if oauth is not None:
+                request.headers["authorization"] = "Bearer " + await self._token(oauth)
             try:
                 response = await self._http.send(request, stream=True)
             except httpx.TransportError as exc:
@@ -450,6 +487,11 @@ class AsyncConnector:
                 if delay is None:
                     raise self._core.final_error(request, exc, retries + 1) from None
             else:
+                if oauth is not None and response.status_code == 401 and not refreshed:
+                    await response.aclose()
+                    oauth.invalidate()
+                    refreshed = True
+                    continue
                 delay = self._core.delay(response, retries, idempotent)
                 if delay is None:
                     if not stream:
@@ -461,6 +503,17 @@ class AsyncConnector:
                 await response.aclose()
             retries += 1
             await self._sleep(delay)
+
+    async def _token(self, oauth: ClientCredentials) -> str:
+        token = oauth.current()
+        if token is not None:
+            return token
+        request = oauth.token_request()
+        try:
+            response = await self._http.send(request)
+        except httpx.TransportError as exc:
+            raise self._core.final_error(request, exc, 1) from None
+        return oauth.accept(response)
 
     async def call(
         self,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ValidationError
 
+from .auth import NEEDED_PARAMS as NEEDED_AUTH_PARAMS
 from .errors import Problem
 from .pagination import SELECTOR_KEYS as _PAGINATION_SELECTORS
 from .pagination import STYLES as _PAGINATION_STYLES
@@ -222,12 +223,22 @@ def _compile_service(check: _Checker, connection: Connection) -> None:
             for name in sorted(compiled.variables - allowed):
                 check.add(where, f"service templates may only read 'env', not {name!r}", text)
     auth = service.auth
-    needed = {"none": set(), "api_token": {"header", "token"}, "basic": {"username", "password"}}[
-        auth.method
-    ]
-    for key in sorted(needed - auth.params.keys()):
+    required, optional = NEEDED_AUTH_PARAMS[auth.method]
+    for key in sorted(required - auth.params.keys()):
         check.add(
             [*loc, "auth", "params"], f"auth method {auth.method!r} needs the parameter {key!r}"
+        )
+    for key in sorted(auth.params.keys() - required - optional):
+        known = ", ".join(sorted(required | optional)) or "none"
+        check.add(
+            [*loc, "auth", "params", key],
+            f"auth method {auth.method!r} has no parameter {key!r}",
+            allowed=known,
+        )
+    if auth.method == "api_token" and ("header" in auth.params) == ("query" in auth.params):
+        check.add(
+            [*loc, "auth", "params"],
+            "auth method 'api_token' needs exactly one of 'header' and 'query'",
         )
 
 

@@ -339,10 +339,12 @@ class Resource(_Strict):
 
 
 class Auth(_Strict):
-    """``none``, ``api_token`` (params ``header``, ``token``, optional ``prefix``) or ``basic``
-    (params ``username``, ``password``). Values are templates over ``env``."""
+    """``none``, ``api_token`` (params ``token`` and ``header`` with an optional ``prefix``, or
+    ``query``), ``basic`` (``username``, ``password``) or ``oauth2_client_credentials``
+    (``tokenURL``, ``clientID``, ``clientSecret``, optional ``scopes``, ``audience``,
+    ``clientAuth``); see :mod:`connector.auth`. Values are templates over ``env``."""
 
-    method: Literal["none", "api_token", "basic"] = "none"
+    method: Literal["none", "api_token", "basic", "oauth2_client_credentials"] = "none"
     params: dict[str, str] = {}
 
 

@@ -7,7 +7,6 @@ once per client. :func:`build_request` renders one operation's path, query, head
 
 from __future__ import annotations
 
-import base64
 import json
 import mimetypes
 import os
@@ -18,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from .auth import ClientCredentials, basic_header
 from .conventions import packaged_service
 from .definitions import Definition, Operation, Resource, TemplateMap
 from .errors import ConfigurationError, InputError, InputProblem
@@ -62,6 +62,10 @@ class ResolvedService:
     auth_header: str | None = None
     missing_auth: str | None = None
     base_url_hint: str = "--base-url"
+    query: dict[str, str] = field(default_factory=dict, repr=False)
+    """Query parameters every request carries (an ``api_token`` sent in the query)."""
+    oauth: ClientCredentials | None = field(default=None, repr=False)
+    """The OAuth2 client-credentials grant whose token the clients put on every request."""
 
     def require_base_url(self) -> str:
         """The base URL, or a ConfigurationError saying how to set it."""
@@ -125,12 +129,19 @@ def resolve_service(
     auth = service.auth
     auth_header = None
     missing = None
+    query: dict[str, str] = {}
+    oauth = None
+    params = {k: render(v, f"auth.params.{k}") for k, v in auth.params.items()}
     if auth.method == "api_token":
-        auth_header = auth.params["header"].lower()
-        token = render(auth.params["token"], "auth.token")
-        if token:
-            headers[auth_header] = auth.params.get("prefix", "") + token
+        token = params["token"]
+        if "query" in params:
+            if token:
+                query[params["query"]] = token
         else:
+            auth_header = params["header"].lower()
+            if token:
+                headers[auth_header] = params.get("prefix", "") + token
+        if not token:
             setting = key_var or "the API key"
             missing = (
                 f"no API key: set {setting} or pass --api-key. To try connector without a key, "
@@ -139,18 +150,30 @@ def resolve_service(
             )
     elif auth.method == "basic":
         auth_header = "authorization"
-        user = render(auth.params["username"], "auth.username")
-        password = render(auth.params["password"], "auth.password")
-        if user:
-            pair = base64.b64encode(f"{user}:{password}".encode()).decode()
-            headers[auth_header] = f"Basic {pair}"
+        if params["username"]:
+            headers[auth_header] = basic_header(params["username"], params["password"])
         else:
             missing = "no credentials: the service's basic auth username renders empty"
+    elif auth.method == "oauth2_client_credentials":
+        auth_header = "authorization"
+        if params["clientID"] and params["clientSecret"]:
+            oauth = ClientCredentials(
+                params["tokenURL"],
+                params["clientID"],
+                params["clientSecret"],
+                scopes=params.get("scopes", ""),
+                audience=params.get("audience", ""),
+                client_auth=params.get("clientAuth", "basic") or "basic",
+            )
+        else:
+            missing = "no credentials: the service's OAuth2 clientID or clientSecret renders empty"
     headers.update(extra)
     if missing and auth_header in extra:
         missing = None
     hint = f"--base-url (or {base_var})" if base_var else "--base-url"
-    return ResolvedService(resolved_base or None, headers, auth_header, missing, hint)
+    return ResolvedService(
+        resolved_base or None, headers, auth_header, missing, hint, query=query, oauth=oauth
+    )
 
 
 def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -191,7 +214,8 @@ def build_request(
     )
     problems: list[InputProblem] = []
     url = service.require_base_url() + _render_path(resource, operation, values, problems)
-    query_params = _render_map(operation.query_params, values, problems, headers=False)
+    query_params = dict(service.query)
+    query_params.update(_render_map(operation.query_params, values, problems, headers=False))
     query_params.update({k: _query_text(v) for k, v in (query or {}).items() if v is not None})
     merged = dict(service.headers)
     merged.update(_render_map(resource.headers, values, problems, headers=True))
@@ -202,7 +226,8 @@ def build_request(
             problems.append(
                 InputProblem(f"header {name}", "header values may not contain line breaks")
             )
-    if service.missing_auth and service.auth_header not in {k.lower() for k in merged if merged[k]}:
+    given = {k.lower() for k in merged if merged[k]}
+    if service.missing_auth and (service.auth_header is None or service.auth_header not in given):
         raise ConfigurationError(service.missing_auth, setting="api_key")
     content: bytes | None = None
     files: list[tuple[str, tuple[str, Any, str]]] | None = None

@@ -12,6 +12,7 @@ import mimetypes
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,15 @@ import httpx
 
 from .auth import ClientCredentials, basic_header
 from .conventions import packaged_service
+from .definition_rules import header_name_problem, header_value_problem
 from .definitions import Definition, Operation, Resource, TemplateMap
 from .errors import ConfigurationError, InputError, InputProblem
+from .jsontext import deepest_path
 from .placeholders import coerce_inputs
 from .templates import RenderError, to_json_text
 from .types import JSON
 
-__all__ = ["UNSET", "ResolvedService", "build_request", "resolve_service"]
+__all__ = ["UNSET", "ResolvedService", "build_request", "origin_problem", "resolve_service"]
 
 
 class _Unset:
@@ -38,6 +41,9 @@ class _Unset:
 
 UNSET: Any = _Unset()
 """Marks "no body given": the operation's bodyTemplate is rendered."""
+
+BODY_DEPTH = 512
+"""Nesting levels a body given whole may have."""
 
 DEFAULT_HEADERS = {"accept": "application/json", "user-agent": "connector/0.1"}
 
@@ -92,7 +98,11 @@ def resolve_service(
     """
     extra = _checked_headers(headers or {})
     service = definition.service
-    variables = _Env(os.environ if env is None else env)
+    source = os.environ if env is None else env
+    # Only the variables the definition declares are visible to its templates (the loader
+    # refuses templates that name others): an untrusted definition cannot read the rest.
+    declared = set(service.variables.values()) if service is not None else set()
+    variables = _Env({name: source[name] for name in declared if name in source})
     if service is None:
         # A bare array sends the key in the packaged definition's header (conventions.py).
         plain = dict(DEFAULT_HEADERS)
@@ -213,7 +223,19 @@ def build_request(
         optional=optional,
     )
     problems: list[InputProblem] = []
-    url = service.require_base_url() + _render_path(resource, operation, values, problems)
+    base_url = service.require_base_url()
+    for name in sorted(_path_variables(resource, operation)):
+        if values.get(name) == "":
+            problems.append(
+                InputProblem(
+                    name,
+                    "cannot be empty: the value is part of the path, and an empty one would "
+                    "call another endpoint",
+                    "",
+                )
+            )
+    path = _render_path(resource, operation, values, problems)
+    url = base_url + path
     query_params = dict(service.query)
     query_params.update(_render_map(operation.query_params, values, problems, headers=False))
     query_params.update({k: _query_text(v) for k, v in (query or {}).items() if v is not None})
@@ -222,10 +244,9 @@ def build_request(
     merged.update(_render_map(operation.headers, values, problems, headers=True))
     merged.update({k.lower(): v for k, v in (headers or {}).items()})
     for name, value in merged.items():
-        if "\r" in value or "\n" in value:
-            problems.append(
-                InputProblem(f"header {name}", "header values may not contain line breaks")
-            )
+        problem = header_name_problem(name) or header_value_problem(value)
+        if problem:
+            problems.append(InputProblem(f"header {name}", problem))
     given = {k.lower() for k in merged if merged[k]}
     if service.missing_auth and (service.auth_header is None or service.auth_header not in given):
         raise ConfigurationError(service.missing_auth, setting="api_key")
@@ -233,25 +254,75 @@ def build_request(
     files: list[tuple[str, tuple[str, Any, str]]] | None = None
     data: dict[str, str] | None = None
     if body is not UNSET:
-        content = body if isinstance(body, bytes) else to_json_text(body).encode("utf-8")
+        content = body if isinstance(body, bytes) else _body_text(body, problems)
         merged.setdefault("content-type", "application/json")
     elif operation.body_template is not None:
         content = _render_body(operation, values, problems)
         merged.setdefault("content-type", "application/json")
     elif operation.multipart is not None:
         files, data = _multipart(operation, values, problems)
+    if not problems:
+        problem = origin_problem(base_url, url)
+        if problem:
+            problems.append(InputProblem("path", problem, path))
     if problems:
         raise InputError(problems, resource=handle, operation=operation_name)
-    return httpx.Request(
-        operation.method,
-        url,
-        params=query_params or None,
-        headers=merged,
-        content=content,
-        files=files,
-        data=data,
-        extensions={"connector": {"resource": handle, "operation": operation_name}},
-    )
+    try:
+        return httpx.Request(
+            operation.method,
+            url,
+            params=query_params or None,
+            headers=merged,
+            content=content,
+            files=files,
+            data=data,
+            extensions={"connector": {"resource": handle, "operation": operation_name}},
+        )
+    except httpx.InvalidURL as exc:  # "URL too long" for a 10 MB path or query value
+        refused = InputProblem("path", f"the request URL cannot be built: {exc}")
+        raise InputError([refused], resource=handle, operation=operation_name) from None
+
+
+def _path_variables(resource: Resource, operation: Operation) -> frozenset[str]:
+    return resource.endpoint.compiled.variables | operation.path.compiled.variables
+
+
+def _body_text(body: JSON, problems: list[InputProblem]) -> bytes | None:
+    if deepest_path(body, BODY_DEPTH) is not None:
+        problems.append(InputProblem("body", f"nested more than {BODY_DEPTH} levels deep"))
+        return None
+    try:
+        return to_json_text(body).encode("utf-8")
+    except (ValueError, TypeError) as exc:  # NaN or Infinity, or a value JSON cannot hold
+        problems.append(InputProblem("body", f"not JSON: {exc}"))
+        return None
+
+
+@lru_cache(maxsize=64)
+def _origin(base_url: str) -> tuple[str, str, int | None, str]:
+    url = httpx.URL(base_url)
+    return url.scheme, url.host, url.port, url.path.rstrip("/")
+
+
+def origin_problem(base_url: str, url: str) -> str | None:
+    """Why ``url`` is not on ``base_url``'s scheme, host and port, under its path, or None.
+
+    Every request is checked before it is sent, so the credentials the service adds can only
+    ever reach the origin the user configured.
+    """
+    try:
+        scheme, host, port, base_path = _origin(base_url)
+        built = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        return f"the request URL cannot be built: {exc}"
+    if (built.scheme, built.host, built.port) != (scheme, host, port) or built.userinfo:
+        return "the request would leave the base URL's host; it is not sent"
+    path = built.path
+    if not (path == base_path or path.startswith(base_path + "/")):
+        return "the request would leave the base URL's path; it is not sent"
+    if any(segment in (b".", b"..") for segment in built.raw_path.split(b"?")[0].split(b"/")):
+        return "the request path holds a '.' or '..' segment; it is not sent"
+    return None
 
 
 def _render_path(

@@ -27,7 +27,11 @@ SECRET = "s3cr3t-client-secret"
 def api(auth: dict[str, Any]) -> Definition:
     return load_definition(
         {
-            "service": {"baseURL": "http://api.test", "auth": auth},
+            "service": {
+                "baseURL": "http://api.test",
+                "auth": auth,
+                "variables": {"clientSecret": "CLIENT_SECRET"},
+            },
             "resources": [
                 {
                     "handle": "things",
@@ -116,6 +120,12 @@ def test_a_revoked_token_is_refreshed_once_on_401() -> None:
         with pytest.raises(AuthenticationError):
             client.call("things", "list")
     assert len(server.token_requests) == 3  # one refresh per call, not a loop
+
+
+def test_secrets_come_only_from_declared_variables() -> None:
+    undeclared = {**OAUTH, "params": {**OAUTH["params"], "clientSecret": "{{ env.OTHER }}"}}
+    with pytest.raises(DefinitionError, match="'OTHER', which service.variables does not"):
+        api(undeclared)
 
 
 def test_refused_client_credentials_never_show_the_secret() -> None:

@@ -43,6 +43,7 @@ _COMMAND_MODULES = (
     "connector.emitter.status",
     "connector.receiver_commands",
     "connector.workflows.commands",
+    "connector.engine_commands",
 )
 
 
@@ -302,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a header for every request (repeatable; env CONNECTOR_HEADERS, one per line)",
     )
     parser.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a connection parameter (the definition's service.params; repeatable)",
+    )
+    parser.add_argument(
         "--state", default=default_state(), help="emitter store: SQLite path (env CONNECTOR_STATE)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -357,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_GLOBAL_OPTIONS = ("--definition", "--base-url", "--api-key", "--header", "--state")
+_GLOBAL_OPTIONS = ("--definition", "--base-url", "--api-key", "--header", "--set", "--state")
 
 
 def _accept_global_options_anywhere(

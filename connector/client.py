@@ -22,12 +22,13 @@ import httpx
 
 from .auth import ClientCredentials
 from .definitions import Definition, Operation, Resource, load_definition
-from .errors import TransportError
+from .errors import ConfigurationError, PaginationError, TransportError
 from .listing import AsyncListing, Listing, _Walker
-from .requests import UNSET, ResolvedService, build_request, resolve_service
+from .requests import UNSET, ResolvedService, build_request, origin_problem, resolve_service
 from .responses import error_from_response, parse_json, shape_records
 from .results import CHUNK_SIZE, aiter_jsonl, iter_jsonl
 from .retry import RetryPolicy
+from .templates import RenderError, compile_template
 from .types import JSON
 
 __all__ = ["AsyncConnector", "Connector", "WriteObserver"]
@@ -50,6 +51,7 @@ class _Core:
         api_key: str | None,
         env: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
+        settings: Mapping[str, JSON] | None,
         max_retries: int,
         retry: RetryPolicy | None,
         on_write: WriteObserver | None,
@@ -58,7 +60,12 @@ class _Core:
             definition if isinstance(definition, Definition) else load_definition(definition)
         )
         self.service: ResolvedService = resolve_service(
-            self.definition, base_url=base_url, api_key=api_key, env=env, headers=headers
+            self.definition,
+            base_url=base_url,
+            api_key=api_key,
+            env=env,
+            headers=headers,
+            settings=settings,
         )
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self.on_write = on_write
@@ -80,6 +87,27 @@ class _Core:
         if name.lower() in given:
             return headers, True
         return {**(headers or {}), name: str(uuid.uuid4())}, True
+
+    def probe_request(self) -> httpx.Request:
+        service = self.definition.service
+        base = self.service.require_base_url()
+        path = ""
+        if service is not None and service.probe is not None:
+            try:
+                path = compile_template(service.probe.path.value, "path").render(
+                    dict(self.service.settings)
+                )
+            except RenderError as exc:
+                raise ConfigurationError(
+                    f"service.probe.path does not render: {exc}", setting="service.probe"
+                ) from None
+        url = base + path
+        problem = origin_problem(base, url)
+        if problem:
+            raise ConfigurationError(f"service.probe.path: {problem}", setting="service.probe")
+        return httpx.Request(
+            "GET", url, headers=self.service.headers, params=self.service.query or None
+        )
 
     def oauth_for(self, headers: Mapping[str, str] | None) -> ClientCredentials | None:
         """The OAuth2 grant to authorize with, unless the caller sent its own Authorization."""
@@ -144,7 +172,12 @@ class _Core:
         if url is None:
             return request
         # A next link (RFC 8288) is the whole next URL: it replaces the rendered URL and query;
-        # headers (authentication) stay. The paginator checked its origin.
+        # headers (authentication) stay, so it must stay under the base URL like any request.
+        problem = origin_problem(self.service.require_base_url(), url)
+        if problem:
+            raise PaginationError(f"{handle}: the next link {url}: {problem}", resource=handle)
+        if self.service.query:
+            url = str(httpx.URL(url).copy_merge_params(self.service.query))
         kept = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "host"]
         return httpx.Request(
             request.method,
@@ -187,7 +220,8 @@ class Connector:
     ``base_url`` is the API origin with the official SDK's meaning (no ``/v1``) and ``api_key``
     the key; both default to the environment variables the definition's service names
     (``ANTHROPIC_BASE_URL``, ``ANTHROPIC_API_KEY``). ``headers`` go on every request, over
-    the service's own. ``transport`` takes any httpx transport,
+    the service's own; ``settings`` give the connection parameters (``service.params``).
+    ``transport`` takes any httpx transport,
     e.g. ``httpx.ASGITransport(app)`` to talk to the sandbox in process.
     """
 
@@ -199,6 +233,7 @@ class Connector:
         api_key: str | None = None,
         env: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        settings: Mapping[str, JSON] | None = None,
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
         max_retries: int = 2,
@@ -213,6 +248,7 @@ class Connector:
             api_key=api_key,
             env=env,
             headers=headers,
+            settings=settings,
             max_retries=max_retries,
             retry=retry,
             on_write=on_write,
@@ -374,6 +410,19 @@ class Connector:
             page_size=page_size,
         )
 
+    def probe(self) -> httpx.Response:
+        """One GET of the service's ``probe.path`` (the base URL itself without a probe), with
+        the service's headers and authentication and no retry: what ``connector check`` asks."""
+        request = self._core.probe_request()
+        oauth = self._core.oauth_for(None)
+        if oauth is not None:
+            request.headers["authorization"] = "Bearer " + self._token(oauth)
+        try:
+            response = self._http.send(request)
+        except httpx.TransportError as exc:
+            raise self._core.final_error(request, exc, 1) from None
+        return response
+
     def stream_jsonl(
         self, handle: str, operation: str, params: Mapping[str, JSON] | None = None
     ) -> Iterator[JSON]:
@@ -416,6 +465,7 @@ class AsyncConnector:
         api_key: str | None = None,
         env: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        settings: Mapping[str, JSON] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
         max_retries: int = 2,
@@ -430,6 +480,7 @@ class AsyncConnector:
             api_key=api_key,
             env=env,
             headers=headers,
+            settings=settings,
             max_retries=max_retries,
             retry=retry,
             on_write=on_write,

@@ -25,7 +25,7 @@ from .definition_rules import (
 from .errors import Problem
 from .locations import format_location, locate_validation_errors
 from .pagination import compile_paginator
-from .selectors import Selector, SelectorSyntaxError
+from .selectors import Selector, SelectorSyntaxError, path_selector
 from .templates import (
     CompiledTemplate,
     Mode,
@@ -58,6 +58,8 @@ _SAMPLE: dict[str, JSON] = {
 
 class _Checker:
     def __init__(self, bare: bool) -> None:
+        self.settings: set[str] = set()
+        """The connection parameters (``service.params``) every template may read."""
         self.bare = bare
         self.problems: list[Problem] = []
 
@@ -119,6 +121,7 @@ def compile_connection(connection: Connection, *, bare: bool) -> list[Problem]:
     """Compile every template and selector in place; return every problem found."""
     check = _Checker(bare)
     if connection.service is not None:
+        check.settings = {p.name for p in connection.service.params}
         _compile_service(check, connection)
     handles: set[str] = set()
     operation_ids: dict[str, str] = {}
@@ -167,7 +170,7 @@ def _compile_service(check: _Checker, connection: Connection) -> None:
         compiled = check.template(where, Template(value=text), "text")
         if compiled is None:
             continue
-        for name in sorted(compiled.variables - {"env"}):
+        for name in sorted(compiled.variables - {"env"} - check.settings):
             check.add(where, f"service templates may only read 'env', not {name!r}", text)
         keys, other = names_read(text, "env")
         if other:
@@ -186,6 +189,8 @@ def _compile_service(check: _Checker, connection: Connection) -> None:
                 allowed=", ".join(sorted(declared)) or "none declared",
             )
         check.renders(where, compiled, sample)
+    if service.probe is not None:
+        check.template([*loc, "probe", "path"], service.probe.path, "path")
     auth = service.auth
     required, optional = NEEDED_AUTH_PARAMS[auth.method]
     for key in sorted(required - auth.params.keys()):
@@ -267,7 +272,7 @@ def _compile_operation(
         resource.endpoint.placeholders if resource.endpoint else []
     )
     check.unique_placeholders(loc, placeholders)
-    declared = {p.name for p in placeholders}
+    declared = {p.name for p in placeholders} | check.settings
     used: set[str] = set(endpoint.variables) if endpoint else set()
     parts: list[tuple[list[str | int], CompiledTemplate | None]] = []
     path = check.template([*loc, "path"], operation.path, "path")
@@ -328,6 +333,12 @@ def _compile_operation(
         _check_body_renders(check, [*loc, "bodyTemplate", "value"], body, placeholders)
     if operation.records is not None:
         operation._records = check.selector([*loc, "records"], operation.records)
+    if operation.response_map is not None:
+        operation._response_map = {
+            name: selector
+            for name, text in operation.response_map.items()
+            if (selector := check.selector([*loc, "responseMap", name], path_selector(text)))
+        }
     pagination = operation.pagination
     if pagination is not None:
         paginator, wrong = compile_paginator(pagination)

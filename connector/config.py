@@ -63,12 +63,27 @@ def configured_headers(args: argparse.Namespace) -> dict[str, str]:
     return headers
 
 
+def configured_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The connection parameters given as ``--set NAME=VALUE`` (typed by their placeholders)."""
+    settings: dict[str, str] = {}
+    for item in getattr(args, "set", None) or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigurationError(
+                f"a connection parameter is written NAME=VALUE, not {item!r}", setting="--set"
+            )
+        settings[name.strip()] = value
+    return settings
+
+
 def connector_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``base_url``, ``api_key`` and ``headers`` for a Connector, from the global options."""
+    """``base_url``, ``api_key``, ``headers`` and ``settings`` for a Connector, from the
+    global options."""
     return {
         "base_url": getattr(args, "base_url", None),
         "api_key": getattr(args, "api_key", None),
         "headers": configured_headers(args),
+        "settings": configured_settings(args),
     }
 
 

@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic import Field as PydanticField
 
 from .conventions import Conventions, DeleteReceipt, ErrorEnvelope, Rules, packaged_service
+from .corteza import prepare_document
 from .definition_parts import (
     NAME_PATTERN,
     STRICT_CONFIG,
@@ -86,6 +87,11 @@ class _Strict(BaseModel):
     model_config = STRICT_CONFIG
 
 
+ContentType = Literal[
+    "application/json", "application/x-www-form-urlencoded", "multipart/form-data"
+]
+
+
 class ResponseSpec(_Strict):
     """How the body is read: ``json`` (default), ``jsonl`` streamed line by line, ``binary``."""
 
@@ -125,12 +131,20 @@ class Operation(_Strict):
     response: ResponseSpec = ResponseSpec()
     multipart: Multipart | None = None
     idempotent: bool | None = None
+    content_type: ContentType | None = PydanticField(default=None, alias="contentType")
+    """How the body is sent (default: the service's ``contentType``, else JSON)."""
+    response_map: dict[str, str] | None = PydanticField(default=None, alias="responseMap")
+    """Corteza's: output name -> where in the answer (``a.b.0.c`` or JSONPath ``$...``)."""
+    creates: bool | None = None
+    """Extension: whether a success creates a record (default: POST operations whose answer
+    has the resource's id); the emitter's ``created`` events follow it."""
     meta: dict[str, JSON] | None = None
 
     _name: str = PrivateAttr(default="")
     _handle: str = PrivateAttr(default="")
     _records: Selector | None = PrivateAttr(default=None)
     _paginator: Paginator | None = PrivateAttr(default=None)
+    _response_map: dict[str, Selector] | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -254,6 +268,16 @@ class Auth(_Strict):
     params: dict[str, str] = {}
 
 
+class Probe(_Strict):
+    """``service.probe``: a GET of ``path`` (below the base URL) expected to answer
+    ``expectedStatus`` (200)."""
+
+    path: Template
+    expected_status: Annotated[int, PydanticField(ge=100, le=599)] = PydanticField(
+        default=200, alias="expectedStatus"
+    )
+
+
 class Service(_Strict):
     """Where the API lives and how to authenticate; templates here may read only the
     environment variables named in ``variables``."""
@@ -269,6 +293,15 @@ class Service(_Strict):
     ``--base-url`` and ``--api-key`` stand for, other roles name further variables read."""
     conventions: Conventions = Conventions()
     """Extension: how the API's errors, request ids, retries and receipts look."""
+    protocol: Literal["http", "https", "HTTP", "HTTPS", "rest", "REST"] | None = None
+    """Corteza's: only HTTP APIs are supported."""
+    content_type: ContentType | None = PydanticField(default=None, alias="contentType")
+    """How request bodies are sent: JSON (default), form-urlencoded or multipart."""
+    probe: Probe | None = None
+    """Corteza's: the call ``connector check`` makes to prove the connection works."""
+    params: list[Placeholder] = []
+    """Corteza's connection-level inputs (``--set NAME=VALUE``), readable by name in every
+    template (service and endpoints)."""
     meta: dict[str, JSON] | None = None
 
 
@@ -293,10 +326,19 @@ def definition_json_schema() -> dict[str, Any]:
 class Definition:
     """A loaded, compiled definition: ``resources``, ``service``, lookups by handle and id."""
 
-    def __init__(self, connection: Connection, *, file: str | None, bare: bool) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        file: str | None,
+        bare: bool,
+        notes: list[str] | None = None,
+    ) -> None:
         self.connection = connection
         self.file = file
         self.bare = bare
+        self.notes = list(notes or [])
+        """What loading accepted but ignores (a Corteza export's stored-connection metadata)."""
         service = connection.service
         self.conventions: Rules = (
             Rules(service.conventions) if service is not None else packaged_service()[0]
@@ -387,17 +429,20 @@ def load_definition(
             message = f"nested too deeply (more than {MAX_DEPTH} levels)"
             raise DefinitionError([Problem(where, message)], file=file)
     bare = isinstance(data, list)
-    document = {"resources": data} if bare else data
+    document, notes, unsupported = prepare_document(data, bare=bare)
+    if bare:
+        document = {"resources": data}
     from pydantic import ValidationError
 
     try:
         connection = Connection.model_validate(document)
     except ValidationError as exc:
-        raise DefinitionError(locate_validation_errors(exc, bare=bare), file=file) from None
-    problems = compile_connection(connection, bare=bare)
+        problems = unsupported + locate_validation_errors(exc, bare=bare)
+        raise DefinitionError(problems, file=file) from None
+    problems = unsupported + compile_connection(connection, bare=bare)
     if problems:
         raise DefinitionError(problems, file=file)
-    return Definition(connection, file=file, bare=bare)
+    return Definition(connection, file=file, bare=bare, notes=notes)
 
 
 def _parse_json(text: str, file: str | None) -> object:

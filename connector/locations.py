@@ -18,15 +18,43 @@ from .pagination import STYLES as PAGINATION_STYLES
 __all__ = ["format_location", "locate_validation_errors"]
 
 
-def _vocabulary() -> list[str]:
+def _vocabulary() -> dict[str, set[str]]:
+    """Every key of the format -> the blocks (model names) it belongs to."""
     from . import definitions
 
-    words: set[str] = set()
+    words: dict[str, set[str]] = {}
     for item in vars(definitions).values():
         if isinstance(item, type) and issubclass(item, BaseModel) and item is not BaseModel:
             for name, info in item.model_fields.items():
-                words.add(info.alias or name)
-    return sorted(words)
+                words.setdefault(info.alias or name, set()).add(
+                    _BLOCKS.get(item.__name__, item.__name__)
+                )
+    return words
+
+
+_BLOCKS = {
+    "Connection": "the connection document (top level)",
+    "Service": "service",
+    "Auth": "service.auth",
+    "Probe": "service.probe",
+    "Conventions": "service.conventions",
+    "Resource": "a resource (resources[])",
+    "Operation": "an operation (resources[].operations.NAME)",
+    "Webhook": "a webhook (resources[].webhooks[])",
+    "Trigger": "a webhook's trigger",
+}
+
+
+def _unknown_key_hint(key: str, vocabulary: dict[str, set[str]]) -> str:
+    """What to say about an unknown key: where it belongs when the format knows it elsewhere,
+    else the nearest other key (never the key that was typed)."""
+    if key in vocabulary:
+        places = " or ".join(sorted(vocabulary[key]))
+        return f"{key!r} is not valid here: it belongs in {places}"
+    close = get_close_matches(key, [w for w in vocabulary if w != key], n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return "remove it (free-form data belongs in 'meta')"
 
 
 def format_location(loc: Sequence[str | int], *, bare: bool) -> str:
@@ -61,12 +89,7 @@ def locate_validation_errors(exc: ValidationError, *, bare: bool) -> list[Proble
         kind = error["type"]
         if kind == "extra_forbidden":
             key = str(loc[-1]) if loc else ""
-            close = get_close_matches(key, vocabulary, n=1, cutoff=0.6)
-            hint = (
-                f"did you mean {close[0]!r}?"
-                if close
-                else "remove it (free-form data belongs in 'meta')"
-            )
+            hint = _unknown_key_hint(key, vocabulary)
             problems.append(Problem(location, f"unknown key {key!r}; {hint}"))
             continue
         allowed = None

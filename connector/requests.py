@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from .auth import ClientCredentials, basic_header
+from .bodies import encode_form
 from .conventions import packaged_service
 from .definition_rules import header_name_problem, header_value_problem
 from .definitions import Definition, Operation, Resource, TemplateMap
@@ -72,6 +73,10 @@ class ResolvedService:
     """Query parameters every request carries (an ``api_token`` sent in the query)."""
     oauth: ClientCredentials | None = field(default=None, repr=False)
     """The OAuth2 client-credentials grant whose token the clients put on every request."""
+    settings: dict[str, JSON] = field(default_factory=dict, repr=False)
+    """The connection parameters' values, readable by every template."""
+    content_type: str = "application/json"
+    """How request bodies are sent unless an operation says otherwise."""
 
     def require_base_url(self) -> str:
         """The base URL, or a ConfigurationError saying how to set it."""
@@ -90,11 +95,15 @@ def resolve_service(
     api_key: str | None = None,
     env: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
+    settings: Mapping[str, JSON] | None = None,
 ) -> ResolvedService:
     """Render the ``service`` block over the environment, with explicit settings winning.
 
     ``headers`` are added to every request last, over the service's own (a bare resource
     array has no service, so this is where its ``anthropic-version`` comes from).
+    ``settings`` are the values of the connection parameters (``service.params``, the CLI's
+    ``--set NAME=VALUE``); a parameter not given is read from the environment variable that
+    ``service.variables`` declares under its name, else its default.
     """
     extra = _checked_headers(headers or {})
     service = definition.service
@@ -119,7 +128,13 @@ def resolve_service(
         variables[base_var] = base_url
     if api_key and key_var:
         variables[key_var] = api_key
-    context = {"env": variables}
+    given = dict(settings or {})
+    for placeholder in service.params:
+        var = service.variables.get(placeholder.name)
+        if placeholder.name not in given and var and source.get(var):
+            given[placeholder.name] = source[var]
+    connection_values = coerce_inputs(service.params, given, resource="service", operation="params")
+    context: dict[str, JSON] = {**connection_values, "env": variables}
 
     def render(text: str, where: str) -> str:
         from .templates import compile_template
@@ -182,7 +197,15 @@ def resolve_service(
         missing = None
     hint = f"--base-url (or {base_var})" if base_var else "--base-url"
     return ResolvedService(
-        resolved_base or None, headers, auth_header, missing, hint, query=query, oauth=oauth
+        resolved_base or None,
+        headers,
+        auth_header,
+        missing,
+        hint,
+        query=query,
+        oauth=oauth,
+        settings=connection_values,
+        content_type=service.content_type or "application/json",
     )
 
 
@@ -222,6 +245,8 @@ def build_request(
         operation=operation_name,
         optional=optional,
     )
+    if service.settings:
+        values = {**service.settings, **values}
     problems: list[InputProblem] = []
     base_url = service.require_base_url()
     for name in sorted(_path_variables(resource, operation)):
@@ -251,7 +276,7 @@ def build_request(
     if service.missing_auth and (service.auth_header is None or service.auth_header not in given):
         raise ConfigurationError(service.missing_auth, setting="api_key")
     content: bytes | None = None
-    files: list[tuple[str, tuple[str, Any, str]]] | None = None
+    files: list[tuple[str, Any]] | None = None
     data: dict[str, str] | None = None
     if body is not UNSET:
         content = body if isinstance(body, bytes) else _body_text(body, problems)
@@ -261,6 +286,14 @@ def build_request(
         merged.setdefault("content-type", "application/json")
     elif operation.multipart is not None:
         files, data = _multipart(operation, values, problems)
+    kind = operation.content_type or service.content_type
+    if content is not None and kind != "application/json" and not isinstance(body, bytes):
+        content, form_files, data = encode_form(content, kind, problems)
+        files = form_files
+        if merged.get("content-type") == "application/json":
+            del merged["content-type"]
+        if content is not None:
+            merged["content-type"] = kind
     if not problems:
         problem = origin_problem(base_url, url)
         if problem:

@@ -107,7 +107,12 @@ def shape_records(
     conventions: Rules = GENERIC,
 ) -> JSON:
     """What ``call`` returns: raw JSON, a list of records (list operations) or one record."""
-    if raw or not resource.fields or not isinstance(payload, dict | list):
+    if raw:
+        return payload
+    response_map = operation._response_map
+    if response_map is not None:
+        return {name: selector.select(payload) for name, selector in response_map.items()}
+    if not resource.fields or not isinstance(payload, dict | list):
         return payload
     if operation.pagination is not None or operation.records is not None:
         items = select_items(operation, payload, conventions)

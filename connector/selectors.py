@@ -19,7 +19,14 @@ from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
 from .types import JSON
 
-__all__ = ["FieldType", "Selector", "SelectorSyntaxError", "compile_selector", "convert_value"]
+__all__ = [
+    "FieldType",
+    "Selector",
+    "SelectorSyntaxError",
+    "compile_selector",
+    "convert_value",
+    "path_selector",
+]
 
 FieldType = Literal["String", "Integer", "Number", "Boolean", "DateTime", "Object", "Array"]
 
@@ -135,3 +142,11 @@ def convert_value(value: JSON, field_type: FieldType) -> JSON | datetime:
 def iter_selected(selector: Selector, documents: Iterable[JSON]) -> list[JSON]:
     """Select from several documents at once (a convenience for list responses)."""
     return [selector.select(doc) for doc in documents]
+
+
+def path_selector(text: str) -> list[str | int] | str:
+    """Corteza's string paths (``responseMap``, webhook ``mapping``): JSONPath when it starts
+    with ``$``, else dotted steps where digits are indices (``items.0.id``)."""
+    if text.startswith("$"):
+        return text
+    return [int(step) if step.isdigit() else step for step in text.split(".") if step]

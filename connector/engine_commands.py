@@ -59,8 +59,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             if expected is None:
                 results.append(("probe", None, "the definition declares no service.probe"))
             else:
-                ok = status == expected
-                results.append(("probe", ok, f"HTTP {status}, expected {expected}"))
+                passed = status == expected
+                results.append(("probe", passed, f"HTTP {status}, expected {expected}"))
     failed: bool = False
     for name, ok, detail in results:
         word = "skipped" if ok is None else ("ok" if ok else "FAILED")

@@ -124,7 +124,7 @@ def test_a_revoked_token_is_refreshed_once_on_401() -> None:
 
 def test_secrets_come_only_from_declared_variables() -> None:
     undeclared = {**OAUTH, "params": {**OAUTH["params"], "clientSecret": "{{ env.OTHER }}"}}
-    with pytest.raises(DefinitionError, match="'OTHER', which service.variables does not"):
+    with pytest.raises(DefinitionError, match=r"'OTHER', which service\.variables does not"):
         api(undeclared)
 
 

@@ -11,6 +11,17 @@ from typing import Any
 
 import anyio
 import pytest
+from example_fakes import (
+    CLIENT,
+    TOKEN,
+    GitHub,
+    Helpdesk,
+    Stripe,
+    github_app,
+    helpdesk_app,
+    serve,
+    stripe_app,
+)
 
 from connector import (
     AsyncConnector,
@@ -27,18 +38,6 @@ from connector.emitter.poller import Poller
 from connector.emitter.signing import generate_secret
 from connector.emitter.store_sqlite import SQLiteStore
 from connector.receiver import ReceivedEvent, create_receiver_app
-
-from example_fakes import (
-    CLIENT,
-    TOKEN,
-    GitHub,
-    Helpdesk,
-    Stripe,
-    github_app,
-    helpdesk_app,
-    serve,
-    stripe_app,
-)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "definitions" / "examples"
 GITHUB = EXAMPLES / "github-issues.json"
@@ -93,7 +92,7 @@ def test_describe_every_example(capsys: pytest.CaptureFixture[str], path: Path) 
 
 
 def test_github_every_operation(github: tuple[GitHub, dict[str, Any]]) -> None:
-    state, options = github
+    _state, options = github
     with Connector(GITHUB, **options) as api:
         made = api.call("issues", "create", {"title": "Crash on start", "body": "trace"})
         assert made["number"] == 1 and made["state"] == "open" and made["author"] == "octocat"
@@ -147,7 +146,7 @@ def test_github_check(
 
 
 def test_stripe_every_operation(stripe: tuple[Stripe, dict[str, Any]]) -> None:
-    state, options = stripe
+    _state, options = stripe
     with Connector(STRIPE, **options) as api:
         made = api.call(
             "customers", "create", {"email": "a@example.com", "name": "Ann", "plan": "pro"}

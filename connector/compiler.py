@@ -259,6 +259,8 @@ def _compile_resource(
                 check.add([*w_loc, "trigger", "selector"], "a transition trigger needs a selector")
             if trigger.where is not None:
                 check.selector([*w_loc, "trigger", "where", "selector"], trigger.where.selector)
+            if trigger.time is not None:
+                check.selector([*w_loc, "trigger", "time"], trigger.time)
 
 
 def _compile_operation(

@@ -174,6 +174,14 @@ class Operation(_Strict):
         return self.response.format
 
     @property
+    def is_creating(self) -> bool:
+        """Whether a success creates a record (the emitter's write-through ``created``):
+        ``creates`` where declared, else a POST to the resource's collection (empty path)."""
+        if self.creates is not None:
+            return self.creates
+        return self.method == "POST" and self.path.value.strip("/") == ""
+
+    @property
     def is_idempotent(self) -> bool:
         """Whether a retry after an ambiguous failure is safe (default: GET, PUT and DELETE)."""
         if self.idempotent is not None:
@@ -216,6 +224,9 @@ class Trigger(_Strict):
     selector: SelectorSpec | None = None
     to: JSON = None
     where: Condition | None = None
+    time: SelectorSpec | None = None
+    """Extension: where the record keeps the event's time (default: ``created_at`` for a
+    creation, ``<to>_at`` then ``updated_at`` for a transition)."""
 
 
 class Webhook(_Strict):

@@ -284,6 +284,8 @@ def test_stripe_events(tmp_path: Path, stripe: tuple[Stripe, dict[str, Any]]) ->
     kinds = {e.type: e.data for e in got}
     assert set(kinds) == {"customer.created", "customer.delinquent", "customer.deleted"}
     assert kinds["customer.created"]["email"] == "new@example.com"
+    created = next(e for e in got if e.type == "customer.created")
+    assert created.timestamp.startswith("2023-11-14T22:13:24")  # its `created`, 1700000004
     assert kinds["customer.delinquent"] == {"id": old[0]}
     assert kinds["customer.deleted"] == {"id": old[1], "email": "o1@example.com"}  # as last seen
 

@@ -150,10 +150,21 @@ class Poller:
         return f"<Poller {self.handle}>"
 
     def _read_parameter(self) -> str | None:
+        """The read operation's placeholder that takes the record's id: the one named like
+        the ``idField``'s last key (``id``, ``number``), else the path's only placeholder."""
         read = self.resource.operations.get("read")
         if read is None or not read.path.placeholders:
             return None
-        return read.path.placeholders[0].name
+        names = [p.name for p in read.path.placeholders]
+        steps = self.resource.id_field
+        key = (
+            next((s for s in reversed(steps) if isinstance(s, str)), None)
+            if isinstance(steps, list)
+            else None
+        )
+        if key in names:
+            return key
+        return names[0]
 
     # one poll ---------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from .definition_rules import (
 from .errors import Problem
 from .locations import format_location, locate_validation_errors
 from .pagination import compile_paginator
+from .placeholders import coerce_value
 from .selectors import Selector, SelectorSyntaxError, path_selector
 from .templates import (
     CompiledTemplate,
@@ -294,6 +295,15 @@ def _compile_operation(
             parts += _compile_map(check, [*loc, key], template_map)
     if resource.headers is not None:
         parts += _compile_map(check, [*loc[:-2], "headers"], resource.headers)
+    if endpoint is not None:
+        for name in sorted(endpoint.variables - declared):
+            check.add(
+                [*loc[:-2], "endpoint"],
+                f"the endpoint uses {name!r}, which neither the endpoint nor operation "
+                f"{loc[-1]!r} declares as a placeholder (nor service.params)",
+                allowed=", ".join(sorted(declared)) or None,
+            )
+    _coerce_defaults(check, loc, resource, operation)
     samples = {p.name: _SAMPLE[p.type] for p in placeholders}
     for where, compiled in parts:
         if compiled is None:
@@ -353,6 +363,33 @@ def _compile_operation(
         check.add(
             [*loc, "multipart"], "an operation has a bodyTemplate or multipart parts, not both"
         )
+
+
+def _coerce_defaults(
+    check: _Checker, loc: list[str | int], resource: Resource, operation: Operation
+) -> None:
+    """Give each placeholder default its declared type, once, at load (a Number default
+    ``"1"`` is sent as 1, like ``-p priority=1``); a default that cannot be is a problem."""
+    parts: list[tuple[list[str | int], object]] = [
+        ([*loc, "path"], operation.path),
+        ([*loc, "queryParams"], operation.query_params),
+        ([*loc, "headers"], operation.headers),
+        ([*loc, "bodyTemplate"], operation.body_template),
+        ([*loc, "multipart"], operation.multipart),
+        ([*loc[:-2], "endpoint"], resource.endpoint),
+    ]
+    for where, part in parts:
+        for index, placeholder in enumerate(getattr(part, "placeholders", None) or []):
+            if placeholder.default is None:
+                continue
+            try:
+                placeholder.default = coerce_value(placeholder.default, placeholder.type)
+            except ValueError as exc:
+                check.add(
+                    [*where, "placeholders", index, "default"],
+                    f"the default is not a {placeholder.type}: {exc}",
+                    None if placeholder.secret else placeholder.default,
+                )
 
 
 def _compile_map(

@@ -11,6 +11,8 @@ A path that does not exist selects ``None``; selecting never raises.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Literal
@@ -64,6 +66,15 @@ class Selector:
                     raise SelectorSyntaxError(
                         f"selector steps are string keys or integer indices, not {step!r}"
                     )
+            if any(isinstance(step, str) and _FILTER.match(step) for step in steps):
+                # Corteza's filter segment (``headers[name=From]``): the first item of the list
+                # whose field equals the value, done by the equivalent JSONPath filter.
+                self.spec = _filter_path(steps)
+                try:
+                    self._jsonpath = parse_jsonpath(self.spec)
+                except Exception as exc:  # jsonpath-ng raises several unrelated types
+                    raise SelectorSyntaxError(f"invalid filter segment: {exc}") from None
+                return
             self._steps = steps
 
     def select(self, document: JSON) -> JSON:
@@ -81,6 +92,30 @@ class Selector:
 
     def __repr__(self) -> str:
         return f"Selector({self.spec!r})"
+
+
+_FILTER = re.compile(r"^(?P<key>[^\[\]=]*)\[(?P<field>[A-Za-z0-9_.-]+)=(?P<value>[^\]]*)\]$")
+
+
+def _filter_path(steps: Sequence[str | int]) -> str:
+    """The JSONPath equivalent of Corteza steps with filter segments."""
+    path = "$"
+    for step in steps:
+        if isinstance(step, int):
+            path += f"[{step}]"
+            continue
+        if step == "*":
+            path += "[*]"
+            continue
+        match = _FILTER.match(step)
+        if match is None:
+            path += "[" + json.dumps(step) + "]"
+            continue
+        if match["key"]:
+            path += "[" + json.dumps(match["key"]) + "]"
+        value = match["value"].replace("\\", "\\\\").replace("'", "\\'")
+        path += f"[?(@.{match['field']}=='{value}')]"
+    return path
 
 
 def _walk(value: JSON, steps: Sequence[str | int]) -> JSON:

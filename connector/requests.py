@@ -46,7 +46,12 @@ UNSET: Any = _Unset()
 BODY_DEPTH = 512
 """Nesting levels a body given whole may have."""
 
-DEFAULT_HEADERS = {"accept": "application/json", "user-agent": "connector/0.1"}
+# gzip is negotiated as the SDK and httpx do; httpx decodes it, streamed JSONL included.
+DEFAULT_HEADERS = {
+    "accept": "application/json",
+    "accept-encoding": "gzip, deflate",
+    "user-agent": "connector/0.1",
+}
 
 
 class _Env(dict[str, str]):

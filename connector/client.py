@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import anyio
 import httpx
@@ -70,6 +70,7 @@ class _Core:
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self.on_write = on_write
         self.conventions = self.definition.conventions
+        self._link_template: tuple[Any, ...] | None = None
 
     def prepare(
         self, handle: str, operation: str, headers: Mapping[str, str] | None
@@ -157,35 +158,39 @@ class _Core:
         headers: Mapping[str, str] | None,
         query: Mapping[str, JSON] | None,
         body: JSON,
-        url: str | None = None,
+        url: str | httpx.URL | None = None,
     ) -> httpx.Request:
-        request = build_request(
-            self.definition,
-            self.service,
-            handle,
-            operation,
-            params,
-            headers=headers,
-            query=None if url is not None else query,
-            body=body,
-        )
         if url is None:
-            return request
+            return build_request(
+                self.definition,
+                self.service,
+                handle,
+                operation,
+                params,
+                headers=headers,
+                query=query,
+                body=body,
+            )
         # A next link (RFC 8288) is the whole next URL: it replaces the rendered URL and query;
         # headers (authentication) stay, so it must stay under the base URL like any request.
-        problem = origin_problem(self.service.require_base_url(), url)
-        if problem:
-            raise PaginationError(f"{handle}: the next link {url}: {problem}", resource=handle)
+        # A parsed URL comes from the paginator, which checked that; a string is checked here.
+        if not isinstance(url, httpx.URL):
+            problem = origin_problem(self.service.require_base_url(), url)
+            if problem:
+                raise PaginationError(f"{handle}: the next link {url}: {problem}", resource=handle)
+            url = httpx.URL(url)
         if self.service.query:
-            url = str(httpx.URL(url).copy_merge_params(self.service.query))
-        kept = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "host"]
-        return httpx.Request(
-            request.method,
-            url,
-            headers=kept,
-            content=request.content if request.method != "GET" else None,
-            extensions=request.extensions,
-        )
+            url = url.copy_merge_params(self.service.query)
+        cached = self._link_template
+        if cached is None or cached[:4] != (handle, operation, params, headers):
+            # The headers of a listing's link pages are the same on every page: built once.
+            first = build_request(
+                self.definition, self.service, handle, operation, params, headers=headers, body=body
+            )
+            kept = [(k, v) for k, v in first.headers.multi_items() if k != "host"]
+            cached = (handle, operation, params, headers, first.method, kept, first.extensions)
+            self._link_template = cached
+        return httpx.Request(cached[4], url, headers=cached[5], extensions=cached[6])
 
     def final_error(
         self, request: httpx.Request, error: httpx.TransportError, attempts: int
@@ -288,7 +293,7 @@ class Connector:
         query: Mapping[str, JSON] | None = None,
         body: JSON = UNSET,
         stream: bool = False,
-        url: str | None = None,
+        url: str | httpx.URL | None = None,
     ) -> httpx.Response:
         """Send one operation with retries; return the response without raising for its status.
 
@@ -520,7 +525,7 @@ class AsyncConnector:
         query: Mapping[str, JSON] | None = None,
         body: JSON = UNSET,
         stream: bool = False,
-        url: str | None = None,
+        url: str | httpx.URL | None = None,
     ) -> httpx.Response:
         """See :meth:`Connector.send`."""
         headers, idempotent = self._core.prepare(handle, operation, headers)

@@ -45,7 +45,7 @@ class _Sender(Protocol):
         params: Mapping[str, JSON] | None = None,
         *,
         query: Mapping[str, JSON] | None = None,
-        url: str | None = None,
+        url: str | httpx.URL | None = None,
     ) -> httpx.Response: ...
 
 
@@ -57,7 +57,7 @@ class _AsyncSender(Protocol):
         params: Mapping[str, JSON] | None = None,
         *,
         query: Mapping[str, JSON] | None = None,
-        url: str | None = None,
+        url: str | httpx.URL | None = None,
     ) -> Awaitable[httpx.Response]: ...
 
 
@@ -152,7 +152,7 @@ class Listing(_Flags):
                 walker.operation.name,
                 walker.params,
                 query=request.query,
-                url=request.url,
+                url=request.target or request.url,
             )
             yield walker.read(response)
 
@@ -177,7 +177,7 @@ class AsyncListing(_Flags):
                 walker.operation.name,
                 walker.params,
                 query=request.query,
-                url=request.url,
+                url=request.target or request.url,
             )
             yield walker.read(response)
 

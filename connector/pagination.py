@@ -27,6 +27,7 @@ a page cap stopped it first (``truncated``) - a cap is never mistaken for the en
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Annotated, Literal
 
 import httpx
@@ -157,6 +158,8 @@ class PageRequest:
     query: dict[str, str] = field(default_factory=dict)
     url: str | None = None
     cursor: str | None = None
+    target: httpx.URL | None = field(default=None, compare=False, repr=False)
+    """``url`` already parsed (a link), so the request is built without parsing it again."""
 
 
 class Paginator:
@@ -240,13 +243,16 @@ class Paginator:
         if not target:
             return None
         url = response.request.url.join(target)
-        if origin is not None and _origin(url) != _origin(httpx.URL(origin)):
-            raise PaginationError(
-                f"{resource}: the API's next link leads to another origin ({_origin(url)}); "
-                "refusing to follow it (links are followed only on the base URL's origin)",
-                resource=resource,
-            )
-        return PageRequest(url=str(url), cursor=str(url))
+        if origin is not None:
+            problem = _outside(url, origin)
+            if problem:
+                raise PaginationError(
+                    f"{resource}: the API's next link {problem}; refusing to follow it "
+                    "(links are followed only on the base URL's origin, under its path)",
+                    resource=resource,
+                )
+        text = str(url)
+        return PageRequest(url=text, cursor=text, target=url)
 
     def _numbered(
         self,
@@ -393,6 +399,22 @@ class PageWalk:
 def _origin(url: httpx.URL) -> str:
     port = url.port or {"http": 80, "https": 443}.get(url.scheme)
     return f"{url.scheme}://{url.host}:{port}"
+
+
+@lru_cache(maxsize=64)
+def _base(origin: str) -> tuple[str, str, str]:
+    url = httpx.URL(origin)
+    return _origin(url), url.path.rstrip("/"), origin
+
+
+def _outside(url: httpx.URL, base_url: str) -> str | None:
+    """Why a next link is not under ``base_url`` (another origin, another path), or None."""
+    origin, path, _ = _base(base_url)
+    if _origin(url) != origin or url.userinfo:
+        return f"leads to another origin ({_origin(url)})"
+    if not (url.path == path or url.path.startswith(path + "/")) or "/../" in url.path + "/":
+        return f"leaves the base URL's path ({url.path})"
+    return None
 
 
 def _text(value: JSON) -> str:

@@ -33,6 +33,9 @@ from .types import JSON
 
 __all__ = ["build_parser", "main"]
 
+PAGE_CAP = 100_000
+"""Pages a pull reads at most unless --max-pages says otherwise (a listing that never ends)."""
+
 # Parts that bring their own commands (each module exposes add_commands(subparsers)).
 _COMMAND_MODULES = (
     "connector.sandbox.commands",
@@ -257,9 +260,16 @@ class _binary_out:
 def cmd_pull(args: argparse.Namespace) -> int:
     params = parse_params(args.param or [])
     output = args.output or ("table" if sys.stdout.isatty() and not args.out else "jsonl")
+    cap = args.max_pages or PAGE_CAP
     with open_connector(args) as api:
-        records = api.iterate(
-            args.handle, args.operation, params, raw=args.raw, max_items=args.max_items
+        records = api.listing(
+            args.handle,
+            args.operation,
+            params,
+            raw=args.raw,
+            max_items=args.max_items,
+            max_pages=cap,
+            page_size=args.page_size,
         )
         if args.out:
             with open(args.out, "w", encoding="utf-8", newline="") as out:
@@ -267,6 +277,15 @@ def cmd_pull(args: argparse.Namespace) -> int:
         else:
             count = _write_records(records, output, sys.stdout)
     print(f"{count} {args.handle} record(s)", file=sys.stderr)
+    if records.truncated:
+        # A page cap is never a silent truncation: asked for (--max-pages), it is reported;
+        # the safety cap reached is a failure.
+        print(
+            f"connector: stopped after {records.pages_read} page(s), more remain"
+            + ("" if args.max_pages else " (the safety cap; pass --max-pages to allow more)"),
+            file=sys.stderr,
+        )
+        return 0 if args.max_pages else 1
     return 0
 
 
@@ -348,6 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--operation", default="list")
     p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE")
     p.add_argument("--max-items", type=int)
+    p.add_argument(
+        "--max-pages", type=int, help=f"stop after N pages (default: fail past {PAGE_CAP:,})"
+    )
+    p.add_argument(
+        "--page-size", type=int, help="records per page (clamped to the API's maxPageSize)"
+    )
     p.add_argument("--raw", action="store_true")
     p.add_argument("--output", choices=["jsonl", "csv", "json", "table"])
     p.add_argument("--out", metavar="FILE")

@@ -23,6 +23,7 @@ from .auth import ClientCredentials
 from .client_core import ClientCore, WriteObserver
 from .definitions import Definition
 from .listing import AsyncListing, Listing
+from .multistep import OperationRun, hidden_handle
 from .requests import UNSET
 from .responses import error_from_response
 from .results import CHUNK_SIZE, aiter_jsonl, iter_jsonl
@@ -180,6 +181,17 @@ class Connector:
         resource, op = self._core.target(handle, operation)
         response = self.send(handle, operation, params, headers=headers, body=body)
         return self._core.result(resource, op, response, raw)
+
+    def run(self, handle: str, inputs: Mapping[str, JSON] | None = None) -> dict[str, JSON]:
+        """Run a top-level multi-step operation (Corteza's ``operations``): its steps in
+        order, each reading the inputs and what earlier steps mapped; returns its outputs."""
+        run = OperationRun(self.definition.multistep(handle), inputs or {})
+        hidden = hidden_handle(handle)
+        resource = self.definition.resource(hidden)
+        for name, step in resource.operations.items():
+            response = self.send(hidden, name, run.params(step.placeholders()))
+            run.take(self._core.result(resource, step, response, True), step._response_map)
+        return run.outputs()
 
     def listing(
         self,
@@ -400,6 +412,16 @@ class AsyncConnector:
         resource, op = self._core.target(handle, operation)
         response = await self.send(handle, operation, params, headers=headers, body=body)
         return self._core.result(resource, op, response, raw)
+
+    async def run(self, handle: str, inputs: Mapping[str, JSON] | None = None) -> dict[str, JSON]:
+        """See :meth:`Connector.run`."""
+        run = OperationRun(self.definition.multistep(handle), inputs or {})
+        hidden = hidden_handle(handle)
+        resource = self.definition.resource(hidden)
+        for name, step in resource.operations.items():
+            response = await self.send(hidden, name, run.params(step.placeholders()))
+            run.take(self._core.result(resource, step, response, True), step._response_map)
+        return run.outputs()
 
     def listing(
         self,

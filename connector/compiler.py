@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 _SELECTOR_ALLOWED = "a list of keys and indices, or JSONPath starting with '$'"
 
-__all__ = ["compile_connection", "format_location", "locate_validation_errors"]
+__all__ = ["compile_connection", "compile_steps", "format_location", "locate_validation_errors"]
 
 _ROLES = ("baseURL", "apiKey")
 
@@ -133,6 +133,22 @@ def compile_connection(connection: Connection, *, bare: bool) -> list[Problem]:
             check.add([*loc, "handle"], "handle used by another resource", resource.handle)
         handles.add(resource.handle)
         _compile_resource(check, loc, resource, operation_ids, events)
+    return check.problems
+
+
+def compile_steps(
+    located: list[tuple[list[str | int], Resource]], *, bare: bool, settings: set[str]
+) -> list[Problem]:
+    """Compile the steps of multi-step operations (each a hidden resource whose operations
+    ``step0``, ``step1`` ... are its steps), located at ``operations[i].steps[j].http``."""
+    check = _Checker(bare)
+    check.settings = settings
+    for loc, resource in located:
+        endpoint = check.template([*loc, "endpoint"], resource.endpoint, "path")
+        for index, (name, operation) in enumerate(resource.operations.items()):
+            operation._name = name
+            operation._handle = resource.handle
+            _compile_operation(check, [*loc, "steps", index, "http"], resource, operation, endpoint)
     return check.problems
 
 

@@ -7,9 +7,9 @@ them, a string or ``{"value", "placeholders"}``, in ``service.baseURL``, ``servi
 and ``service.auth.params``; the placeholders of those templates become connection parameters
 (``service.params``), set with ``--set NAME=VALUE`` or ``Connector(settings=...)``.
 
-What the engine does not support is refused here, plainly, with its location: top-level
-multi-step ``operations``, webhook ``poll`` specs (the emitter's ``trigger`` does that job),
-and ``oauth2_authorization_code`` auth (it needs a browser).
+What the engine does not support is refused here, plainly, with its location: ``mime_build``
+steps of multi-step ``operations``, webhook ``poll`` specs (the emitter's ``trigger`` does
+that job), and ``oauth2_authorization_code`` auth (it needs a browser).
 """
 
 from __future__ import annotations
@@ -107,16 +107,29 @@ def prepare_document(document: object, *, bare: bool) -> tuple[object, list[str]
             merged += [p for p in found if not (isinstance(p, dict) and p.get("name") in known)]
             service["params"] = merged
         out["service"] = service
-    if "operations" in out:
-        del out["operations"]
-        problems.append(
-            Problem(
-                "operations",
-                "not supported yet: Corteza's top-level multi-step operations are not run by "
-                "this engine; express each step as a resource operation and chain them in an "
-                "Arazzo workflow (connector workflow run)",
-            )
-        )
+    operations = out.get("operations")
+    if isinstance(operations, list):
+        kept = []
+        for o_index, operation in enumerate(operations):
+            steps = operation.get("steps") if isinstance(operation, dict) else None
+            odd = [
+                (s_index, step.get("type"))
+                for s_index, step in enumerate(steps or [])
+                if isinstance(step, dict) and step.get("type") != "http"
+            ]
+            for s_index, kind in odd:
+                problems.append(
+                    Problem(
+                        format_location(
+                            ["operations", o_index, "steps", s_index, "type"], bare=False
+                        ),
+                        f"not supported: {kind!r} steps (only 'http' steps run here)",
+                        kind,
+                    )
+                )
+            if not odd:
+                kept.append(operation)
+        out["operations"] = kept
     resources = out.get("resources")
     if isinstance(resources, list):
         out["resources"] = resources = list(resources)

@@ -37,6 +37,7 @@ from .definition_parts import (
 from .errors import DefinitionError, InputError, InputProblem, Problem
 from .jsontext import MAX_DEPTH, JSONTextError, deepest_path, parse_strict
 from .locations import format_location
+from .multistep import ConnectionOperation, hidden_handle, step_documents
 from .pagination import (
     CursorPagination,
     HeaderCursorPagination,
@@ -323,6 +324,8 @@ class Connection(_Strict):
     meta: dict[str, JSON] | None = None
     service: Service | None = None
     resources: list[Resource]
+    operations: list[ConnectionOperation] = []
+    """Corteza's top-level multi-step operations (:mod:`connector.multistep`)."""
 
 
 def definition_json_schema() -> dict[str, Any]:
@@ -344,6 +347,7 @@ class Definition:
         file: str | None,
         bare: bool,
         notes: list[str] | None = None,
+        hidden: list[Resource] | None = None,
     ) -> None:
         self.connection = connection
         self.file = file
@@ -355,7 +359,8 @@ class Definition:
             Rules(service.conventions) if service is not None else packaged_service()[0]
         )
         """The compiled conventions (a bare array's come from the packaged definition)."""
-        self._by_handle = {r.handle: r for r in connection.resources}
+        self._by_handle = {r.handle: r for r in [*connection.resources, *(hidden or [])]}
+        self._operations = {op.handle: op for op in connection.operations}
         self._by_operation_id = {
             op.operation_id: (r, name, op)
             for r in connection.resources
@@ -387,6 +392,20 @@ class Definition:
                 [InputProblem("resource", f"unknown resource (known: {known}){hint}", handle)]
             ) from None
 
+    @property
+    def operations(self) -> dict[str, ConnectionOperation]:
+        """The top-level multi-step operations by handle."""
+        return self._operations
+
+    def multistep(self, handle: str) -> ConnectionOperation:
+        """The multi-step operation ``handle``, or an InputError naming the known ones."""
+        try:
+            return self._operations[handle]
+        except KeyError:
+            known = ", ".join(self._operations) or "none"
+            problem = InputProblem("operation", f"no such operation (known: {known})", handle)
+            raise InputError([problem]) from None
+
     def find_operation(self, operation_id: str) -> tuple[Resource, str, Operation] | None:
         """The resource, name and operation carrying ``operationId``, or None."""
         return self._by_operation_id.get(operation_id)
@@ -410,7 +429,7 @@ def load_definition(
     A ``str`` that starts with ``[`` or ``{`` (after white space) is JSON text; any other
     ``str`` or a ``Path`` is a file to read. Raises DefinitionError listing every problem.
     """
-    from .compiler import compile_connection
+    from .compiler import compile_connection, compile_steps
     from .locations import locate_validation_errors
 
     data: object
@@ -451,9 +470,24 @@ def load_definition(
         problems = unsupported + locate_validation_errors(exc, bare=bare)
         raise DefinitionError(problems, file=file) from None
     problems = unsupported + compile_connection(connection, bare=bare)
+    hidden: list[Resource] = []
+    if connection.operations:
+        settings = {p.name for p in connection.service.params} if connection.service else set()
+        located: list[tuple[list[str | int], Resource]] = []
+        for index, operation in enumerate(connection.operations):
+            resource = Resource.model_validate(
+                {
+                    "handle": hidden_handle(operation.handle),
+                    "endpoint": "",
+                    "operations": step_documents(operation),
+                }
+            )
+            hidden.append(resource)
+            located.append((["operations", index], resource))
+        problems += compile_steps(located, bare=bare, settings=settings)
     if problems:
         raise DefinitionError(problems, file=file)
-    return Definition(connection, file=file, bare=bare, notes=notes)
+    return Definition(connection, file=file, bare=bare, notes=notes, hidden=hidden)
 
 
 def _parse_json(text: str, file: str | None) -> object:

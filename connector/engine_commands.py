@@ -8,6 +8,9 @@ that is wrong.
 
 ``connector stream HANDLE OPERATION -p NAME=VALUE ...`` writes the objects of any operation
 whose ``response.format`` is ``jsonl`` as JSON lines, in constant memory.
+
+``connector operation HANDLE -p NAME=VALUE ...`` runs a top-level multi-step operation and
+prints its outputs as JSON.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from .client import Connector
 from .config import connector_options, load_configured_definition
 from .errors import AuthenticationError, InputError, InputProblem, TransportError
 
-__all__ = ["add_commands", "cmd_check", "cmd_stream"]
+__all__ = ["add_commands", "cmd_check", "cmd_operation", "cmd_stream"]
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,6 +37,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("operation")
     p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE")
     p.set_defaults(func=cmd_stream)
+    p = subparsers.add_parser(
+        "operation", help="run a top-level multi-step operation (Corteza's operations)"
+    )
+    p.add_argument("handle")
+    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE")
+    p.set_defaults(func=cmd_operation)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -87,4 +96,14 @@ def cmd_stream(args: argparse.Namespace) -> int:
     with Connector(definition, **connector_options(args)) as api:
         for item in api.stream_jsonl(args.handle, args.operation, params):
             sys.stdout.write(json.dumps(item, ensure_ascii=False) + "\n")
+    return 0
+
+
+def cmd_operation(args: argparse.Namespace) -> int:
+    from .cli import dumps, parse_params
+
+    definition = load_configured_definition(args)
+    with Connector(definition, **connector_options(args)) as api:
+        outputs = api.run(args.handle, parse_params(args.param or []))
+    print(dumps(outputs, indent=2))
     return 0

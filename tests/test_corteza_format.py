@@ -164,10 +164,12 @@ def test_webhook_mapping_becomes_payload_fields() -> None:
 
 def test_unsupported_parts_are_refused_plainly_where_they_are() -> None:
     data = document(auth={"method": "oauth2_authorization_code", "params": {}})
-    data["operations"] = [{"handle": "sync", "steps": [{"type": "http", "http": {}}]}]
+    data["operations"] = [
+        {"handle": "mail", "steps": [{"type": "mime_build", "mime_build": {"to": "x"}}]}
+    ]
     data["resources"][0]["webhooks"] = [{"event": "contacts.created", "path": "/w", "poll": {}}]
     message = refused(data)
-    assert "operations: not supported yet: Corteza's top-level multi-step operations" in message
+    assert "operations[0].steps[0].type: not supported: 'mime_build' steps" in message
     assert "resources[0].webhooks[0].poll: not supported: Corteza poll specs" in message
     assert "service.auth.method: not supported: oauth2_authorization_code" in message
     assert "protocol" in refused(document(protocol="grpc"))
@@ -202,3 +204,66 @@ def test_filter_segments_select_or_are_refused() -> None:
         == "c"
     )
     assert json.dumps(selector.spec).startswith('"$')
+
+
+MULTISTEP = {
+    "handle": "tag_new_contact",
+    "input": [{"name": "name", "required": True}, {"name": "tag", "required": True}],
+    "output": [
+        {"name": "contact_id"},
+        {"name": "tags", "type": "Array", "selector": ["tags"]},
+    ],
+    "steps": [
+        {
+            "type": "http",
+            "http": {
+                "method": "POST",
+                "path": "/contacts",
+                "bodyTemplate": '{"name": {{name}}}',
+                "responseMap": {"contact_id": "data.id"},
+            },
+        },
+        {
+            "type": "http",
+            "http": {
+                "method": "POST",
+                "path": "/contacts/{{contact_id}}/tags",
+                "bodyTemplate": '{"tag": {{tag}}}',
+            },
+        },
+    ],
+}
+
+
+def test_multi_step_operations_run_their_steps_in_order() -> None:
+    data = document()
+    data["operations"] = [MULTISTEP]
+    definition = load_definition(data)
+    assert [r.handle for r in definition.resources] == ["contacts"]  # the steps stay hidden
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/contacts":
+            return httpx.Response(200, json={"data": {"id": "c9"}})
+        return httpx.Response(200, json={"id": "c9", "tags": [json.loads(request.content)["tag"]]})
+
+    with Connector(definition, transport=httpx.MockTransport(handler)) as api:
+        outputs = api.run("tag_new_contact", {"name": "Ann", "tag": "vip"})
+        assert outputs == {"contact_id": "c9", "tags": ["vip"]}
+        from connector import InputError
+
+        with pytest.raises(InputError, match="tag"):
+            api.run("tag_new_contact", {"name": "Ann"})
+        with pytest.raises(InputError, match="known: tag_new_contact"):
+            api.run("nope")
+    assert [r.url.path for r in seen] == ["/contacts", "/contacts/c9/tags"]
+    assert json.loads(seen[0].content) == {"name": "Ann"}
+
+
+def test_a_step_template_reading_an_unknown_name_is_refused_at_load() -> None:
+    data = document()
+    bad = json.loads(json.dumps(MULTISTEP))
+    bad["steps"][1]["http"]["path"] = "/contacts/{{contact}}/tags"
+    data["operations"] = [bad]
+    assert "operations[0].steps[1].http.path" in refused(data)

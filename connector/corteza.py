@@ -7,9 +7,10 @@ them, a string or ``{"value", "placeholders"}``, in ``service.baseURL``, ``servi
 and ``service.auth.params``; the placeholders of those templates become connection parameters
 (``service.params``), set with ``--set NAME=VALUE`` or ``Connector(settings=...)``.
 
-What the engine does not support is refused here, plainly, with its location: ``mime_build``
-steps of multi-step ``operations``, webhook ``poll`` specs (the emitter's ``trigger`` does
-that job), and ``oauth2_authorization_code`` auth (it needs a browser).
+A webhook's Corteza ``poll`` spec is mapped onto the emitter's triggers (a ``created``
+trigger, its ``filter`` as the ``where``), with a note saying what of it is not run. What the
+engine does not support is refused here, plainly, with its location: ``mime_build`` steps of
+multi-step ``operations`` and ``oauth2_authorization_code`` auth (it needs a browser).
 """
 
 from __future__ import annotations
@@ -56,6 +57,29 @@ def _flatten(value: object, loc: list[str | int], params: list[Any]) -> object:
             params.extend(placeholders)
         return value["value"]
     return value
+
+
+def _poll_trigger(webhook: dict[str, Any], where: str) -> tuple[dict[str, Any], str]:
+    """A Corteza poll spec mapped onto the emitter's triggers: new items of the resource's
+    listing fire the event once each (a ``created`` trigger, after a baseline poll that fires
+    nothing, as Corteza's seed does); ``filter`` becomes the trigger's ``where``."""
+    poll = webhook.get("poll")
+    out = {k: v for k, v in webhook.items() if k != "poll"}
+    if "trigger" in out:
+        return out, f"{where}: ignored, the webhook declares a trigger"
+    trigger: dict[str, Any] = {"type": "created"}
+    flt = poll.get("filter") if isinstance(poll, dict) else None
+    if isinstance(flt, dict) and flt.get("field"):
+        field = flt["field"]
+        selector = field if isinstance(field, list) else path_selector(str(field))
+        trigger["where"] = {"selector": selector, "op": "contains", "value": flt.get("contains")}
+    out["trigger"] = trigger
+    return out, (
+        f"{where}: mapped onto a 'created' trigger over the resource's list operation"
+        + (" with its filter" if "where" in trigger else "")
+        + "; the spec's own list/seed/cursor/enrich calls are not run (the emitter diffs "
+        "listings instead of following a cursor)"
+    )
 
 
 def prepare_document(document: object, *, bare: bool) -> tuple[object, list[str], list[Problem]]:
@@ -143,25 +167,16 @@ def prepare_document(document: object, *, bare: bool) -> tuple[object, list[str]
             for w_index, webhook in enumerate(webhooks):
                 if isinstance(webhook, dict) and isinstance(webhook.get("mapping"), dict):
                     # Corteza's mapping (name -> path) means more payload fields.
-                    mapped = [
+                    fields = [
                         {"name": name, "type": "String", "selector": path_selector(str(path))}
                         for name, path in webhook["mapping"].items()
                     ]
                     webhook = {k: v for k, v in webhook.items() if k != "mapping"}
-                    webhook["payload"] = list(webhook.get("payload") or []) + mapped
+                    webhook["payload"] = list(webhook.get("payload") or []) + fields
                     resource["webhooks"][w_index] = webhook
                 if isinstance(webhook, dict) and "poll" in webhook:
-                    resource["webhooks"][w_index] = {
-                        k: v for k, v in webhook.items() if k != "poll"
-                    }
-                    problems.append(
-                        Problem(
-                            format_location(
-                                ["resources", r_index, "webhooks", w_index, "poll"], bare=False
-                            ),
-                            "not supported: Corteza poll specs are not run; declare the event's "
-                            "'trigger' (created, deleted or transition) and the emitter polls "
-                            "the resource's list operation",
-                        )
-                    )
+                    where: list[str | int] = ["resources", r_index, "webhooks", w_index, "poll"]
+                    polled, note = _poll_trigger(webhook, format_location(where, bare=False))
+                    resource["webhooks"][w_index] = polled
+                    notes.append(note)
     return out, notes, problems

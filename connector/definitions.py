@@ -214,7 +214,8 @@ class Condition(_Strict):
     """``where`` of a trigger: the selected value compared with ``value``."""
 
     selector: SelectorSpec
-    op: Literal["==", "!=", ">", ">=", "<", "<="] = "=="
+    op: Literal["==", "!=", ">", ">=", "<", "<=", "contains"] = "=="
+    """``contains``: the value equals ``value`` or is a list holding it (Corteza's poll filter)."""
     value: JSON = None
 
 

@@ -167,10 +167,8 @@ def test_unsupported_parts_are_refused_plainly_where_they_are() -> None:
     data["operations"] = [
         {"handle": "mail", "steps": [{"type": "mime_build", "mime_build": {"to": "x"}}]}
     ]
-    data["resources"][0]["webhooks"] = [{"event": "contacts.created", "path": "/w", "poll": {}}]
     message = refused(data)
     assert "operations[0].steps[0].type: not supported: 'mime_build' steps" in message
-    assert "resources[0].webhooks[0].poll: not supported: Corteza poll specs" in message
     assert "service.auth.method: not supported: oauth2_authorization_code" in message
     assert "protocol" in refused(document(protocol="grpc"))
 
@@ -267,3 +265,27 @@ def test_a_step_template_reading_an_unknown_name_is_refused_at_load() -> None:
     bad["steps"][1]["http"]["path"] = "/contacts/{{contact}}/tags"
     data["operations"] = [bad]
     assert "operations[0].steps[1].http.path" in refused(data)
+
+
+def test_a_poll_spec_maps_onto_a_created_trigger_with_its_filter() -> None:
+    from connector.emitter.triggers import compile_rules
+
+    data = document()
+    poll = {
+        "list": {"method": "GET", "path": "/contacts/changes?since={{cursor}}"},
+        "items": ["changes", "*"],
+        "cursor": ["next"],
+        "filter": {"field": ["labels"], "contains": "INBOX"},
+    }
+    data["resources"][0]["webhooks"] = [
+        {"event": "contacts.arrived", "path": "/w", "poll": poll, "payload": []}
+    ]
+    definition = load_definition(data)
+    assert definition.notes[0].startswith(
+        "resources[0].webhooks[0].poll: mapped onto a 'created' trigger"
+    )
+    (rule,) = compile_rules(definition.resources[0])
+    assert rule.kind == "created"
+    assert rule.condition_holds({"labels": ["INBOX", "X"]})
+    assert not rule.condition_holds({"labels": ["SPAM"]})
+    assert rule.condition_holds({"labels": "INBOX"})

@@ -60,6 +60,9 @@ _COMPARE: dict[str, Callable[[JSON, JSON], bool]] = {
     ">=": operator.ge,
     "<": operator.lt,
     "<=": operator.le,
+    "contains": lambda found, wanted: (
+        found == wanted or (isinstance(found, list) and wanted in found)
+    ),
 }
 
 

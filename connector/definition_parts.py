@@ -96,8 +96,11 @@ class Template(Strict):
     @property
     def compiled(self) -> CompiledTemplate:
         """The compiled template (set at load)."""
-        assert self._compiled is not None, "definition not compiled"
-        return self._compiled
+        # The private slot is read directly: pydantic's __getattr__ for private attributes
+        # costs more than rendering a constant path, and this runs on every request.
+        compiled: CompiledTemplate | None = (self.__pydantic_private__ or {}).get("_compiled")
+        assert compiled is not None, "definition not compiled"
+        return compiled
 
 
 class TemplateMap(Strict):

@@ -157,7 +157,8 @@ class Operation(_Strict):
     @property
     def name(self) -> str:
         """The operation's name in its resource (``create``, ``list`` ...)."""
-        return self._name
+        name: str = (self.__pydantic_private__ or {}).get("_name", "")  # fast: every call
+        return name
 
     @property
     def handle(self) -> str:

@@ -348,6 +348,13 @@ def origin_problem(base_url: str, url: str) -> str | None:
     Every request is checked before it is sent, so the credentials the service adds can only
     ever reach the origin the user configured.
     """
+    base = base_url.rstrip("/")
+    if url == base or url.startswith(base + "/"):
+        # Built as base URL + path (every request but a next link): the origin and the path
+        # prefix hold by construction; only the path's own segments are left to check.
+        rest = url[len(base) :].split("?", 1)[0].split("#", 1)[0]
+        if "\\" not in rest and not any(seg in (".", "..") for seg in rest.split("/")):
+            return None
     try:
         scheme, host, port, base_path = _origin(base_url)
         built = httpx.URL(url)

@@ -109,7 +109,7 @@ def shape_records(
     """What ``call`` returns: raw JSON, a list of records (list operations) or one record."""
     if raw:
         return payload
-    response_map = operation._response_map
+    response_map = (operation.__pydantic_private__ or {}).get("_response_map")  # fast path
     if response_map is not None:
         return {name: selector.select(payload) for name, selector in response_map.items()}
     if not resource.fields or not isinstance(payload, dict | list):

@@ -33,8 +33,6 @@ from .types import JSON
 
 __all__ = ["build_parser", "main"]
 
-PAGE_CAP = 100_000
-"""Pages a pull reads at most unless --max-pages says otherwise (a listing that never ends)."""
 
 # Parts that bring their own commands (each module exposes add_commands(subparsers)).
 _COMMAND_MODULES = (
@@ -47,6 +45,7 @@ _COMMAND_MODULES = (
     "connector.receiver_commands",
     "connector.workflows.commands",
     "connector.engine_commands",
+    "connector.pulls.commands",
 )
 
 
@@ -146,6 +145,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{args.file}: valid ({len(definition.resources)} resources, {operations} operations, {webhooks} webhooks)",
         file=sys.stderr,
     )
+    # What an untrusted definition can read from the environment, said before it is run.
+    variables = ", ".join(definition.environment_variables) or "none"
+    print(f"environment variables read: {variables}", file=sys.stderr)
     return 0
 
 
@@ -165,12 +167,14 @@ def _read_body(path: str | None) -> JSON:
         raise InputError(
             [InputProblem("--body", f"cannot read {path!r}: {exc.strerror}")]
         ) from None
+    from .jsontext import JSONTextError, parse_strict
+    from .requests import BODY_DEPTH
+
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            [InputProblem("--body", f"not JSON: {exc.msg} (line {exc.lineno})")]
-        ) from None
+        return parse_strict(text, max_depth=BODY_DEPTH)
+    except JSONTextError as exc:
+        line = f" (line {exc.line})" if exc.line else ""
+        raise InputError([InputProblem("--body", f"{exc.message}{line}")]) from None
 
 
 def _write_records(records: Iterable[JSON], output: str, out: IO[str]) -> int:
@@ -257,38 +261,6 @@ class _binary_out:
             self.handle.close()
 
 
-def cmd_pull(args: argparse.Namespace) -> int:
-    params = parse_params(args.param or [])
-    output = args.output or ("table" if sys.stdout.isatty() and not args.out else "jsonl")
-    cap = args.max_pages or PAGE_CAP
-    with open_connector(args) as api:
-        records = api.listing(
-            args.handle,
-            args.operation,
-            params,
-            raw=args.raw,
-            max_items=args.max_items,
-            max_pages=cap,
-            page_size=args.page_size,
-        )
-        if args.out:
-            with open(args.out, "w", encoding="utf-8", newline="") as out:
-                count = _write_records(records, output, out)
-        else:
-            count = _write_records(records, output, sys.stdout)
-    print(f"{count} {args.handle} record(s)", file=sys.stderr)
-    if records.truncated:
-        # A page cap is never a silent truncation: asked for (--max-pages), it is reported;
-        # the safety cap reached is a failure.
-        print(
-            f"connector: stopped after {records.pages_read} page(s), more remain"
-            + ("" if args.max_pages else " (the safety cap; pass --max-pages to allow more)"),
-            file=sys.stderr,
-        )
-        return 0 if args.max_pages else 1
-    return 0
-
-
 def cmd_results(args: argparse.Namespace) -> int:
     with open_connector(args) as api, _binary_out(args.out) as out:
         size = api.download("message_batches", "results", {"batch_id": args.batch_id}, out)
@@ -361,22 +333,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", choices=["json", "jsonl", "table", "csv"])
     p.add_argument("--out", metavar="FILE", help="write a binary or JSONL answer to FILE")
     p.set_defaults(func=cmd_call)
-
-    p = sub.add_parser("pull", help="a list operation across all pages")
-    p.add_argument("handle")
-    p.add_argument("--operation", default="list")
-    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE")
-    p.add_argument("--max-items", type=int)
-    p.add_argument(
-        "--max-pages", type=int, help=f"stop after N pages (default: fail past {PAGE_CAP:,})"
-    )
-    p.add_argument(
-        "--page-size", type=int, help="records per page (clamped to the API's maxPageSize)"
-    )
-    p.add_argument("--raw", action="store_true")
-    p.add_argument("--output", choices=["jsonl", "csv", "json", "table"])
-    p.add_argument("--out", metavar="FILE")
-    p.set_defaults(func=cmd_pull)
 
     p = sub.add_parser("results", help="stream a batch's JSONL results (constant memory)")
     p.add_argument("batch_id")

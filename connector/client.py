@@ -229,9 +229,29 @@ class Connector:
         max_items: int | None = None,
         max_pages: int | None = None,
         page_size: int | None = None,
+        with_: str | None = None,
+        concurrency: int = 4,
     ) -> Iterator[JSON]:
         """Every item of a list operation, page after page, fetched lazily (see
-        :meth:`listing` to learn afterwards whether a ``max_pages`` cap cut it short)."""
+        :meth:`listing` to learn afterwards whether a ``max_pages`` cap cut it short).
+
+        ``with_`` names a child the resource declares (``results``): the children of each
+        listed record instead, ``concurrency`` parents at a time (:mod:`connector.pulls`).
+        """
+        if with_ is not None:
+            from .pulls.fanout import iterate_children
+
+            yield from iterate_children(
+                self,
+                handle,
+                operation,
+                params,
+                with_,
+                concurrency=concurrency,
+                raw=raw,
+                max_items=max_items,
+            )
+            return
         yield from self.listing(
             handle,
             operation,

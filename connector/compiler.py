@@ -7,7 +7,6 @@ the rules; both run inside :func:`connector.definitions.load_definition`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from difflib import get_close_matches
 from typing import TYPE_CHECKING
@@ -23,9 +22,11 @@ from .definition_rules import (
     webhook_path_problem,
 )
 from .errors import Problem
+from .jsontext import JSONTextError, parse_strict
 from .locations import format_location, locate_validation_errors
 from .pagination import compile_paginator
 from .placeholders import coerce_value
+from .pulls.spec import check_pulls
 from .selectors import Selector, SelectorSyntaxError, path_selector
 from .templates import (
     CompiledTemplate,
@@ -76,13 +77,18 @@ class _Checker:
     def template(
         self, loc: list[str | int], template: Template, mode: Mode
     ) -> CompiledTemplate | None:
-        try:
-            compiled = compile_template(template.value, mode)
-        except TemplateSyntaxProblem as exc:
-            self.add([*loc, "value"], str(exc), template.value)
-            return None
-        template._compiled = compiled
+        compiled = self.text([*loc, "value"], template.value, mode)
+        if compiled is not None:
+            template._compiled = compiled
         return compiled
+
+    def text(self, loc: list[str | int], text: str, mode: Mode) -> CompiledTemplate | None:
+        """Compile the template ``text`` found at ``loc``, or report why it cannot."""
+        try:
+            return compile_template(text, mode)
+        except TemplateSyntaxProblem as exc:
+            self.add(loc, str(exc), text)
+            return None
 
     def renders(
         self, loc: list[str | int], compiled: CompiledTemplate, samples: dict[str, JSON]
@@ -91,7 +97,7 @@ class _Checker:
         try:
             compiled.render(samples)
         except SecurityError as exc:
-            self.add([*loc, "value"] if loc[-1] != "value" else loc, str(exc))
+            self.add(loc, str(exc))
         except RenderError:
             pass  # other failures depend on real values; the call reports them
 
@@ -133,6 +139,8 @@ def compile_connection(connection: Connection, *, bare: bool) -> list[Problem]:
             check.add([*loc, "handle"], "handle used by another resource", resource.handle)
         handles.add(resource.handle)
         _compile_resource(check, loc, resource, operation_ids, events)
+    for where, message, found in check_pulls(connection):
+        check.add(where, message, found)
     return check.problems
 
 
@@ -153,7 +161,6 @@ def compile_steps(
 
 
 def _compile_service(check: _Checker, connection: Connection) -> None:
-    from .definitions import Template
 
     service = connection.service
     assert service is not None
@@ -184,7 +191,7 @@ def _compile_service(check: _Checker, connection: Connection) -> None:
             problem = header_value_problem(text)
             if problem:
                 check.add(where, problem, text)
-        compiled = check.template(where, Template(value=text), "text")
+        compiled = check.text(where, text, "text")
         if compiled is None:
             continue
         for name in sorted(compiled.variables - {"env"} - check.settings):
@@ -239,6 +246,9 @@ def _compile_resource(
     problem = path_start_problem(resource.endpoint.value, may_be_empty=False)
     if problem:
         check.add([*loc, "endpoint", "value"], problem, resource.endpoint.value)
+    if endpoint is not None and endpoint.variables:
+        samples = {p.name: _SAMPLE[p.type] for p in resource.endpoint.placeholders}
+        check.renders([*loc, "endpoint", "value"], endpoint, samples)
     for f_index, field in enumerate(resource.fields):
         field._selector = check.selector([*loc, "fields", f_index, "selector"], field.selector)
     check.selector([*loc, "idField"], resource.id_field)
@@ -325,7 +335,8 @@ def _compile_operation(
         if compiled is None:
             continue
         if compiled is not body:
-            check.renders(where, compiled, samples)
+            at = [*where, "value"] if where[-1] == "path" else where
+            check.renders(at, compiled, samples)
         used |= compiled.variables
         for name in sorted(compiled.variables - declared):
             check.add(
@@ -411,7 +422,6 @@ def _coerce_defaults(
 def _compile_map(
     check: _Checker, loc: list[str | int], template_map: TemplateMap
 ) -> list[tuple[list[str | int], CompiledTemplate | None]]:
-    from .definitions import Template
 
     headers = loc[-1] == "headers"
     out: list[tuple[list[str | int], CompiledTemplate | None]] = []
@@ -425,7 +435,7 @@ def _compile_map(
         if problem:
             check.add([*loc, "value", key], problem, text)
             continue
-        compiled = check.template([*loc, "value", key], Template(value=text), "text")
+        compiled = check.text([*loc, "value", key], text, "text")
         if compiled is not None:
             compiled_map[key] = compiled
         out.append(([*loc, "value", key], compiled))
@@ -444,10 +454,9 @@ def _check_body_renders(
         check.add(loc, f"body template does not render: {exc}")
         return
     try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
+        parse_strict(text)
+    except JSONTextError as exc:
+        where = f" at column {exc.column}" if exc.column else ""
         check.add(
-            loc,
-            f"body template does not render valid JSON ({exc.msg} at column {exc.colno})",
-            text[:120],
+            loc, f"body template does not render valid JSON ({exc.message}{where})", text[:120]
         )

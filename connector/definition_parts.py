@@ -96,8 +96,8 @@ class Template(Strict):
     @property
     def compiled(self) -> CompiledTemplate:
         """The compiled template (set at load)."""
-        # The private slot is read directly: pydantic's __getattr__ for private attributes
-        # costs more than rendering a constant path, and this runs on every request.
+        # Read from the private slot directly: this runs for every template of every request,
+        # and pydantic's __getattr__ for private attributes costs more than a plain render.
         compiled: CompiledTemplate | None = (self.__pydantic_private__ or {}).get("_compiled")
         assert compiled is not None, "definition not compiled"
         return compiled
@@ -114,7 +114,8 @@ class TemplateMap(Strict):
     @property
     def compiled(self) -> dict[str, CompiledTemplate]:
         """The compiled template of each entry (set at load)."""
-        return self._compiled
+        compiled: dict[str, CompiledTemplate] = (self.__pydantic_private__ or {})["_compiled"]
+        return compiled
 
     @model_validator(mode="before")
     @classmethod

@@ -11,6 +11,7 @@ The models *are* the format's schema: ``connector schema`` exports it from them.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,9 +35,8 @@ from .definition_parts import (
     Template,
     TemplateMap,
 )
-from .errors import DefinitionError, InputError, InputProblem, Problem
-from .jsontext import MAX_DEPTH, JSONTextError, deepest_path, parse_strict
-from .locations import format_location
+from .documents import read_document
+from .errors import DefinitionError, InputError, InputProblem
 from .multistep import ConnectionOperation, hidden_handle, step_documents
 from .pagination import (
     CursorPagination,
@@ -48,11 +48,14 @@ from .pagination import (
     Pagination,
     Paginator,
 )
+from .pulls.spec import Child, ChildWhere, Incremental
 from .selectors import Selector
 from .types import JSON
 
 __all__ = [
     "Auth",
+    "Child",
+    "ChildWhere",
     "Condition",
     "Connection",
     "Conventions",
@@ -62,6 +65,7 @@ __all__ = [
     "ErrorEnvelope",
     "Field",
     "HeaderCursorPagination",
+    "Incremental",
     "LinkPagination",
     "Multipart",
     "MultipartPart",
@@ -122,14 +126,14 @@ class Operation(_Strict):
     """One call on a resource: method, path below the endpoint, body, headers, query."""
 
     method: Method
-    path: Template = Template(value="")
+    path: Template = PydanticField(default_factory=lambda: Template(value=""))
     body_template: Template | None = PydanticField(default=None, alias="bodyTemplate")
     headers: TemplateMap | None = None
     query_params: TemplateMap | None = PydanticField(default=None, alias="queryParams")
     operation_id: str | None = PydanticField(default=None, alias="operationId")
     records: SelectorSpec | None = None
     pagination: Pagination | None = None
-    response: ResponseSpec = ResponseSpec()
+    response: ResponseSpec = PydanticField(default_factory=ResponseSpec)
     multipart: Multipart | None = None
     idempotent: bool | None = None
     content_type: ContentType | None = PydanticField(default=None, alias="contentType")
@@ -139,6 +143,8 @@ class Operation(_Strict):
     creates: bool | None = None
     """Extension: whether a success creates a record (default: POST operations whose answer
     has the resource's id); the emitter's ``created`` events follow it."""
+    incremental: Incremental | None = None
+    """Extension: how a data pull reads only what changed (:mod:`connector.pulls.spec`)."""
     meta: dict[str, JSON] | None = None
 
     _name: str = PrivateAttr(default="")
@@ -146,6 +152,8 @@ class Operation(_Strict):
     _records: Selector | None = PrivateAttr(default=None)
     _paginator: Paginator | None = PrivateAttr(default=None)
     _response_map: dict[str, Selector] | None = PrivateAttr(default=None)
+    _plan: Any = PrivateAttr(default=None)
+    """The request plan (``connector.request_plans``), made on the first request."""
 
     @model_validator(mode="before")
     @classmethod
@@ -254,6 +262,8 @@ class Resource(_Strict):
     webhooks: list[Webhook] = []
     headers: TemplateMap | None = None
     id_field: SelectorSpec = PydanticField(default=["id"], alias="idField")
+    children: list[Child] = []
+    """Extension: records a data pull fetches per record of this one (:mod:`connector.pulls.spec`)."""
 
     def operation(self, name: str) -> Operation:
         """The named operation, or an InputError that lists the ones there are."""
@@ -434,44 +444,27 @@ def load_definition(
     from .compiler import compile_connection, compile_steps
     from .locations import locate_validation_errors
 
-    data: object
-    if isinstance(source, Path) or (
-        isinstance(source, str) and source.lstrip()[:1] not in ("[", "{")
-    ):
-        path = Path(source)
-        file = file or str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise DefinitionError(
-                [Problem("", f"cannot read the file: {exc.strerror}")], file=file
-            ) from None
-        except UnicodeDecodeError as exc:
-            raise DefinitionError(
-                [Problem(f"byte {exc.start}", "the file is not UTF-8 text")], file=file
-            ) from None
-        data = _parse_json(text, file)
-    elif isinstance(source, str):
-        data = _parse_json(source, file)
-    else:
-        data = source
-        deep = deepest_path(data, MAX_DEPTH)
-        if deep is not None:
-            where = format_location(deep, bare=False)
-            message = f"nested too deeply (more than {MAX_DEPTH} levels)"
-            raise DefinitionError([Problem(where, message)], file=file)
+    data, file = read_document(source, file)
     bare = isinstance(data, list)
     document, notes, unsupported = prepare_document(data, bare=bare)
     if bare:
         document = {"resources": data}
     from pydantic import ValidationError
 
+    # Load allocates many long-lived objects and frees none: the cyclic collector would walk
+    # the growing heap again and again (load time quadratic in resources), so it waits.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         connection = Connection.model_validate(document)
+        problems = compile_connection(connection, bare=bare)
     except ValidationError as exc:
         problems = unsupported + locate_validation_errors(exc, bare=bare)
         raise DefinitionError(problems, file=file) from None
-    problems = unsupported + compile_connection(connection, bare=bare)
+    finally:
+        if collecting:
+            gc.enable()
+    problems = unsupported + problems
     hidden: list[Resource] = []
     if connection.operations:
         settings = {p.name for p in connection.service.params} if connection.service else set()
@@ -490,16 +483,3 @@ def load_definition(
     if problems:
         raise DefinitionError(problems, file=file)
     return Definition(connection, file=file, bare=bare, notes=notes, hidden=hidden)
-
-
-def _parse_json(text: str, file: str | None) -> object:
-    try:
-        return parse_strict(text, max_depth=MAX_DEPTH)
-    except JSONTextError as exc:
-        if exc.path is not None:
-            where = format_location(exc.path, bare=False)
-        else:
-            where = f"line {exc.line} column {exc.column}" if exc.line else ""
-        allowed = None if exc.path is not None else "a JSON array or object"
-        problem = Problem(where, exc.message, allowed=allowed)
-        raise DefinitionError([problem], file=file) from None

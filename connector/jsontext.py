@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import operator
+import re
 from collections.abc import Mapping
 from functools import partial
+from itertools import accumulate
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "JSONTextError", "deepest_path", "parse_strict"]
+__all__ = ["MAX_DEPTH", "JSONTextError", "check_strict", "deepest_path", "parse_strict"]
 
 MAX_DEPTH = 64
 """Nesting levels a definition (or a body given whole) may have."""
@@ -71,12 +73,15 @@ def parse_strict(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
             f"not valid JSON: {exc.msg}", line=exc.lineno, column=exc.colno
         ) from None
     except RecursionError:
-        raise JSONTextError(f"nested too deeply (more than {max_depth} levels)") from None
+        line, column = _too_deep_at(text, max_depth)
+        message = f"nested too deeply (more than {max_depth} levels)"
+        raise JSONTextError(message, line=line, column=column) from None
     except ValueError as exc:  # an integer longer than the interpreter converts, say
         raise JSONTextError(f"not valid JSON: {exc}") from None
-    path = deepest_path(data, max_depth)
-    if path is not None:
-        raise JSONTextError(f"nested too deeply (more than {max_depth} levels)", path=path)
+    if _depth(text) > max_depth:
+        line, column = _too_deep_at(text, max_depth)
+        message = f"nested too deeply (more than {max_depth} levels)"
+        raise JSONTextError(message, line=line, column=column)
     if constants:
         found = _find(data, lambda value: isinstance(value, _NonFinite))
         name = constants[0].name
@@ -89,6 +94,68 @@ def parse_strict(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
             path=[*(found or []), key],
         )
     return data
+
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _depth(text: str) -> int:
+    """How deep valid JSON ``text`` nests (brackets outside strings; C-speed passes but one)."""
+    brackets = _NOT_BRACKETS.sub("", _STRINGS.sub("", text))
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+
+
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _too_deep_at(text: str, max_depth: int) -> tuple[int, int]:
+    """Line and column where ``text`` first nests deeper than ``max_depth`` (0, 0 if nowhere:
+    the parser gave up for another reason)."""
+    depth = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > max_depth:
+                line = text.count("\n", 0, match.start()) + 1
+                return line, match.start() - text.rfind("\n", 0, match.start())
+        elif token in "]}":
+            depth -= 1
+    return 0, 0
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                message = f"the key {key!r} is given twice in one object (JSON keeps only one)"
+                raise JSONTextError(message)
+            seen.add(key)
+    return document
+
+
+def _no_constant(name: str) -> None:
+    raise JSONTextError(f"{name} is not JSON (a number must be finite)")
+
+
+_CHECKER = json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_constant=_no_constant)
+
+
+def check_strict(text: str) -> None:
+    """Raise JSONTextError unless ``text`` is strict JSON (the cheap form of
+    :func:`parse_strict` for text built by this process: no locations, one shared decoder)."""
+    try:
+        _CHECKER.decode(text)
+    except json.JSONDecodeError as exc:
+        raise JSONTextError(f"{exc.msg} (column {exc.colno})", line=exc.lineno) from None
+    except (RecursionError, ValueError) as exc:
+        if isinstance(exc, JSONTextError):
+            raise
+        raise JSONTextError(f"not valid JSON: {exc}") from None
 
 
 def deepest_path(data: object, max_depth: int) -> Path | None:

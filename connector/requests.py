@@ -7,12 +7,10 @@ once per client. :func:`build_request` renders one operation's path, query, head
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +20,12 @@ from .auth import ClientCredentials, basic_header
 from .bodies import encode_form
 from .conventions import packaged_service
 from .definition_rules import header_name_problem, header_value_problem
-from .definitions import Definition, Operation, Resource, TemplateMap
+from .definitions import Definition, Operation
 from .errors import ConfigurationError, InputError, InputProblem
-from .jsontext import deepest_path
+from .jsontext import JSONTextError, check_strict, deepest_path
+from .origins import origin_problem
 from .placeholders import coerce_inputs
+from .request_plans import Entry, RequestPlan, plan_for
 from .templates import RenderError, to_json_text
 from .types import JSON
 
@@ -217,8 +217,10 @@ def resolve_service(
 def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
     checked: dict[str, str] = {}
     for name, value in headers.items():
-        if not name or any(c in name for c in " :\r\n") or "\r" in value or "\n" in value:
-            raise ConfigurationError(f"not a valid header: {name!r}", setting="--header")
+        problem = header_name_problem(name) or header_value_problem(value)
+        if problem:
+            # The value is never shown: configured headers often carry credentials.
+            raise ConfigurationError(f"not a valid header {name!r}: {problem}", setting="--header")
         checked[name.lower()] = value
     return checked
 
@@ -242,19 +244,19 @@ def build_request(
     """
     resource = definition.resource(handle)
     operation = resource.operation(operation_name)
-    optional = operation.body_placeholder_names() if body is not UNSET else frozenset()
+    plan = plan_for(resource, operation)
     values = coerce_inputs(
-        operation.placeholders() + resource.endpoint.placeholders,
+        plan.inputs,
         params or {},
         resource=handle,
         operation=operation_name,
-        optional=optional,
+        optional=plan.body_names if body is not UNSET else frozenset(),
     )
     if service.settings:
         values = {**service.settings, **values}
     problems: list[InputProblem] = []
     base_url = service.require_base_url()
-    for name in sorted(_path_variables(resource, operation)):
+    for name in plan.path_variables:
         if values.get(name) == "":
             problems.append(
                 InputProblem(
@@ -264,14 +266,13 @@ def build_request(
                     "",
                 )
             )
-    path = _render_path(resource, operation, values, problems)
+    path = _render_path(plan, values, problems)
     url = base_url + path
-    query_params = dict(service.query)
-    query_params.update(_render_map(operation.query_params, values, problems, headers=False))
+    query_params = dict(service.query) if service.query else {}
+    query_params.update(_render_entries(plan.query, values, problems))
     query_params.update({k: _query_text(v) for k, v in (query or {}).items() if v is not None})
     merged = dict(service.headers)
-    merged.update(_render_map(resource.headers, values, problems, headers=True))
-    merged.update(_render_map(operation.headers, values, problems, headers=True))
+    merged.update(_render_entries(plan.headers, values, problems))
     merged.update({k.lower(): v for k, v in (headers or {}).items()})
     for name, value in merged.items():
         problem = header_name_problem(name) or header_value_problem(value)
@@ -299,14 +300,10 @@ def build_request(
             del merged["content-type"]
         if content is not None:
             merged["content-type"] = kind
-    if not problems:
-        problem = origin_problem(base_url, url)
-        if problem:
-            problems.append(InputProblem("path", problem, path))
     if problems:
         raise InputError(problems, resource=handle, operation=operation_name)
     try:
-        return httpx.Request(
+        request = httpx.Request(
             operation.method,
             url,
             params=query_params or None,
@@ -319,10 +316,12 @@ def build_request(
     except httpx.InvalidURL as exc:  # "URL too long" for a 10 MB path or query value
         refused = InputProblem("path", f"the request URL cannot be built: {exc}")
         raise InputError([refused], resource=handle, operation=operation_name) from None
-
-
-def _path_variables(resource: Resource, operation: Operation) -> frozenset[str]:
-    return resource.endpoint.compiled.variables | operation.path.compiled.variables
+    # Checked on the URL httpx will send (parsed once, here), before anything is sent.
+    problem = origin_problem(base_url, request.url)
+    if problem:
+        refused = InputProblem("path", problem, path)
+        raise InputError([refused], resource=handle, operation=operation_name)
+    return request
 
 
 def _body_text(body: JSON, problems: list[InputProblem]) -> bytes | None:
@@ -336,70 +335,28 @@ def _body_text(body: JSON, problems: list[InputProblem]) -> bytes | None:
         return None
 
 
-@lru_cache(maxsize=64)
-def _origin(base_url: str) -> tuple[str, str, int | None, str]:
-    url = httpx.URL(base_url)
-    return url.scheme, url.host, url.port, url.path.rstrip("/")
-
-
-def origin_problem(base_url: str, url: str) -> str | None:
-    """Why ``url`` is not on ``base_url``'s scheme, host and port, under its path, or None.
-
-    Every request is checked before it is sent, so the credentials the service adds can only
-    ever reach the origin the user configured.
-    """
-    base = base_url.rstrip("/")
-    if url == base or url.startswith(base + "/"):
-        # Built as base URL + path (every request but a next link): the origin and the path
-        # prefix hold by construction; only the path's own segments are left to check.
-        rest = url[len(base) :].split("?", 1)[0].split("#", 1)[0]
-        if "\\" not in rest and not any(seg in (".", "..") for seg in rest.split("/")):
-            return None
+def _render_path(plan: RequestPlan, values: dict[str, JSON], problems: list[InputProblem]) -> str:
     try:
-        scheme, host, port, base_path = _origin(base_url)
-        built = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        return f"the request URL cannot be built: {exc}"
-    if (built.scheme, built.host, built.port) != (scheme, host, port) or built.userinfo:
-        return "the request would leave the base URL's host; it is not sent"
-    path = built.path
-    if not (path == base_path or path.startswith(base_path + "/")):
-        return "the request would leave the base URL's path; it is not sent"
-    if any(segment in (b".", b"..") for segment in built.raw_path.split(b"?")[0].split(b"/")):
-        return "the request path holds a '.' or '..' segment; it is not sent"
-    return None
-
-
-def _render_path(
-    resource: Resource, operation: Operation, values: dict[str, JSON], problems: list[InputProblem]
-) -> str:
-    try:
-        return resource.endpoint.compiled.render(values) + operation.path.compiled.render(values)
+        return plan.endpoint.render(values) + plan.path.render(values)
     except RenderError as exc:
         problems.append(InputProblem("path", f"cannot render: {exc}"))
         return ""
 
 
-def _render_map(
-    template_map: TemplateMap | None,
-    values: dict[str, JSON],
-    problems: list[InputProblem],
-    *,
-    headers: bool,
+def _render_entries(
+    entries: tuple[Entry, ...], values: dict[str, JSON], problems: list[InputProblem]
 ) -> dict[str, str]:
     rendered: dict[str, str] = {}
-    if template_map is None:
-        return rendered
-    for key, compiled in template_map.compiled.items():
+    for name, written, compiled in entries:
         # An entry whose placeholders were not given is left out: optional query parameters.
         if not compiled.variables <= values.keys():
             continue
         try:
-            # Header names are case-insensitive (kept lower so later layers override them);
+            # Header names are case-insensitive (sent lower so later layers override them);
             # query parameter names are case-sensitive and kept as written.
-            rendered[key.lower() if headers else key] = compiled.render(values)
+            rendered[name] = compiled.render(values)
         except RenderError as exc:
-            problems.append(InputProblem(key, f"cannot render: {exc}"))
+            problems.append(InputProblem(written, f"cannot render: {exc}"))
     return rendered
 
 
@@ -419,11 +376,11 @@ def _render_body(
         problems.append(InputProblem("body", f"cannot render: {exc}"))
         return None
     try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
-        # The load-time check renders sample values; a value that still breaks the JSON is an
-        # input problem (a template statement that loops over it, say), reported as such.
-        problems.append(InputProblem("body", f"the rendered body is not valid JSON: {exc.msg}"))
+        check_strict(text)
+    except JSONTextError as exc:
+        # The load-time check renders sample values; a value that still breaks the JSON (or
+        # names a key twice through a templated key) is an input problem, reported as such.
+        problems.append(InputProblem("body", f"the rendered body is not valid JSON: {exc.message}"))
         return None
     return text.encode("utf-8")
 

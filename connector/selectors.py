@@ -15,9 +15,13 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
-from jsonpath_ng.ext.parser import parse as parse_jsonpath
+from jsonpath_ng.ext import parser as jsonpath_parser
+from jsonpath_ng.ext.arithmetic import Operation
+from jsonpath_ng.ext.filter import Expression
+from jsonpath_ng.ext.string import Sub
 
 from .types import JSON
 
@@ -55,10 +59,7 @@ class Selector:
         if isinstance(spec, str):
             if not spec.startswith("$"):
                 raise SelectorSyntaxError("a string selector must be JSONPath starting with '$'")
-            try:
-                self._jsonpath = parse_jsonpath(spec)
-            except Exception as exc:  # jsonpath-ng raises several unrelated types
-                raise SelectorSyntaxError(f"invalid JSONPath: {exc}") from None
+            self._jsonpath = _parse(spec)
         else:
             steps = tuple(spec)
             for step in steps:
@@ -70,10 +71,7 @@ class Selector:
                 # Corteza's filter segment (``headers[name=From]``): the first item of the list
                 # whose field equals the value, done by the equivalent JSONPath filter.
                 self.spec = _filter_path(steps)
-                try:
-                    self._jsonpath = parse_jsonpath(self.spec)
-                except Exception as exc:  # jsonpath-ng raises several unrelated types
-                    raise SelectorSyntaxError(f"invalid filter segment: {exc}") from None
+                self._jsonpath = _parse(self.spec)
                 return
             self._steps = steps
 
@@ -121,6 +119,51 @@ def _filter_path(steps: Sequence[str | int]) -> str:
         value = match["value"].replace("\\", "\\\\").replace("'", "\\'")
         path += f"[?(@.{match['field']}=='{value}')]"
     return path
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Any:
+    # jsonpath-ng's parse() builds a new parser (ply's tables) on every call: ~3 ms each.
+    # The class was spelled "Extented" before jsonpath-ng 1.7; the old name now warns.
+    parser_class: Any = getattr(jsonpath_parser, "ExtendedJsonPathParser", None)
+    return (parser_class or jsonpath_parser.ExtentedJsonPathParser)()  # type: ignore[operator]
+
+
+@lru_cache(maxsize=8192)
+def _parse(spec: str) -> Any:
+    """Parse JSONPath once per text (jsonpath-ng's parser costs about a millisecond) and refuse
+    what could cost more than linear time per record."""
+    try:
+        parsed = _parser().parse(spec)
+    except Exception as exc:  # jsonpath-ng raises several unrelated types
+        raise SelectorSyntaxError(f"invalid JSONPath: {exc}") from None
+    _refuse_unbounded(parsed)
+    return parsed
+
+
+def _refuse_unbounded(parsed: object) -> None:
+    """Refuse regular expressions (``=~``, ``sub(/re/, ...)``: Python's engine backtracks, so
+    ``(a+)+$`` takes seconds per record) and arithmetic (``$.a * 100000000`` builds a huge
+    string per record). A selector selects; it does not compute."""
+    stack = [parsed]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Expression) and node.op == "=~":
+            raise SelectorSyntaxError(
+                "regular expression filters (=~) are not allowed in selectors: they can take "
+                "exponential time per record; compare with ==, !=, <, > instead"
+            )
+        if isinstance(node, Sub):
+            raise SelectorSyntaxError(
+                "sub(/regex/, ...) is not allowed in selectors: a regular expression can take "
+                "exponential time per record"
+            )
+        if isinstance(node, Operation):
+            raise SelectorSyntaxError("arithmetic is not allowed in selectors")
+        if isinstance(node, list | tuple):
+            stack.extend(node)
+        elif hasattr(node, "__dict__"):
+            stack.extend(vars(node).values())
 
 
 def _walk(value: JSON, steps: Sequence[str | int]) -> JSON:

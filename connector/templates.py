@@ -23,24 +23,30 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import lru_cache
-from typing import Literal
 
 import jinja2
 from jinja2 import meta, nodes, pass_context
 from jinja2.runtime import Context
 
 from . import template_limits as limits
+from .template_positions import (
+    Classifier,
+    Mode,
+    Piece,
+    PositionProblem,
+    pieces_from_tokens,
+    plain_pieces,
+)
 from .types import JSON
 
 __all__ = [
+    "Mode",
     "RenderError",
     "TemplateSyntaxProblem",
     "compile_template",
     "render_safely",
     "to_json_text",
 ]
-
-Mode = Literal["json", "path", "text"]
 
 
 class TemplateSyntaxProblem(Exception):
@@ -144,101 +150,14 @@ def _make_environment() -> limits.BoundedEnvironment:
 
 ENVIRONMENT = _make_environment()
 
-# JSON text states while scanning a body template's literal text.
-_OUT, _IN, _ESCAPE = 0, 1, 2
 
-
-class _Classifier:
-    """Wraps every written expression of a parsed template in the filter its position needs."""
-
-    def __init__(self, mode: Mode) -> None:
-        self.mode = mode
-        self.state = _OUT
-
-    def body(self, statements: list[nodes.Node]) -> None:
-        for statement in statements:
-            if isinstance(statement, nodes.Output):
-                self.output(statement)
-            elif isinstance(statement, nodes.If):
-                self.block(statement.body, "{% if %}")
-                for branch in statement.elif_:
-                    self.block(branch.body, "{% elif %}")
-                self.block(statement.else_, "{% else %}")
-            elif isinstance(statement, nodes.For):
-                self.block(statement.body, "{% for %}")
-                self.block(statement.else_, "{% else %}")
-
-    def block(self, statements: list[nodes.Node], name: str) -> None:
-        entry = self.state
-        self.body(statements)
-        if self.state != entry:
-            raise TemplateSyntaxProblem(
-                f"a {name} block opens or closes a JSON string; keep the quotes of a string "
-                "outside the block (or wholly inside it)"
-            )
-
-    def output(self, output: nodes.Output) -> None:
-        for index, node in enumerate(output.nodes):
-            if isinstance(node, nodes.TemplateData):
-                if self.mode == "json":
-                    self.state = _scan_json(node.data, self.state)
-                continue
-            if self.state == _ESCAPE:
-                raise TemplateSyntaxProblem(
-                    "an expression follows a backslash inside a JSON string; the backslash "
-                    "would escape the value's first character"
-                )
-            output.nodes[index] = nodes.Filter(
-                node, self.wrapper(), [], [], None, None, lineno=node.lineno
-            )
-
-    def wrapper(self) -> str:
-        if self.mode == "path":
-            return "_segment"
-        if self.mode == "text":
-            return "_text"
-        return "_json_str" if self.state == _IN else "_json"
-
-
-def _scan_json(text: str, state: int) -> int:
-    """The JSON string state after ``text``, given the state before it."""
-    if state == _OUT and '"' not in text:
-        return _OUT
-    for char in text:
-        if state == _OUT:
-            if char == '"':
-                state = _IN
-        elif state == _ESCAPE:
-            state = _IN
-        elif char == "\\":
-            state = _ESCAPE
-        elif char == '"':
-            state = _OUT
-    return state
-
-
-Piece = tuple[str, str | None]
-"""One piece of a plain template: literal text, or (wrapper, placeholder name)."""
-
-
-def _plain_pieces(tree: nodes.Template) -> list[Piece] | None:
-    """The pieces of a template made only of text and ``{{ name }}``, else None."""
-    pieces: list[Piece] = []
-    for statement in tree.body:
-        if not isinstance(statement, nodes.Output):
-            return None
-        for node in statement.nodes:
-            if isinstance(node, nodes.TemplateData):
-                pieces.append((node.data, None))
-            elif (
-                isinstance(node, nodes.Filter)
-                and node.name in _WRAPPERS
-                and isinstance(node.node, nodes.Name)
-            ):
-                pieces.append((node.name, node.node.name))
-            else:
-                return None
-    return pieces
+def _variables(tree: nodes.Template) -> frozenset[str]:
+    """The names a template reads from its context."""
+    if any(True for _ in tree.find_all(nodes.For)):
+        # Loops bind names in their own scope: let Jinja's own analysis tell them apart.
+        return frozenset(meta.find_undeclared_variables(tree))
+    # Without loops (and with no {% set %}, refused) every name read is a context name.
+    return frozenset(node.name for node in tree.find_all(nodes.Name))
 
 
 class CompiledTemplate:
@@ -253,6 +172,22 @@ class CompiledTemplate:
             raise TemplateSyntaxProblem(
                 f"the template is longer than {limits.MAX_SOURCE} characters"
             )
+        self._template: jinja2.Template | None = None
+        if "{" not in source:
+            # Every Jinja delimiter starts with "{" (line statements are off): plain text.
+            self.variables: frozenset[str] = frozenset()
+            self._constant: str | None = source
+            self._pieces: list[Piece] | None = [(source, None)]
+            return
+        try:
+            pieces = pieces_from_tokens(ENVIRONMENT, source, mode)
+        except PositionProblem as exc:
+            raise TemplateSyntaxProblem(str(exc)) from None
+        if pieces is not None:
+            self._pieces = pieces
+            self.variables = frozenset(name for _, name in pieces if name is not None)
+            self._constant = None if self.variables else "".join(t for t, _ in pieces)
+            return
         try:
             tree = ENVIRONMENT.parse(source)
         except jinja2.TemplateSyntaxError as exc:
@@ -263,11 +198,13 @@ class CompiledTemplate:
             limits.check_tree(tree)
         except ValueError as exc:
             raise TemplateSyntaxProblem(str(exc)) from None
-        self.variables: frozenset[str] = frozenset(meta.find_undeclared_variables(tree))
-        _Classifier(mode).body(tree.body)
-        self._constant: str | None = None
-        self._template: jinja2.Template | None = None
-        self._pieces = _plain_pieces(tree)
+        self.variables = _variables(tree)
+        try:
+            Classifier(mode).body(tree.body)
+        except PositionProblem as exc:
+            raise TemplateSyntaxProblem(str(exc)) from None
+        self._constant = None
+        self._pieces = plain_pieces(tree, _WRAPPERS)
         if self._pieces is not None:
             if not self.variables:
                 self._constant = "".join(text for text, _ in self._pieces)

@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic import Field as PydanticField
 
+from .compiler import compile_connection, compile_steps
 from .conventions import Conventions, DeleteReceipt, ErrorEnvelope, Rules, packaged_service
 from .corteza import prepare_document
 from .definition_parts import (
@@ -37,6 +38,7 @@ from .definition_parts import (
 )
 from .documents import read_document
 from .errors import DefinitionError, InputError, InputProblem
+from .locations import locate_validation_errors
 from .multistep import ConnectionOperation, hidden_handle, step_documents
 from .pagination import (
     CursorPagination,
@@ -441,8 +443,6 @@ def load_definition(
     A ``str`` that starts with ``[`` or ``{`` (after white space) is JSON text; any other
     ``str`` or a ``Path`` is a file to read. Raises DefinitionError listing every problem.
     """
-    from .compiler import compile_connection, compile_steps
-    from .locations import locate_validation_errors
 
     data, file = read_document(source, file)
     bare = isinstance(data, list)
@@ -459,7 +459,9 @@ def load_definition(
         connection = Connection.model_validate(document)
         problems = compile_connection(connection, bare=bare)
     except ValidationError as exc:
-        problems = unsupported + locate_validation_errors(exc, bare=bare)
+        # Unknown keys are matched against every key of the format, from these models.
+        models = list(globals().values())
+        problems = unsupported + locate_validation_errors(exc, bare=bare, models=models)
         raise DefinitionError(problems, file=file) from None
     finally:
         if collecting:

@@ -6,7 +6,7 @@ Shared by the loader (:mod:`connector.definitions`), the compiler and strict JSO
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from difflib import get_close_matches
 
 from pydantic import BaseModel, ValidationError
@@ -18,12 +18,10 @@ from .pagination import STYLES as PAGINATION_STYLES
 __all__ = ["format_location", "locate_validation_errors"]
 
 
-def _vocabulary() -> dict[str, set[str]]:
+def _vocabulary(models: Iterable[object]) -> dict[str, set[str]]:
     """Every key of the format -> the blocks (model names) it belongs to."""
-    from . import definitions
-
     words: dict[str, set[str]] = {}
-    for item in vars(definitions).values():
+    for item in models:
         if isinstance(item, type) and issubclass(item, BaseModel) and item is not BaseModel:
             for name, info in item.model_fields.items():
                 words.setdefault(info.alias or name, set()).add(
@@ -71,10 +69,12 @@ def format_location(loc: Sequence[str | int], *, bare: bool) -> str:
     return text
 
 
-def locate_validation_errors(exc: ValidationError, *, bare: bool) -> list[Problem]:
+def locate_validation_errors(
+    exc: ValidationError, *, bare: bool, models: Iterable[object] = ()
+) -> list[Problem]:
     """Turn pydantic's errors into located problems; unknown keys name the nearest known key."""
     problems: list[Problem] = []
-    vocabulary = _vocabulary()
+    vocabulary = _vocabulary(models)
     unions: dict[tuple[str | int, ...], list[object]] = {}
     for error in exc.errors(include_url=False):
         raw_loc = list(error["loc"])

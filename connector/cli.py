@@ -39,6 +39,7 @@ _COMMAND_MODULES = (
     "connector.sandbox.commands",
     "connector.demo",
     "connector.asyncapi",
+    "connector.openapi",
     "connector.emitter.commands",
     "connector.emitter.log_commands",
     "connector.emitter.status",
@@ -226,6 +227,10 @@ def cmd_call(args: argparse.Namespace) -> int:
         Connector(definition, **connector_options(args), on_write=on_write) as api,
     ):
         operation = api.definition.resource(args.handle).operation(args.operation)
+        if args.stream or operation.response_format == "sse":
+            from .stream_commands import print_stream
+
+            return print_stream(api, args.handle, args.operation, params, body)
         if operation.response_format in ("binary", "jsonl") and (
             args.out or operation.response_format == "binary"
         ):
@@ -332,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true", help="the whole JSON answer instead of the fields")
     p.add_argument("--output", choices=["json", "jsonl", "table", "csv"])
     p.add_argument("--out", metavar="FILE", help="write a binary or JSONL answer to FILE")
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="stream the answer (server-sent events): text as it arrives, JSONL events when piped",
+    )
     p.set_defaults(func=cmd_call)
 
     p = sub.add_parser("results", help="stream a batch's JSONL results (constant memory)")

@@ -304,3 +304,16 @@ def test_helpdesk_events(tmp_path: Path, helpdesk: tuple[Helpdesk, dict[str, Any
     assert sorted(e.type for e in got) == ["tickets.created", "tickets.deleted", "tickets.solved"]
     solved = next(e for e in got if e.type == "tickets.solved")
     assert solved.timestamp.startswith("2026-01-02")  # the API's own solved_at
+
+
+@pytest.mark.parametrize("path", [GITHUB, STRIPE, HELPDESK], ids=lambda p: p.stem)
+def test_every_example_exports_valid_openapi(path: Path) -> None:
+    from openapi_spec_validator import validate
+
+    from connector.openapi import definition_openapi
+
+    document = definition_openapi(load_definition(path))
+    validate(document)
+    if path == HELPDESK:  # its connection parameter stays a server variable
+        (server,) = document["servers"]
+        assert server["url"].endswith("/api/{tenant}") and "tenant" in server["variables"]

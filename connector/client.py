@@ -310,7 +310,7 @@ class Connector:
                 response.read()
             finally:
                 response.close()
-        return opened(response, handle, op)
+        return opened(response, handle, op, self._core.conventions)
 
     def download(
         self, handle: str, operation: str, params: Mapping[str, JSON] | None, out: IO[bytes]
@@ -538,7 +538,7 @@ class AsyncConnector:
                 await response.aread()
             finally:
                 await response.aclose()
-        return aopened(response, handle, op)
+        return aopened(response, handle, op, self._core.conventions)
 
     async def stream_jsonl(
         self, handle: str, operation: str, params: Mapping[str, JSON] | None = None

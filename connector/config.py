@@ -49,7 +49,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def load_configured_definition(args: argparse.Namespace) -> Definition:
     """The definition named by ``--definition`` / ``CONNECTOR_DEFINITION``, else the bundled
     one, with the base URL it will use checked."""
-    return settings_from_args(args).checked_definition()
+    return settings_from_args(args).checked_definition(params=configured_settings(args))
 
 
 def configured_headers(args: argparse.Namespace) -> dict[str, str]:
@@ -59,12 +59,26 @@ def configured_headers(args: argparse.Namespace) -> dict[str, str]:
     )
 
 
+def configured_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The connection parameters given as ``--set NAME=VALUE`` (typed by their placeholders)."""
+    settings: dict[str, str] = {}
+    for item in getattr(args, "set", None) or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigurationError(
+                f"a connection parameter is written NAME=VALUE, not {item!r}", setting="--set"
+            )
+        settings[name.strip()] = value
+    return settings
+
+
 def connector_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``base_url``, ``api_key`` and ``headers`` for a Connector, from the global options."""
-    return settings_from_args(args).connector_options()
+    """``base_url``, ``api_key``, ``headers`` and ``settings`` for a Connector, from the
+    global options."""
+    return {**settings_from_args(args).connector_options(), "settings": configured_settings(args)}
 
 
 def open_connector(args: argparse.Namespace, **options: Any) -> Connector:
     """A Connector from the global options (``--definition``, ``--base-url``, ``--api-key``,
-    ``--header``)."""
-    return settings_from_args(args).connector(**options)
+    ``--header``, ``--set``)."""
+    return settings_from_args(args).connector(settings=configured_settings(args), **options)

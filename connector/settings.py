@@ -173,7 +173,9 @@ class Settings:
         """``base_url``, ``api_key`` and ``headers`` as :class:`Connector` takes them."""
         return {"base_url": self.base_url, "api_key": self.api_key, "headers": dict(self.headers)}
 
-    def checked_definition(self, environ: Mapping[str, str] | None = None) -> Definition:
+    def checked_definition(
+        self, environ: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None
+    ) -> Definition:
         """The definition, with the base URL it will use checked: the explicit one, or the
         environment variable its service block reads (``ANTHROPIC_BASE_URL`` for the bundled
         definition)."""
@@ -188,7 +190,9 @@ class Settings:
             check_base_url(url, setting)
             from .requests import resolve_service
 
-            service = resolve_service(definition, env=env, **self.connector_options())
+            service = resolve_service(
+                definition, env=env, settings=params, **self.connector_options()
+            )
             check_base_url(url, setting, service.base_url)
         return definition
 
@@ -196,10 +200,12 @@ class Settings:
         """A sync :class:`Connector` for these settings (``options``: more keyword arguments)."""
         from .client import Connector
 
-        return Connector(self.checked_definition(), **self.connector_options(), **options)
+        definition = self.checked_definition(params=options.get("settings"))
+        return Connector(definition, **self.connector_options(), **options)
 
     def async_connector(self, **options: Any) -> AsyncConnector:
         """An :class:`AsyncConnector` for these settings."""
         from .client import AsyncConnector
 
-        return AsyncConnector(self.checked_definition(), **self.connector_options(), **options)
+        definition = self.checked_definition(params=options.get("settings"))
+        return AsyncConnector(definition, **self.connector_options(), **options)

@@ -35,6 +35,9 @@ EXAMPLES: dict[str, str] = {
         "connector pull models --output table",
         "connector pull message_batches --max-items 100 --out batches.jsonl",
     ),
+    "check": _examples("connector check", "connector --set region=eu check"),
+    "stream": _examples("connector stream message_batches results -p batch_id=msgbatch_01..."),
+    "operation": _examples("connector operation HANDLE -p NAME=VALUE"),
     "results": _examples("connector results msgbatch_01... --out results.jsonl"),
     "sandbox": _examples(
         "connector sandbox --port 8080 &",

@@ -22,6 +22,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "connector.pulls.commands",
         "a list operation across all pages (incremental, with children, into a database)",
     ),
+    "check": (
+        "connector.engine_commands",
+        "connectivity, auth and the definition's probe, as Corteza's check",
+    ),
+    "stream": ("connector.engine_commands", "the JSON lines of any JSONL operation"),
+    "operation": (
+        "connector.engine_commands",
+        "run a top-level multi-step operation (Corteza's operations)",
+    ),
     "results": ("connector.cli.calls", "stream a batch's JSONL results (constant memory)"),
     "sandbox": ("connector.sandbox.commands", "serve a local imitation of the Anthropic API"),
     "demo": ("connector.demo", "the whole flow on an in-process sandbox: no key, no set-up"),

@@ -12,6 +12,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
+from .errors import ConfigurationError
 from .settings import DEFAULT_STATE, Settings, bundled_definition_path, parse_headers
 
 if TYPE_CHECKING:

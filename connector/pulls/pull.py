@@ -14,7 +14,8 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, InputProblem
-from ..responses import extract_record
+from ..listing import page_size_parameter
+from ..responses import record_shape
 from ..selectors import Selector
 from ..types import JSON
 from .fanout import DEFAULT_CONCURRENCY, fan_out, find_child
@@ -24,8 +25,24 @@ from .state import PullStateStore, stream_key
 
 if TYPE_CHECKING:
     from ..client import Connector
+    from ..definitions import Operation
 
 __all__ = ["Pull"]
+
+
+def largest_page(
+    operation: Operation, params: Mapping[str, JSON], max_items: int | None = None
+) -> int | None:
+    """The page size a pull asks for: the operation's ``maxPageSize`` (fewest requests; no more
+    than ``max_items`` when that is smaller), unless the caller set the page-size parameter
+    itself (``-p limit=20``)."""
+    paginator = operation.paginator
+    name = page_size_parameter(operation)
+    if paginator is None or paginator.max_page_size is None or name is None or name in params:
+        return None
+    if max_items is not None and 0 < max_items < paginator.max_page_size:
+        return max_items
+    return paginator.max_page_size
 
 
 class Pull:
@@ -108,12 +125,20 @@ class Pull:
     def parents(self) -> Iterator[tuple[JSON, JSON]]:
         """(raw item, shaped record) of each new record of the listing itself."""
         fields = self.resource.fields
+        shape = record_shape(self.resource)
         items = self.api.iterate(
-            self.handle, self.operation, self.params, raw=True, max_items=self.max_items
+            self.handle,
+            self.operation,
+            self.params,
+            raw=True,
+            max_items=self.max_items,
+            page_size=largest_page(
+                self.resource.operation(self.operation), self.params, self.max_items
+            ),
         )
         try:
             for item in items:
-                record = extract_record(fields, item) if fields and isinstance(item, dict) else item
+                record = shape(item) if fields and isinstance(item, dict) else item
                 if self.filter is not None:
                     # A parent without children yet (a batch still processing) is looked at
                     # again next time: the checkpoint stays below it.

@@ -121,8 +121,28 @@ def test_github_complete_pull_follows_link_headers(
     assert listing.complete and listing.pages_read == 3
     argv = ["--definition", str(GITHUB), "--base-url", options["base_url"], "--api-key", TOKEN]
     argv += ["--set", "owner=octo", "--set", "repo=hello", "pull", "issues"]
-    code, out, _ = cli(capsys, *argv)
+    code, out, err = cli(capsys, *argv)
     assert code == 0 and len(out.splitlines()) == 250
+    assert "250 issues" in err
+    code, out, err = cli(capsys, *argv, "--max-pages", "2")  # asked for: reported, exit 0
+    assert code == 0 and len(out.splitlines()) == 200  # the largest page: per_page=100
+    assert "stopped after 2 page(s), more remain" in err
+
+
+def test_a_pull_that_hits_the_safety_cap_fails(
+    capsys: pytest.CaptureFixture[str],
+    github: tuple[GitHub, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state, options = github
+    for n in range(140):
+        state.add(f"issue {n}")
+    monkeypatch.setattr("connector.pulls.pull.PAGE_CAP", 1)
+    argv = ["--definition", str(GITHUB), "--base-url", options["base_url"], "--api-key", TOKEN]
+    argv += ["--set", "owner=octo", "--set", "repo=hello", "pull", "issues"]
+    code, out, err = cli(capsys, *argv)
+    assert code == 1 and len(out.splitlines()) == 100  # never a silent truncation
+    assert "the safety cap: pass --max-pages" in err
 
 
 def test_github_check(

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, InputProblem
-from ..listing import page_size_parameter
+from ..listing import Listing, page_size_parameter
 from ..responses import record_shape
 from ..selectors import Selector
 from ..types import JSON
@@ -25,24 +25,11 @@ from .state import PullStateStore, stream_key
 
 if TYPE_CHECKING:
     from ..client import Connector
-    from ..definitions import Operation
 
-__all__ = ["Pull"]
+__all__ = ["PAGE_CAP", "Pull"]
 
-
-def largest_page(
-    operation: Operation, params: Mapping[str, JSON], max_items: int | None = None
-) -> int | None:
-    """The page size a pull asks for: the operation's ``maxPageSize`` (fewest requests; no more
-    than ``max_items`` when that is smaller), unless the caller set the page-size parameter
-    itself (``-p limit=20``)."""
-    paginator = operation.paginator
-    name = page_size_parameter(operation)
-    if paginator is None or paginator.max_page_size is None or name is None or name in params:
-        return None
-    if max_items is not None and 0 < max_items < paginator.max_page_size:
-        return max_items
-    return paginator.max_page_size
+PAGE_CAP = 100_000
+"""Pages a listing reads at most unless ``max_pages`` says otherwise (one that never ends)."""
 
 
 class Pull:
@@ -72,7 +59,10 @@ class Pull:
         with_: str | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         hold_for: Child | None = None,
+        max_pages: int | None = None,
     ) -> None:
+        self.max_pages = max_pages
+        self.listing: Listing | None = None
         self.api = api
         self.handle = handle
         self.operation = operation
@@ -126,16 +116,24 @@ class Pull:
         """(raw item, shaped record) of each new record of the listing itself."""
         fields = self.resource.fields
         shape = record_shape(self.resource)
-        items = self.api.iterate(
+        # The largest page the API serves, unless the caller set the page size itself; and a
+        # page cap that is reported, never taken for the end of the listing.
+        op = self.resource.operation(self.operation)
+        size_param = page_size_parameter(op)
+        largest = op.paginator.max_page_size if op.paginator is not None else None
+        if largest is not None and self.max_items is not None and 0 < self.max_items < largest:
+            largest = self.max_items  # no more than asked for
+        listing = self.api.listing(
             self.handle,
             self.operation,
             self.params,
             raw=True,
             max_items=self.max_items,
-            page_size=largest_page(
-                self.resource.operation(self.operation), self.params, self.max_items
-            ),
+            max_pages=self.max_pages or PAGE_CAP,
+            page_size=None if size_param in self.params else largest,
         )
+        self.listing = listing
+        items = iter(listing)
         try:
             for item in items:
                 record = shape(item) if fields and isinstance(item, dict) else item
@@ -184,8 +182,16 @@ class Pull:
         """The state to store after the records were written (None: not incremental)."""
         return None if self.filter is None else self.filter.checkpoint()
 
+    @property
+    def truncated(self) -> bool:
+        """Whether a page cap stopped the listing with pages left: the pull is partial, and
+        :meth:`commit` then stores no checkpoint (the unread pages would be skipped for ever)."""
+        return self.listing is not None and self.listing.truncated
+
     def commit(self) -> None:
         """Store the new checkpoint: call only once the output is safely written."""
+        if self.truncated:
+            return
         checkpoint = self.checkpoint()
         if checkpoint is not None and self.store is not None:
             self.store.save(self.stream, checkpoint)

@@ -24,6 +24,7 @@ from .client_core import ClientCore, WriteObserver
 from .definitions import Definition
 from .listing import AsyncListing, Listing
 from .multistep import OperationRun, hidden_handle
+from .redaction import redact_url
 from .requests import UNSET
 from .responses import error_from_response
 from .results import CHUNK_SIZE, aiter_jsonl, iter_jsonl
@@ -49,7 +50,7 @@ class Connector:
 
     def __init__(
         self,
-        definition: Definition | str | Path,
+        definition: Definition | str | Path | None = None,
         *,
         base_url: str | None = None,
         api_key: str | None = None,
@@ -98,7 +99,7 @@ class Connector:
             self._http.close()
 
     def __repr__(self) -> str:
-        return f"<Connector {self._core.service.base_url or '<no base URL>'}>"
+        return f"<Connector {redact_url(self._core.service.base_url or '<no base URL>')}>"
 
     def send(
         self,
@@ -335,7 +336,7 @@ class AsyncConnector:
 
     def __init__(
         self,
-        definition: Definition | str | Path,
+        definition: Definition | str | Path | None = None,
         *,
         base_url: str | None = None,
         api_key: str | None = None,
@@ -384,7 +385,7 @@ class AsyncConnector:
             await self._http.aclose()
 
     def __repr__(self) -> str:
-        return f"<AsyncConnector {self._core.service.base_url or '<no base URL>'}>"
+        return f"<AsyncConnector {redact_url(self._core.service.base_url or '<no base URL>')}>"
 
     async def send(
         self,

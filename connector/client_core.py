@@ -16,6 +16,7 @@ from .auth import ClientCredentials
 from .definitions import Definition, Operation, Resource, load_definition
 from .errors import ConfigurationError, PaginationError, TransportError
 from .listing import _Walker
+from .redaction import redact_url
 from .requests import ResolvedService, build_request, origin_problem, resolve_service
 from .responses import error_from_response, parse_json, shape_records
 from .results import iter_jsonl
@@ -35,7 +36,7 @@ class ClientCore:
 
     def __init__(
         self,
-        definition: Definition | str | Path,
+        definition: Definition | str | Path | None,
         *,
         base_url: str | None,
         api_key: str | None,
@@ -46,6 +47,10 @@ class ClientCore:
         retry: RetryPolicy | None,
         on_write: WriteObserver | None,
     ) -> None:
+        if definition is None:
+            from .settings import bundled_definition_path
+
+            definition = bundled_definition_path()
         self.definition = (
             definition if isinstance(definition, Definition) else load_definition(definition)
         )
@@ -185,7 +190,7 @@ class ClientCore:
     def final_error(
         self, request: httpx.Request, error: httpx.TransportError, attempts: int
     ) -> TransportError:
-        url = str(request.url.copy_with(query=None))
+        url = redact_url(str(request.url.copy_with(query=None)))
         kind = type(error).__name__
         return TransportError(
             f"{request.method} {url}: {kind} after {attempts} attempt(s): {error}",

@@ -81,7 +81,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def cmd_pull(args: argparse.Namespace) -> int:
     """Run one pull; the checkpoint is stored only after the output is safely written."""
-    from ..cli import parse_params
+    from ..cli.calls import parse_params
 
     params = parse_params(args.param or [])
     if args.to:
@@ -110,6 +110,10 @@ def cmd_pull(args: argparse.Namespace) -> int:
             )
         print(summary, file=sys.stderr)
         return 0
+    from ..cli.output import is_terminal, plural
+    from ..cli.output import write_records as show_records
+
+    on_screen = not args.out and not args.output and is_terminal()
     output = args.output or ("parquet" if (args.out or "").endswith(".parquet") else "jsonl")
     incremental = args.incremental or args.full_refresh
     store = PullStateStore(args.state) if incremental else None
@@ -128,10 +132,13 @@ def cmd_pull(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             max_pages=args.max_pages,
         )
-        count = write_records(pull.records(), output, args.out, columns=pull.columns())
+        if on_screen:  # a person reads: a table that fits the terminal
+            count = show_records(pull.records(), "table", sys.stdout)
+        else:
+            count = write_records(pull.records(), output, args.out, columns=pull.columns())
         pull.commit()
-    what = f"{args.with_} record(s) of {args.handle}" if args.with_ else f"{args.handle} record(s)"
-    print(f"{count} {what}", file=sys.stderr)
+    what = plural(count, args.with_ or args.handle) + (f" of {args.handle}" if args.with_ else "")
+    print(what, file=sys.stderr)
     if pull.truncated and pull.listing is not None:
         # A page cap is never a silent truncation: asked for (--max-pages) it is reported,
         # the safety cap reached is a failure; either way no checkpoint is stored.

@@ -59,13 +59,19 @@ def error_from_response(
     )
 
 
+def _integer(text: str) -> int | str:
+    """A JSON integer; one longer than Python converts (4,300 digits) stays its digit text, so
+    one huge number cannot make a whole answer unreadable."""
+    return int(text) if len(text) <= 4000 else text
+
+
 def parse_json(response: httpx.Response, resource: str, operation: str) -> JSON:
     """The JSON body of a successful response, or a ResponseError saying what came instead."""
     if not response.content:
         return None
     try:
-        return json.loads(response.content)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return json.loads(response.content, parse_int=_integer)
+    except (ValueError, RecursionError) as exc:
         raise ResponseError(
             f"{resource}.{operation}: expected a JSON body, got {response.headers.get('content-type', 'no content type')} ({exc})",
             resource=resource,

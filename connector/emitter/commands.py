@@ -409,7 +409,9 @@ async def _emit_with(args: argparse.Namespace, connector: AsyncConnector, store:
             report = await emitter.run_once(stop=stop)
             group.cancel_scope.cancel()
             out(report.to_json())
-            return 0 if report.ok and not stop.is_set() else 1
+            if emitter.failure:
+                say(f"connector emit: the state store failed: {emitter.failure}")
+            return 0 if report.ok and not stop.is_set() and not emitter.failure else 1
         cycles = 0
 
         def show(report: CycleReport) -> None:
@@ -421,6 +423,9 @@ async def _emit_with(args: argparse.Namespace, connector: AsyncConnector, store:
         say(f"connector emit: polling every {args.interval:g} s; Ctrl-C to stop")
         await emitter.run(stop, interval=args.interval, grace=args.grace, on_cycle=show)
         group.cancel_scope.cancel()
+    if emitter.failure:
+        say(f"connector emit: stopped: the state store failed: {emitter.failure}")
+        return 1
     say("connector emit: stopped")
     return 0
 

@@ -26,7 +26,9 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from importlib import metadata
+from typing import TypeVar
 
 import anyio
 import httpx
@@ -38,16 +40,23 @@ from connector.emitter.schedule import THROTTLE_STATUSES, RetrySchedule, parse_r
 from connector.emitter.sender import GuardedSender, Sender, SendFailed, SendTimeout, TransportSender
 from connector.emitter.signing import sign
 from connector.emitter.store import Attempt, Lease, Store
-from connector.errors import UnsafeDestinationError
+from connector.errors import StoreError, UnsafeDestinationError
 
 __all__ = ["RESPONSE_LIMIT", "Deliverer", "Outcome", "user_agent"]
 
 log = logging.getLogger("connector.emitter")
+T = TypeVar("T")
 RESPONSE_LIMIT = 20 * 1024
 # WEBHOOKS.md §4.2: a lease outlives the request by 15 s, so only a dead worker's delivery
 # is ever taken over. A leased delivery may first wait for its endpoint's slot (at most one
 # request time, since no more than ``per_endpoint`` wait), hence two timeouts.
 LEASE_MARGIN = 15.0
+# An endpoint is disabled only after this many failed attempts in a row as well as
+# ``disable_after`` of failing: a wall clock jumping ahead must not disable it on its own.
+DISABLE_MIN_FAILURES = 5
+# While the store fails with a transient error (disk full, busy), wait this long at most
+# between tries; the work in hand is kept meanwhile.
+STORE_BACKOFF_MAX = 30.0
 
 
 def user_agent() -> str:
@@ -123,6 +132,11 @@ class Deliverer:
         self._inflight: Counter[str] = Counter()
         self._slots: dict[str, anyio.Semaphore] = {}
         self._wake = anyio.Event()
+        # Set while run_forever runs: transient store failures are then waited out.
+        self._stop: anyio.Event | None = None
+        self._store_trouble = False
+        self.failure: str | None = None
+        """Why :meth:`run_forever` stopped early: the store failed for good."""
         # One small pool per endpoint, so a slow endpoint never holds connections another
         # endpoint needs.
         self._sender: Sender = (
@@ -198,7 +212,33 @@ class Deliverer:
             error=error,
             response=body[:RESPONSE_LIMIT],
         )
-        return self._record(lease, attempt, retry_after, timed_out)
+        return await self._durably(lambda: self._record(lease, attempt, retry_after, timed_out))
+
+    async def _durably(self, call: Callable[[], T]) -> T:
+        """``call()`` (a store operation); while running for ever, a transient store failure
+        (disk full, busy) is logged with its real cause and retried with backoff, keeping
+        the work in hand, until the store works again or the deliverer stops."""
+        delay = 0.1
+        while True:
+            try:
+                result = call()
+            except StoreError as exc:
+                if not exc.transient or self._stop is None or self._stop.is_set():
+                    raise
+                if not self._store_trouble:
+                    log.error(
+                        "the state store failed: %s; retrying (at most every %g s)",
+                        exc,
+                        STORE_BACKOFF_MAX,
+                    )
+                self._store_trouble = True
+                await anyio.sleep(delay)
+                delay = min(delay * 2, STORE_BACKOFF_MAX)
+                continue
+            if self._store_trouble:
+                self._store_trouble = False
+                log.warning("the state store works again; carrying on")
+            return result
 
     def _record(
         self, lease: Lease, attempt: Attempt, retry_after: str | None, timed_out: bool
@@ -216,7 +256,10 @@ class Deliverer:
             return Outcome(delivery, "failed", status, error, disabled=reason)
         disable = None
         failing_since = sub.failing_since if sub.failing_since is not None else now
-        if now - failing_since >= self.schedule.disable_after_scaled:
+        if (
+            now - failing_since >= self.schedule.disable_after_scaled
+            and sub.failures + 1 >= DISABLE_MIN_FAILURES
+        ):
             disable = "failing without a success for too long"
             log.warning("subscription %s disabled: %s", sub.id, disable)
         delay = self.schedule.next_delay(
@@ -260,6 +303,9 @@ class Deliverer:
             kept.append(lease)
         return kept
 
+    def _lease_now(self, capacity: int) -> list[Lease]:
+        return self._lease(self.clock(), capacity)
+
     def _slot(self, subscription_id: str) -> anyio.Semaphore:
         slot = self._slots.get(subscription_id)
         if slot is None:
@@ -269,7 +315,14 @@ class Deliverer:
     async def _run(self, lease: Lease, outcomes: list[Outcome] | None) -> None:
         try:
             async with self._slot(lease.subscription.id):
-                outcome = await self.deliver(lease)
+                try:
+                    outcome = await self.deliver(lease)
+                except StoreError as exc:
+                    if self._stop is None:
+                        raise
+                    # Sent but not recorded: the lease runs out and the same bytes go again.
+                    self._give_up(exc)
+                    return
             sub_id = lease.subscription.id
             if self.breaker.record(sub_id, self.clock(), outcome.result == "delivered"):
                 log.warning(
@@ -282,8 +335,11 @@ class Deliverer:
                 outcomes.append(outcome)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
-                self.store.release(lease)
                 self.breaker.cancel_probe(lease.subscription.id)
+                try:
+                    self.store.release(lease)
+                except StoreError as exc:  # the lease runs out instead
+                    log.warning("cannot hand back a lease: %s", exc)
             raise
         finally:
             sub = lease.subscription.id
@@ -338,10 +394,25 @@ class Deliverer:
                         await self._wake.wait()
             group.cancel_scope.cancel()
 
+    def _give_up(self, exc: StoreError) -> None:
+        """The store failed for good: stop leasing, say why once."""
+        if self.failure is None:
+            self.failure = str(exc)
+            log.error("the state store failed for good: %s; stopping", exc)
+        if self._stop is not None:
+            self._stop.set()
+
     async def _feed(self, group: TaskGroup, stop: anyio.Event, idle: float) -> None:
+        self._stop = stop
         while not stop.is_set():
             self._wake = anyio.Event()
-            leases = self._lease(self.clock(), self.concurrency - sum(self._inflight.values()))
+            capacity = self.concurrency - sum(self._inflight.values())
+            try:
+                leases = await self._durably(partial(self._lease_now, capacity))
+            except StoreError as exc:
+                if not stop.is_set():
+                    self._give_up(exc)
+                return
             for lease in leases:
                 group.start_soon(self._run, lease, None)
             if leases and sum(self._inflight.values()) < self.concurrency // 2:

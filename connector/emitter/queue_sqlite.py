@@ -7,6 +7,7 @@ for the transaction model.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Collection
 from typing import Any
@@ -18,6 +19,7 @@ from connector.emitter.sqlite_database import (
     SQLiteDatabase,
     delivery_from_row,
     event_from_row,
+    store_error,
 )
 from connector.emitter.store import (
     ATTEMPTS_KEPT,
@@ -33,6 +35,8 @@ from connector.emitter.store import (
 from connector.errors import StoreError, SubscriptionError
 
 __all__ = ["SQLiteDeliveryQueue"]
+
+log = logging.getLogger("connector.emitter")
 
 
 class SQLiteDeliveryQueue(SQLiteDatabase):
@@ -58,13 +62,16 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
         skip_sql = f" AND d.subscription_id NOT IN ({','.join('?' * len(skip))})" if skip else ""
         # A leased row's next_attempt_at is its lease expiry, so one index finds both due
         # work and work whose worker died.
+        # A lease stamped further ahead than its length was taken before the wall clock
+        # jumped back: its worker's time is not ours, so it counts as expired.
         due = (
             "SELECT d.id, d.subscription_id, d.next_attempt_at FROM deliveries d"
             " JOIN subscriptions s ON s.id = d.subscription_id"
-            " WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= ?"
+            " WHERE ((d.status IN ('pending', 'delivering') AND d.next_attempt_at <= ?)"
+            " OR (d.status = 'delivering' AND d.next_attempt_at > ?))"
             f" AND s.state = 'active'{skip_sql} ORDER BY d.next_attempt_at, d.id LIMIT ?"
         )
-        params: list[Any] = [now, *skip]
+        params: list[Any] = [now, now + lease_seconds, *skip]
         if per_subscription is None:
             pick = f"SELECT id FROM ({due}) AS due"
             params.append(limit)
@@ -96,12 +103,29 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
                     f" WHERE d.id IN ({marks}) ORDER BY d.next_attempt_at, d.id",
                     ids,
                 ).fetchall()
+                leases = [
+                    Lease(r[0], token, r[1], event_from_row(r[2:9]), self._subscription(r[9:], now))
+                    for r in rows
+                ]
+                self._set_broken_aside(db, [x for x in leases if x.subscription.state != "active"])
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot lease deliveries: {exc}", location=self.location) from None
-        return [
-            Lease(r[0], token, r[1], event_from_row(r[2:9]), self._subscription(r[9:], now))
-            for r in rows
-        ]
+            raise store_error("cannot lease deliveries", exc, self.location) from None
+        return [x for x in leases if x.subscription.state == "active"]
+
+    def _set_broken_aside(self, db: sqlite3.Connection, leases: list[Lease]) -> None:
+        """Mark the subscriptions of ``leases`` broken (their secret cannot be opened) and
+        hand their deliveries back untouched: they wait for a rotation, the rest flow."""
+        broken = {x.subscription.id: x.subscription.disabled_reason for x in leases}
+        for sub_id, reason in broken.items():
+            db.execute(
+                "UPDATE subscriptions SET state = 'broken', disabled_reason = ? WHERE id = ?",
+                (reason, sub_id),
+            )
+            log.error("ALERT subscription %s is broken: %s", sub_id, reason)
+        db.executemany(
+            "UPDATE deliveries SET status = 'pending', lease_owner = NULL WHERE id = ?",
+            [(x.delivery_id,) for x in leases],
+        )
 
     def _record(
         self,
@@ -150,14 +174,14 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
                 sub = lease.subscription.id
                 if status == "delivered":
                     db.execute(
-                        "UPDATE subscriptions SET failing_since = NULL WHERE id = ?"
-                        " AND failing_since IS NOT NULL",
+                        "UPDATE subscriptions SET failing_since = NULL, failures = 0 WHERE id = ?"
+                        " AND (failing_since IS NOT NULL OR failures > 0)",
                         (sub,),
                     )
                 else:
                     db.execute(
-                        "UPDATE subscriptions SET failing_since = ? WHERE id = ?"
-                        " AND failing_since IS NULL",
+                        "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?),"
+                        " failures = failures + 1 WHERE id = ?",
                         (attempt.attempted_at, sub),
                     )
                 if disable is not None:
@@ -168,7 +192,7 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
                     )
                 return True
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot record the attempt: {exc}", location=self.location) from None
+            raise store_error("cannot record the attempt", exc, self.location) from None
 
     def complete(self, lease: Lease, attempt: Attempt) -> bool:
         """The attempt succeeded (2xx): delivered, and the endpoint's failure clock resets."""
@@ -186,12 +210,15 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
 
     def release(self, lease: Lease) -> None:
         """Give a lease back without recording an attempt; it is due again at once."""
-        with self._write() as db:
-            db.execute(
-                "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = ?"
-                " WHERE id = ? AND lease_owner = ? AND status = 'delivering'",
-                (self._clock(), lease.delivery_id, lease.worker),
-            )
+        try:
+            with self._write() as db:
+                db.execute(
+                    "UPDATE deliveries SET status = 'pending', lease_owner = NULL,"
+                    " next_attempt_at = ? WHERE id = ? AND lease_owner = ? AND status = 'delivering'",
+                    (self._clock(), lease.delivery_id, lease.worker),
+                )
+        except sqlite3.Error as exc:
+            raise store_error("cannot release a lease", exc, self.location) from None
 
     # replay and inspection ---------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from connector.emitter.guard import Guard
 from connector.emitter.poller import DEFAULT_PAGE_SIZE, Poller, PollResult
 from connector.emitter.store import Store
 from connector.emitter.triggers import is_pollable
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, StoreError
 
 __all__ = ["CycleReport", "Emitter", "stop_on_signals"]
 
@@ -59,8 +59,10 @@ class CycleReport:
 
     @property
     def ok(self) -> bool:
-        """No listing failed and every attempt was delivered."""
-        return all(p.ok for p in self.polls) and all(o.result == "delivered" for o in self.outcomes)
+        """No listing failed, no record was quarantined and every attempt was delivered."""
+        return all(p.ok and not p.quarantined for p in self.polls) and all(
+            o.result == "delivered" for o in self.outcomes
+        )
 
     def to_json(self) -> dict[str, object]:
         """A summary for ``connector emit`` to print."""
@@ -78,6 +80,7 @@ class CycleReport:
                     "baseline": p.baseline,
                     "events": len(p.events),
                     **({"held": len(p.held)} if p.held else {}),
+                    **({"quarantined": len(p.quarantined)} if p.quarantined else {}),
                     **({"error": p.error} if p.error else {}),
                 }
                 for p in self.polls
@@ -129,6 +132,20 @@ class Emitter:
         self._owns_deliverer = deliverer is None
         self.deliverer = deliverer or Deliverer(store, guard=guard, clock=clock)
         self.cycles = 0
+        self._stop: anyio.Event | None = None
+        self._failure: str | None = None
+
+    @property
+    def failure(self) -> str | None:
+        """Why the emitter stopped by itself: the store failed for good (None otherwise)."""
+        return self._failure or self.deliverer.failure
+
+    def _give_up(self, exc: StoreError) -> None:
+        if self._failure is None:
+            self._failure = str(exc)
+            log.error("the state store failed for good: %s; stopping", exc)
+        if self._stop is not None:
+            self._stop.set()
 
     def __repr__(self) -> str:
         return f"<Emitter {[p.handle for p in self.pollers]}>"
@@ -152,10 +169,18 @@ class Emitter:
         async def one(index: int, poller: Poller) -> None:
             try:
                 results[index] = await poller.poll()
-            except ConnectorError as exc:
-                # The store itself failed (busy, unreadable): this resource sits the cycle out.
+            except StoreError as exc:
+                if not exc.transient:
+                    self._give_up(exc)
                 log.error("polling %s failed: %s", poller.handle, exc)
                 results[index] = PollResult(poller.handle, error=str(exc))
+            except ConnectorError as exc:
+                log.error("polling %s failed: %s", poller.handle, exc)
+                results[index] = PollResult(poller.handle, error=str(exc))
+            except Exception as exc:
+                # Whatever one resource does, the others and the deliveries go on.
+                log.error("ALERT polling %s failed unexpectedly: %r", poller.handle, exc)
+                results[index] = PollResult(poller.handle, error=f"unexpected: {exc!r}")
 
         async with anyio.create_task_group() as group:
             for index, poller in enumerate(self.pollers):
@@ -176,7 +201,11 @@ class Emitter:
             if stop is not None:
                 group.start_soon(_cancel_on, stop, group.cancel_scope)
             report.polls = await self.poll()
-            report.outcomes = await self.deliverer.drain()
+            try:
+                report.outcomes = await self.deliverer.drain()
+            except StoreError as exc:
+                self._failure = self._failure or str(exc)
+                log.error("delivering failed: %s", exc)
             group.cancel_scope.cancel()
         return report
 
@@ -193,6 +222,7 @@ class Emitter:
         ``on_cycle`` is called with each poll's report (its ``outcomes`` stay empty: the
         deliverer runs on its own schedule).
         """
+        self._stop = stop
         async with anyio.create_task_group() as group:
             group.start_soon(
                 partial(self.deliverer.run_forever, stop, idle=DELIVERY_IDLE, grace=grace)

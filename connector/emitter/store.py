@@ -30,7 +30,9 @@ Snapshots and baselines (for the poller)
 Events
     :func:`build_event` freezes the body bytes (minified JSON ``{type, timestamp, data}``)
     and derives the id with :func:`event_id` = ``evt_`` + base32(sha256(type:record:marker)),
-    so re-detecting the same transition after a crash gives the same id.
+    so re-detecting the same transition after a crash gives the same id. The body is valid
+    UTF-8 whatever the API sent (:mod:`~connector.emitter.encoding`); a record that cannot
+    become an event raises :class:`~connector.errors.EventError` and is quarantined.
 
 Deliveries (one per event x subscription)
     Status ``pending`` -> ``delivering`` (leased) -> ``delivered`` | ``pending`` again (retry)
@@ -55,14 +57,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from connector.errors import StoreError
+from connector.emitter.encoding import json_bytes, storable_text
+from connector.errors import EventError, StoreError
 
 __all__ = [
     "DEFAULT_STATE",
@@ -71,6 +73,7 @@ __all__ = [
     "Event",
     "EventInfo",
     "Lease",
+    "QuarantinedRecord",
     "SnapshotRecord",
     "Store",
     "Subscription",
@@ -92,7 +95,8 @@ DELIVERY_STATUSES = ("pending", "delivering", "delivered", "failed")
 
 def event_id(event_type: str, record_id: str, marker: str) -> str:
     """The deterministic id of one transition: ``evt_`` + base32(sha256(type:record:marker))."""
-    digest = hashlib.sha256(f"{event_type}:{record_id}:{marker}".encode()).digest()
+    text = f"{event_type}:{record_id}:{marker}"
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
     return "evt_" + base64.b32encode(digest).decode("ascii").rstrip("=").lower()
 
 
@@ -143,14 +147,17 @@ def build_event(
     path, appended to each subscription URL.
     """
     payload = {"type": event_type, "timestamp": _rfc3339(timestamp), "data": dict(data)}
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    body = json_bytes(payload, default=_json_default)
+    for name, text in (("record id", record_id), ("event type", event_type), ("path", path)):
+        if storable_text(text) != text:
+            raise EventError(f"its {name} {storable_text(text)!r} is not valid Unicode text")
     return Event(
         id=event_id(event_type, record_id, marker),
         type=event_type,
         resource=resource,
         record_id=record_id,
         path=path,
-        body=body.encode("utf-8"),
+        body=body,
         created_at=created_at,
     )
 
@@ -170,7 +177,9 @@ def filter_matches(patterns: Sequence[str], event_type: str) -> bool:
 @dataclass(frozen=True)
 class Subscription:
     """A subscriber endpoint. ``secrets`` (current first, then old ones still valid) never
-    appear in a repr."""
+    appear in a repr. ``state`` is ``active``, ``disabled`` or ``broken`` (its secret cannot
+    be opened: nothing is sent until it is rotated; deliveries keep queueing). ``failures``
+    counts failed attempts since the last success."""
 
     id: str
     url: str
@@ -180,6 +189,7 @@ class Subscription:
     disabled_reason: str | None
     failing_since: float | None
     created_at: float
+    failures: int = 0
 
 
 @dataclass(frozen=True)
@@ -245,6 +255,19 @@ class SubscriptionHealth:
 
 
 @dataclass(frozen=True)
+class QuarantinedRecord:
+    """A record the poller could not turn into an event, set aside with the reason; it is
+    tried again every poll (and fires then if it has become readable)."""
+
+    resource: str
+    record_id: str
+    reason: str
+    first_at: float
+    last_at: float
+    times: int
+
+
+@dataclass(frozen=True)
 class EventInfo:
     """An event with the status of each of its deliveries."""
 
@@ -282,6 +305,8 @@ class Store(Protocol):
         now: float | None = None,
     ) -> list[str]: ...
     def record_event(self, event: Event) -> bool: ...
+    def quarantine(self, resource: str, reasons: Mapping[str, str], now: float) -> None: ...
+    def list_quarantined(self) -> list[QuarantinedRecord]: ...
 
     # deliveries
     def lease_due(

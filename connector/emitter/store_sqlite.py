@@ -13,13 +13,15 @@ import secrets as _random
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 
+from connector.emitter.encoding import storable_text
 from connector.emitter.queue_sqlite import SQLiteDeliveryQueue
 from connector.emitter.signing import generate_secret, parse_secret
-from connector.emitter.sqlite_database import SUBSCRIPTION_COLUMNS
+from connector.emitter.sqlite_database import SUBSCRIPTION_COLUMNS, store_error
 from connector.emitter.store import (
     MAX_OLD_SECRETS,
     ROTATION_GRACE,
     Event,
+    QuarantinedRecord,
     SnapshotRecord,
     Subscription,
     filter_matches,
@@ -104,20 +106,33 @@ class SQLiteStore(SQLiteDeliveryQueue):
             ).fetchone()
             if row is None:
                 raise SubscriptionError(f"no subscription {subscription_id!r}", field="id")
-            old = [[s, e] for s, e in json.loads(row[1]) if e > now]
-            old.insert(0, [row[0], now + ROTATION_GRACE])
+            # Only secrets this key opens stay valid: rotating is how a broken subscription
+            # (secret sealed under another key, a tampered row) is repaired.
+            old = [[s, e] for s, e in _old_secrets(row[1]) if e > now and self._opens(s)]
+            if self._opens(row[0]):
+                old.insert(0, [row[0], now + ROTATION_GRACE])
             db.execute(
-                "UPDATE subscriptions SET secret = ?, old_secrets = ?, updated_at = ? WHERE id = ?",
+                "UPDATE subscriptions SET secret = ?, old_secrets = ?, updated_at = ?,"
+                " state = CASE WHEN state = 'broken' THEN 'active' ELSE state END,"
+                " disabled_reason = CASE WHEN state = 'broken' THEN NULL ELSE disabled_reason END"
+                " WHERE id = ?",
                 (self._box.seal(secret), json.dumps(old[:MAX_OLD_SECRETS]), now, subscription_id),
             )
         return secret
+
+    def _opens(self, sealed: object) -> bool:
+        try:
+            self._box.open(str(sealed))
+        except StoreError:
+            return False
+        return True
 
     def _set_state(self, subscription_id: str, state: str, reason: str | None) -> None:
         self.get_subscription(subscription_id)
         with self._write() as db:
             db.execute(
                 "UPDATE subscriptions SET state = ?, disabled_reason = ?, failing_since = NULL,"
-                " updated_at = ? WHERE id = ?",
+                " failures = 0, updated_at = ? WHERE id = ?",
                 (state, reason, self._clock(), subscription_id),
             )
 
@@ -166,7 +181,7 @@ class SQLiteStore(SQLiteDeliveryQueue):
                 subs = [
                     (r[0], tuple(json.loads(r[1])))
                     for r in db.execute(
-                        "SELECT id, events FROM subscriptions WHERE state = 'active'"
+                        "SELECT id, events FROM subscriptions WHERE state IN ('active', 'broken')"
                     )
                 ]
             db.executemany(
@@ -222,7 +237,7 @@ class SQLiteStore(SQLiteDeliveryQueue):
                     )
                 return self._insert_events(db, events, now)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot commit the poll: {exc}", location=self.location) from None
+            raise store_error("cannot commit the poll", exc, self.location) from None
 
     def record_event(self, event: Event) -> bool:
         """Store one write-through event and queue its deliveries; False if it existed."""
@@ -230,4 +245,38 @@ class SQLiteStore(SQLiteDeliveryQueue):
             with self._write() as db:
                 return bool(self._insert_events(db, [event], self._clock()))
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot record the event: {exc}", location=self.location) from None
+            raise store_error("cannot record the event", exc, self.location) from None
+
+    # poison records ----------------------------------------------------------------------
+
+    def quarantine(self, resource: str, reasons: Mapping[str, str], now: float) -> None:
+        """Note records that cannot become events (id -> why), or note them again."""
+        try:
+            with self._write() as db:
+                db.executemany(
+                    "INSERT INTO quarantine (resource, record_id, reason, first_at, last_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (resource, record_id) DO UPDATE SET"
+                    " reason = excluded.reason, last_at = excluded.last_at,"
+                    " times = quarantine.times + 1",
+                    [
+                        (resource, storable_text(rid), storable_text(why), now, now)
+                        for rid, why in reasons.items()
+                    ],
+                )
+        except sqlite3.Error as exc:
+            raise store_error("cannot quarantine records", exc, self.location) from None
+
+    def list_quarantined(self) -> list[QuarantinedRecord]:
+        """Every quarantined record, most recently seen first."""
+        rows = self._read(
+            "SELECT resource, record_id, reason, first_at, last_at, times FROM quarantine"
+            " ORDER BY last_at DESC, resource, record_id"
+        )
+        return [QuarantinedRecord(*row) for row in rows]
+
+
+def _old_secrets(stored: str) -> list[tuple[object, float]]:
+    try:
+        return [(s, float(e)) for s, e in json.loads(stored)]
+    except (ValueError, TypeError):
+        return []

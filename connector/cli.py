@@ -55,8 +55,14 @@ def _json_default(value: object) -> object:
 
 
 def dumps(value: JSON, *, indent: int | None = None) -> str:
-    """JSON text for the command line (datetimes as RFC 3339)."""
-    return json.dumps(value, default=_json_default, ensure_ascii=False, indent=indent)
+    """JSON text for the command line (datetimes as RFC 3339); text UTF-8 cannot carry (a lone
+    surrogate an API sent) is written as \\u escapes, so printing a result never fails."""
+    text = json.dumps(value, default=_json_default, ensure_ascii=False, indent=indent)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, default=_json_default, ensure_ascii=True, indent=indent)
+    return text
 
 
 def parse_params(pairs: Sequence[str]) -> dict[str, JSON]:

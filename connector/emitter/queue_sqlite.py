@@ -107,12 +107,13 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
                     Lease(r[0], token, r[1], event_from_row(r[2:9]), self._subscription(r[9:], now))
                     for r in rows
                 ]
-                self._set_broken_aside(db, [x for x in leases if x.subscription.state != "active"])
+                broken = [x for x in leases if x.subscription.state != "active"]
+                self._set_broken_aside(db, broken, now)
         except sqlite3.Error as exc:
             raise store_error("cannot lease deliveries", exc, self.location) from None
         return [x for x in leases if x.subscription.state == "active"]
 
-    def _set_broken_aside(self, db: sqlite3.Connection, leases: list[Lease]) -> None:
+    def _set_broken_aside(self, db: sqlite3.Connection, leases: list[Lease], now: float) -> None:
         """Mark the subscriptions of ``leases`` broken (their secret cannot be opened) and
         hand their deliveries back untouched: they wait for a rotation, the rest flow."""
         broken = {x.subscription.id: x.subscription.disabled_reason for x in leases}
@@ -123,8 +124,9 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
             )
             log.error("ALERT subscription %s is broken: %s", sub_id, reason)
         db.executemany(
-            "UPDATE deliveries SET status = 'pending', lease_owner = NULL WHERE id = ?",
-            [(x.delivery_id,) for x in leases],
+            "UPDATE deliveries SET status = 'pending', lease_owner = NULL, next_attempt_at = ?"
+            " WHERE id = ?",
+            [(now, x.delivery_id) for x in leases],
         )
 
     def _record(

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 
+from connector.emitter.commands import command, opened_store
 from connector.emitter.store import QuarantinedRecord, SubscriptionHealth
 
 # A quarantined record counts as a problem while the poller keeps meeting it (and a day after).
@@ -78,9 +79,9 @@ def _line(sub: SubscriptionHealth, now: float) -> dict[str, object]:
     }
 
 
+@command
 def status(args: argparse.Namespace) -> int:
     """Print the health report; with ``--check``, exit 1 when something needs attention."""
-    from connector.emitter.commands import opened_store
 
     now = time.time()
     with opened_store(args) as store:

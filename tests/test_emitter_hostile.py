@@ -222,14 +222,14 @@ def test_a_full_database_reports_its_cause_as_transient_and_works_once_space_ret
 ) -> None:
     with SQLiteStore(tmp_path / "state.db", guard=Guard(allow_private=True)) as store:
         store.add_subscription("http://127.0.0.1:9/hook")
-        pages = store._db.execute("PRAGMA page_count").fetchone()[0]
-        store._db.execute(f"PRAGMA max_page_count = {pages}")  # no room to grow
+        pages = store.db.connection.execute("PRAGMA page_count").fetchone()[0]
+        store.db.connection.execute(f"PRAGMA max_page_count = {pages}")  # no room to grow
         big = _event(1, 1.0, "x" * 200_000)
         with pytest.raises(StoreError, match="database or disk is full") as caught:
             store.record_event(big)  # type: ignore[arg-type]
         assert caught.value.transient
         assert "rollback" not in str(caught.value)
-        store._db.execute(f"PRAGMA max_page_count = {pages * 1000}")  # space is back
+        store.db.connection.execute(f"PRAGMA max_page_count = {pages * 1000}")  # space is back
         assert store.record_event(big) is True  # type: ignore[arg-type]
 
 

@@ -1,49 +1,24 @@
-"""The SQLite database under the emitter's store: opening, the schema, transactions, rows.
+"""The SQLite backend of the emitter's store (:class:`~connector.emitter.database.Database`).
 
 One file, WAL mode, a busy timeout, and every write in a ``BEGIN IMMEDIATE`` transaction, so
-several processes (the emitter and a CLI replay, or two emitters) can share it: the write
-lock serialises leasing, and ``UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING`` claims
-a batch atomically. The SQL sticks to what PostgreSQL also accepts (``ON CONFLICT``,
-``RETURNING``, partial indexes); a PostgreSQL store would add ``FOR UPDATE SKIP LOCKED`` to
-the lease's inner select so that workers do not queue behind each other.
-
-:class:`~connector.emitter.store_sqlite.SQLiteStore` is built in three layers, one module
-each: this one (the database), :mod:`~connector.emitter.queue_sqlite` (deliveries: leasing,
-attempts, replay, the log) and :mod:`~connector.emitter.store_sqlite` (subscriptions,
-snapshots, events).
+several processes of one machine (the emitter and a CLI replay, or two emitters) can share it:
+the write lock serialises leasing. Signing secrets are sealed under ``CONNECTOR_STATE_KEY`` or a
+key file beside the database (:mod:`~connector.emitter.sealing`).
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Self
+from typing import Any
 
-from connector.emitter.guard import Guard
 from connector.emitter.sealing import SecretBox
-from connector.emitter.store import (
-    DeliveryInfo,
-    Event,
-    Subscription,
-)
 from connector.errors import StoreError
 
-__all__ = [
-    "DELIVERY_COLUMNS",
-    "EVENT_COLUMNS",
-    "MIGRATIONS",
-    "SUBSCRIPTION_COLUMNS",
-    "SQLiteDatabase",
-    "delivery_from_row",
-    "event_from_row",
-    "store_error",
-]
+__all__ = ["MIGRATIONS", "SQLiteDatabase", "store_error"]
 
 # The schema as a list of migrations: entry n brings a database from version n to n + 1
 # (``PRAGMA user_version``). Append, never edit: another module's tables (a connections store,
@@ -141,165 +116,111 @@ def store_error(what: str, exc: sqlite3.Error, location: str) -> StoreError:
     return StoreError(f"{what}: {exc}", location=location, transient=transient)
 
 
-EVENT_COLUMNS = "e.id, e.type, e.resource, e.record_id, e.path, e.body, e.created_at"
-SUBSCRIPTION_COLUMNS = (
-    "s.id, s.url, s.events, s.secret, s.old_secrets, s.state, s.disabled_reason,"
-    " s.failing_since, s.created_at, s.failures"
-)
-DELIVERY_COLUMNS = (
-    "d.id, d.event_id, d.subscription_id, d.status, d.attempts, d.next_attempt_at,"
-    " d.last_status, d.last_error, d.updated_at"
-)
-
-
-def event_from_row(row: Sequence[Any]) -> Event:
-    return Event(
-        id=row[0],
-        type=row[1],
-        resource=row[2],
-        record_id=row[3],
-        path=row[4],
-        body=bytes(row[5]),
-        created_at=row[6],
-    )
-
-
-def delivery_from_row(row: Sequence[Any]) -> DeliveryInfo:
-    return DeliveryInfo(*row)
-
-
 class SQLiteDatabase:
-    """The connection and its transactions; the base of :class:`SQLiteStore`.
+    """A SQLite file as the store's database."""
 
-    ``clock`` gives the current time (epoch seconds) where a method takes none; ``guard``
-    validates subscription URLs when they are added (``Guard(allow_private=True)`` for tests).
-    """
+    lease_lock = ""  # BEGIN IMMEDIATE already makes leasers take turns
 
     def __init__(
         self,
         path: str | os.PathLike[str],
         *,
-        clock: Callable[[], float] = time.time,
-        guard: Guard | None = None,
         busy_timeout: float = 30.0,
         box: SecretBox | None = None,
     ) -> None:
         self.location = os.fspath(path)
-        self._clock = clock
-        self._guard = guard or Guard()
         self._lock = threading.RLock()
-        self._tokens = itertools.count(1)
         _refuse_truncated(self.location)
         try:
-            self._db = sqlite3.connect(
+            self.connection = sqlite3.connect(
                 self.location, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
+            self.connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            self.connection.execute("PRAGMA journal_mode = WAL")
             # WAL + NORMAL: a commit survives a process crash; only a power loss can drop
             # the last transactions, the trade SQLite recommends for WAL.
-            self._db.execute("PRAGMA synchronous = NORMAL")
+            self.connection.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
         except sqlite3.Error as exc:
             raise StoreError(
                 f"cannot open the state store: {exc}", location=self.location
             ) from None
         # Signing secrets are sealed before they are written and opened when read.
-        self._box = box or SecretBox.for_store(self.location, has_sealed=self._has_sealed)
+        self.box = box or SecretBox.for_store(self.location, has_sealed=self._has_sealed)
 
     def _migrate(self) -> None:
         """Apply the migrations this database lacks, each in one transaction with its
         version bump, so concurrent first opens do not trip on each other."""
+        db = self.connection
         while True:
-            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
             if version >= len(MIGRATIONS):
                 return
-            self._db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE")
             try:
-                if int(self._db.execute("PRAGMA user_version").fetchone()[0]) == version:
+                if int(db.execute("PRAGMA user_version").fetchone()[0]) == version:
                     for statement in _statements(MIGRATIONS[version]):
-                        self._db.execute(statement)
-                    self._db.execute(f"PRAGMA user_version = {version + 1}")
-                self._db.execute("COMMIT")
+                        db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {version + 1}")
+                db.execute("COMMIT")
             except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
 
     def _has_sealed(self) -> bool:
-        return bool(self._db.execute("SELECT 1 FROM subscriptions LIMIT 1").fetchall())
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.location!r})"
+        return bool(self.connection.execute("SELECT 1 FROM subscriptions LIMIT 1").fetchall())
 
     def close(self) -> None:
         """Close the connection."""
         with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+            self.connection.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, what: str) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; SQLite's errors become StoreErrors naming ``what``."""
+        db = self.connection
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
+                db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise store_error("the state store is busy", exc, self.location) from None
+                raise store_error(f"{what}: the state store is busy", exc, self.location) from None
             try:
-                yield self._db
+                yield db
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise store_error(what, exc, self.location) from None
             except BaseException:
                 self._rollback()
                 raise
             try:
-                self._db.execute("COMMIT")
+                db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
-                raise store_error("commit failed", exc, self.location) from None
+                raise store_error(f"{what}: commit failed", exc, self.location) from None
 
     def _rollback(self) -> None:
         # After SQLITE_FULL or an I/O error SQLite may have rolled back already; a second
         # ROLLBACK would raise "no transaction is active" and hide the real cause.
-        if self._db.in_transaction:
+        if self.connection.in_transaction:
             try:
-                self._db.execute("ROLLBACK")
+                self.connection.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
 
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """The rows of one query."""
         with self._lock:
             try:
-                return self._db.execute(sql, params).fetchall()
+                return self.connection.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise store_error("read failed", exc, self.location) from None
 
-    def _subscription(self, row: Sequence[Any], now: float) -> Subscription:
-        """The subscription of a row. One whose secrets cannot be opened (sealed under another
-        key, a tampered row) comes back ``broken``, without secrets, saying why: it is never
-        signed for, and it does not stop the others."""
-        state, reason = row[5], row[6]
-        try:
-            old = [self._box.open(s) for s, expires in json.loads(row[4]) if expires > now]
-            secrets: tuple[str, ...] = (self._box.open(row[3]), *old)
-        except (StoreError, ValueError, TypeError) as exc:
-            detail = exc if isinstance(exc, StoreError) else "the stored old secrets are malformed"
-            secrets, state = (), "broken"
-            reason = f"its signing secret cannot be opened: {detail}"
-        return Subscription(
-            id=row[0],
-            url=row[1],
-            events=tuple(json.loads(row[2])),
-            secrets=secrets,
-            state=state,
-            disabled_reason=reason,
-            failing_since=row[7],
-            created_at=row[8],
-            failures=row[9],
-        )
+    def wake(self, cursor: Any) -> None:
+        """Nothing to do: SQLite cannot tell other processes (their deliverers poll)."""
+
+    def listen(self, callback: Callable[[], None]) -> Callable[[], None] | None:
+        """None: other processes' work is found by polling."""
+        return None
 
 
 def _statements(script: str) -> list[str]:

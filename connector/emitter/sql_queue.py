@@ -1,25 +1,26 @@
-"""Deliveries in the SQLite store: leasing, recording attempts, replay and the event log.
+"""Deliveries in the SQL store: leasing, recording attempts, replay and the event log.
 
-See :mod:`connector.emitter.store` for the contract and :mod:`connector.emitter.sqlite_database`
-for the transaction model.
+See :mod:`connector.emitter.store` for the contract and :mod:`connector.emitter.database` for
+what a backend gives. Leasing is one ``UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING``;
+the backend's ``lease_lock`` (``FOR UPDATE ... SKIP LOCKED`` on PostgreSQL) lets concurrent
+leasers pass each other's rows instead of waiting.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import sqlite3
 from collections.abc import Collection
 from typing import Any
 
-from connector.emitter.sqlite_database import (
+from connector.emitter.database import Cursor
+from connector.emitter.outbox import matching
+from connector.emitter.sql_rows import (
     DELIVERY_COLUMNS,
     EVENT_COLUMNS,
     SUBSCRIPTION_COLUMNS,
-    SQLiteDatabase,
+    SQLBase,
     delivery_from_row,
     event_from_row,
-    store_error,
 )
 from connector.emitter.store import (
     ATTEMPTS_KEPT,
@@ -30,17 +31,16 @@ from connector.emitter.store import (
     EventInfo,
     Lease,
     SubscriptionHealth,
-    filter_matches,
 )
 from connector.errors import StoreError, SubscriptionError
 
-__all__ = ["SQLiteDeliveryQueue"]
+__all__ = ["SQLDeliveryQueue"]
 
 log = logging.getLogger("connector.emitter")
 
 
-class SQLiteDeliveryQueue(SQLiteDatabase):
-    """The delivery half of :class:`~connector.emitter.store_sqlite.SQLiteStore`."""
+class SQLDeliveryQueue(SQLBase):
+    """The delivery half of :class:`~connector.emitter.sql_store.SQLStore`."""
 
     # deliveries --------------------------------------------------------------------------
 
@@ -70,6 +70,7 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
             " WHERE ((d.status IN ('pending', 'delivering') AND d.next_attempt_at <= ?)"
             " OR (d.status = 'delivering' AND d.next_attempt_at > ?))"
             f" AND s.state = 'active'{skip_sql} ORDER BY d.next_attempt_at, d.id LIMIT ?"
+            f"{self.db.lease_lock}"
         )
         params: list[Any] = [now, now + lease_seconds, *skip]
         if per_subscription is None:
@@ -84,36 +85,35 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
                 " AS ranked WHERE rn <= ? ORDER BY next_attempt_at, id LIMIT ?"
             )
             params += [limit * 10, per_subscription, limit]
-        try:
-            with self._write() as db:
-                # A leased row's next_attempt_at is its lease expiry, so one index finds both
-                # due work and work whose worker died.
-                claimed = db.execute(
-                    "UPDATE deliveries SET status = 'delivering', lease_owner = ?,"
-                    f" next_attempt_at = ?, updated_at = ? WHERE id IN ({pick}) RETURNING id",
-                    (token, now + lease_seconds, now, *params),
-                ).fetchall()
-                if not claimed:
-                    return []
-                ids = [r[0] for r in claimed]
-                marks = ",".join("?" * len(ids))
-                rows = db.execute(
-                    f"SELECT d.id, d.attempts, {EVENT_COLUMNS}, {SUBSCRIPTION_COLUMNS} FROM deliveries d"
-                    " JOIN events e ON e.id = d.event_id JOIN subscriptions s ON s.id = d.subscription_id"
-                    f" WHERE d.id IN ({marks}) ORDER BY d.next_attempt_at, d.id",
-                    ids,
-                ).fetchall()
-                leases = [
-                    Lease(r[0], token, r[1], event_from_row(r[2:9]), self._subscription(r[9:], now))
-                    for r in rows
-                ]
-                broken = [x for x in leases if x.subscription.state != "active"]
-                self._set_broken_aside(db, broken, now)
-        except sqlite3.Error as exc:
-            raise store_error("cannot lease deliveries", exc, self.location) from None
+        with self.db.transaction("cannot lease deliveries") as db:
+            # A leased row's next_attempt_at is its lease expiry, so one index finds both
+            # due work and work whose worker died.
+            claimed = db.execute(
+                "UPDATE deliveries SET status = 'delivering', lease_owner = ?,"
+                f" next_attempt_at = ?, updated_at = ? WHERE id IN ({pick}) RETURNING id",
+                (token, now + lease_seconds, now, *params),
+            ).fetchall()
+            if not claimed:
+                return []
+            ids = [r[0] for r in claimed]
+            marks = ",".join("?" * len(ids))
+            rows = db.execute(
+                f"SELECT d.id, d.attempts, {EVENT_COLUMNS}, {SUBSCRIPTION_COLUMNS} FROM deliveries d"
+                " JOIN events e ON e.id = d.event_id JOIN subscriptions s ON s.id = d.subscription_id"
+                f" WHERE d.id IN ({marks}) ORDER BY d.next_attempt_at, d.id",
+                ids,
+            ).fetchall()
+            leases = [
+                Lease(
+                    r[0], token, r[1], event_from_row(r[2:9]), self.outbox.subscription(r[9:], now)
+                )
+                for r in rows
+            ]
+            broken = [x for x in leases if x.subscription.state != "active"]
+            self._set_broken_aside(db, broken, now)
         return [x for x in leases if x.subscription.state == "active"]
 
-    def _set_broken_aside(self, db: sqlite3.Connection, leases: list[Lease], now: float) -> None:
+    def _set_broken_aside(self, db: Cursor, leases: list[Lease], now: float) -> None:
         """Mark the subscriptions of ``leases`` broken (their secret cannot be opened) and
         hand their deliveries back untouched: they wait for a rotation, the rest flow."""
         broken = {x.subscription.id: x.subscription.disabled_reason for x in leases}
@@ -137,64 +137,61 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
         next_attempt_at: float | None,
         disable: str | None,
     ) -> bool:
-        try:
-            with self._write() as db:
-                updated = db.execute(
-                    "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?,"
-                    " lease_owner = NULL, last_status = ?, last_error = ?, updated_at = ?"
-                    " WHERE id = ? AND lease_owner = ? AND status = 'delivering'",
-                    (
-                        status,
-                        next_attempt_at,
-                        attempt.status,
-                        attempt.error,
-                        attempt.attempted_at,
-                        lease.delivery_id,
-                        lease.worker,
-                    ),
-                ).rowcount
-                if updated != 1:
-                    return False
+        with self.db.transaction("cannot record the attempt") as db:
+            updated = db.execute(
+                "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?,"
+                " lease_owner = NULL, last_status = ?, last_error = ?, updated_at = ?"
+                " WHERE id = ? AND lease_owner = ? AND status = 'delivering'",
+                (
+                    status,
+                    next_attempt_at,
+                    attempt.status,
+                    attempt.error,
+                    attempt.attempted_at,
+                    lease.delivery_id,
+                    lease.worker,
+                ),
+            ).rowcount
+            if updated != 1:
+                return False
+            db.execute(
+                "INSERT INTO attempts (delivery_id, attempted_at, status, latency_ms, error,"
+                " response) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    lease.delivery_id,
+                    attempt.attempted_at,
+                    attempt.status,
+                    attempt.latency_ms,
+                    attempt.error,
+                    bytes(attempt.response[:RESPONSE_KEPT]),
+                ),
+            )
+            if lease.attempts + 1 > ATTEMPTS_KEPT:
                 db.execute(
-                    "INSERT INTO attempts (delivery_id, attempted_at, status, latency_ms, error,"
-                    " response) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        lease.delivery_id,
-                        attempt.attempted_at,
-                        attempt.status,
-                        attempt.latency_ms,
-                        attempt.error,
-                        bytes(attempt.response[:RESPONSE_KEPT]),
-                    ),
+                    "DELETE FROM attempts WHERE delivery_id = ? AND id NOT IN (SELECT id FROM"
+                    " attempts WHERE delivery_id = ? ORDER BY id DESC LIMIT ?)",
+                    (lease.delivery_id, lease.delivery_id, ATTEMPTS_KEPT),
                 )
-                if lease.attempts + 1 > ATTEMPTS_KEPT:
-                    db.execute(
-                        "DELETE FROM attempts WHERE delivery_id = ? AND id NOT IN (SELECT id FROM"
-                        " attempts WHERE delivery_id = ? ORDER BY id DESC LIMIT ?)",
-                        (lease.delivery_id, lease.delivery_id, ATTEMPTS_KEPT),
-                    )
-                sub = lease.subscription.id
-                if status == "delivered":
-                    db.execute(
-                        "UPDATE subscriptions SET failing_since = NULL, failures = 0 WHERE id = ?"
-                        " AND (failing_since IS NOT NULL OR failures > 0)",
-                        (sub,),
-                    )
-                else:
-                    db.execute(
-                        "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?),"
-                        " failures = failures + 1 WHERE id = ?",
-                        (attempt.attempted_at, sub),
-                    )
-                if disable is not None:
-                    db.execute(
-                        "UPDATE subscriptions SET state = 'disabled', disabled_reason = ?,"
-                        " updated_at = ? WHERE id = ?",
-                        (disable, attempt.attempted_at, sub),
-                    )
-                return True
-        except sqlite3.Error as exc:
-            raise store_error("cannot record the attempt", exc, self.location) from None
+            sub = lease.subscription.id
+            if status == "delivered":
+                db.execute(
+                    "UPDATE subscriptions SET failing_since = NULL, failures = 0 WHERE id = ?"
+                    " AND (failing_since IS NOT NULL OR failures > 0)",
+                    (sub,),
+                )
+            else:
+                db.execute(
+                    "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?),"
+                    " failures = failures + 1 WHERE id = ?",
+                    (attempt.attempted_at, sub),
+                )
+            if disable is not None:
+                db.execute(
+                    "UPDATE subscriptions SET state = 'disabled', disabled_reason = ?,"
+                    " updated_at = ? WHERE id = ?",
+                    (disable, attempt.attempted_at, sub),
+                )
+            return True
 
     def complete(self, lease: Lease, attempt: Attempt) -> bool:
         """The attempt succeeded (2xx): delivered, and the endpoint's failure clock resets."""
@@ -212,22 +209,19 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
 
     def release(self, lease: Lease) -> None:
         """Give a lease back without recording an attempt; it is due again at once."""
-        try:
-            with self._write() as db:
-                db.execute(
-                    "UPDATE deliveries SET status = 'pending', lease_owner = NULL,"
-                    " next_attempt_at = ? WHERE id = ? AND lease_owner = ? AND status = 'delivering'",
-                    (self._clock(), lease.delivery_id, lease.worker),
-                )
-        except sqlite3.Error as exc:
-            raise store_error("cannot release a lease", exc, self.location) from None
+        with self.db.transaction("cannot release a lease") as db:
+            db.execute(
+                "UPDATE deliveries SET status = 'pending', lease_owner = NULL,"
+                " next_attempt_at = ? WHERE id = ? AND lease_owner = ? AND status = 'delivering'",
+                (self._clock(), lease.delivery_id, lease.worker),
+            )
 
     # replay and inspection ---------------------------------------------------------------
 
     def replay(self, event_id: str, subscription_id: str | None = None) -> int:
         """Queue an event again now, for every matching active subscription or just one."""
         now = self._clock()
-        with self._write() as db:
+        with self.db.transaction("cannot update the state store") as db:
             row = db.execute("SELECT type FROM events WHERE id = ?", (event_id,)).fetchone()
             if row is None:
                 raise StoreError(f"no event {event_id!r}", location=self.location)
@@ -241,13 +235,8 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
                     raise SubscriptionError(f"no subscription {subscription_id!r}", field="id")
                 targets = [subscription_id]
             else:
-                targets = [
-                    r[0]
-                    for r in db.execute(
-                        "SELECT id, events FROM subscriptions WHERE state = 'active'"
-                    )
-                    if filter_matches(json.loads(r[1]), row[0])
-                ]
+                active = db.execute("SELECT id, events FROM subscriptions WHERE state = 'active'")
+                targets = matching(active.fetchall(), row[0])
             db.executemany(
                 "INSERT INTO deliveries (event_id, subscription_id, status, next_attempt_at,"
                 " updated_at) VALUES (?, ?, 'pending', ?, ?) ON CONFLICT (event_id, subscription_id)"
@@ -255,26 +244,26 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
                 " lease_owner = NULL, updated_at = excluded.updated_at",
                 [(event_id, sid, now, now) for sid in targets],
             )
+            self.db.wake(db)
         return len(targets)
 
     def queue_history(self, subscription_id: str, since: float) -> int:
         """Queue for one subscription every stored event created since ``since`` that its filter
         matches and it was not already sent: a new subscriber catching up. Returns how many."""
         now = self._clock()
-        with self._write() as db:
+        with self.db.transaction("cannot update the state store") as db:
             row = db.execute(
                 "SELECT events FROM subscriptions WHERE id = ?", (subscription_id,)
             ).fetchone()
             if row is None:
                 raise SubscriptionError(f"no subscription {subscription_id!r}", field="id")
-            patterns = json.loads(row[0])
             wanted = [
                 event_id
                 for event_id, event_type in db.execute(
                     "SELECT id, type FROM events WHERE created_at >= ? ORDER BY created_at, id",
                     (since,),
-                )
-                if filter_matches(patterns, event_type)
+                ).fetchall()
+                if matching([(subscription_id, row[0])], event_type)
             ]
             queued = 0
             for event_id in wanted:
@@ -285,6 +274,7 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
                     (event_id, subscription_id, now, now),
                 )
                 queued += cursor.rowcount
+            self.db.wake(db)
         return queued
 
     def prune(self, before: float) -> int:
@@ -294,7 +284,7 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
         Events still pending for anyone are kept. The snapshots are untouched, so a pruned
         event cannot be detected (and sent) again.
         """
-        with self._write() as db:
+        with self.db.transaction("cannot update the state store") as db:
             old = [
                 r[0]
                 for r in db.execute(
@@ -331,8 +321,10 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
         if subscription_id is not None:
             sql += " AND subscription_id = ?"
             params.append(subscription_id)
-        with self._write() as db:
-            return db.execute(sql, params).rowcount
+        with self.db.transaction("cannot replay dead letters") as db:
+            count = int(db.execute(sql, params).rowcount)
+            self.db.wake(db)
+        return count
 
     def list_events(self, status: str | None = None, limit: int = 100) -> list[EventInfo]:
         """Events newest first, each with its deliveries; ``status`` keeps events having one
@@ -345,7 +337,7 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
             else "WHERE e.id IN (SELECT event_id FROM deliveries WHERE status = ?)"
         )
         params: list[Any] = [] if status is None else [status]
-        rows = self._read(
+        rows = self.db.read(
             f"SELECT {EVENT_COLUMNS} FROM events e {where} ORDER BY e.created_at DESC, e.id LIMIT ?",
             [*params, limit],
         )
@@ -374,7 +366,7 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
                 clauses.append(f"d.{column} = ?")
                 params.append(value)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        rows = self._read(
+        rows = self.db.read(
             f"SELECT {DELIVERY_COLUMNS} FROM deliveries d {where} ORDER BY d.id LIMIT ?",
             [*params, limit],
         )
@@ -382,7 +374,7 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
 
     def list_attempts(self, delivery_id: int) -> list[Attempt]:
         """The kept attempts (at most 5, oldest first) of one delivery."""
-        rows = self._read(
+        rows = self.db.read(
             "SELECT attempted_at, status, latency_ms, error, response FROM attempts"
             " WHERE delivery_id = ? ORDER BY id",
             (delivery_id,),
@@ -391,16 +383,18 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
 
     def count_deliveries(self, status: str) -> int:
         """How many deliveries are in ``status``."""
-        return int(self._read("SELECT COUNT(*) FROM deliveries WHERE status = ?", (status,))[0][0])
+        return int(
+            self.db.read("SELECT COUNT(*) FROM deliveries WHERE status = ?", (status,))[0][0]
+        )
 
     def health(self) -> list[SubscriptionHealth]:
         """Every subscription with its deliveries counted by status (for ``connector status``)."""
-        rows = self._read(
+        rows = self.db.read(
             "SELECT s.id, s.url, s.state, s.disabled_reason, s.failing_since,"
-            " COALESCE(SUM(CASE WHEN d.status = 'pending' THEN 1 ELSE 0 END), 0),"
-            " COALESCE(SUM(CASE WHEN d.status = 'delivering' THEN 1 ELSE 0 END), 0),"
-            " COALESCE(SUM(CASE WHEN d.status = 'delivered' THEN 1 ELSE 0 END), 0),"
-            " COALESCE(SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0),"
+            " COUNT(CASE WHEN d.status = 'pending' THEN 1 END),"
+            " COUNT(CASE WHEN d.status = 'delivering' THEN 1 END),"
+            " COUNT(CASE WHEN d.status = 'delivered' THEN 1 END),"
+            " COUNT(CASE WHEN d.status = 'failed' THEN 1 END),"
             " MIN(CASE WHEN d.status IN ('pending', 'delivering') THEN e.created_at END)"
             " FROM subscriptions s"
             " LEFT JOIN deliveries d ON d.subscription_id = s.id"
@@ -408,4 +402,18 @@ class SQLiteDeliveryQueue(SQLiteDatabase):
             " GROUP BY s.id, s.url, s.state, s.disabled_reason, s.failing_since, s.created_at"
             " ORDER BY s.created_at, s.id"
         )
-        return [SubscriptionHealth(*row) for row in rows]
+        return [
+            SubscriptionHealth(
+                id=row[0],
+                url=row[1],
+                state=row[2],
+                disabled_reason=row[3],
+                failing_since=row[4],
+                pending=int(row[5]),
+                delivering=int(row[6]),
+                delivered=int(row[7]),
+                failed=int(row[8]),
+                oldest_waiting_at=row[9],
+            )
+            for row in rows
+        ]

@@ -226,3 +226,31 @@ class SQLStore(SQLDeliveryQueue):
             " ORDER BY last_at DESC, resource, record_id"
         )
         return [QuarantinedRecord(*row) for row in rows]
+
+    # poll leadership ---------------------------------------------------------------------
+
+    def lead_poll(self, resource: str, owner: str, now: float, ttl: float) -> bool:
+        """Take or keep the right to poll ``resource`` until ``now + ttl``; False while another
+        owner holds an unexpired lease. A lease stamped further ahead than ``ttl`` (taken before
+        the wall clock went back) counts as expired."""
+        with self.db.transaction("cannot take the poll lease") as db:
+            row = db.execute(
+                "INSERT INTO poll_leases (resource, owner, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (resource) DO UPDATE SET owner = excluded.owner,"
+                " expires_at = excluded.expires_at WHERE poll_leases.owner = excluded.owner"
+                " OR poll_leases.expires_at <= ? OR poll_leases.expires_at > ? RETURNING owner",
+                (resource, owner, now + ttl, now, now + ttl),
+            ).fetchone()
+        return row is not None
+
+    def release_poll(self, resource: str, owner: str) -> None:
+        """Give up the poll lease (a clean stop), so another emitter takes over at once."""
+        with self.db.transaction("cannot release the poll lease") as db:
+            db.execute(
+                "DELETE FROM poll_leases WHERE resource = ? AND owner = ?", (resource, owner)
+            )
+
+    def poll_leaders(self) -> dict[str, tuple[str, float]]:
+        """Who polls which resource, until when: ``{resource: (owner, expires_at)}``."""
+        rows = self.db.read("SELECT resource, owner, expires_at FROM poll_leases")
+        return {r[0]: (r[1], r[2]) for r in rows}

@@ -101,6 +101,14 @@ CREATE TABLE quarantine (
     PRIMARY KEY (resource, record_id)
 );
 """,
+    # Poll leadership: one emitter polls a resource at a time (see Store.lead_poll).
+    """
+CREATE TABLE poll_leases (
+    resource TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL
+);
+""",
 ]
 
 # SQLite result codes after which the store is unusable whatever we wait for; anything else

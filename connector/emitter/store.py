@@ -1,8 +1,8 @@
 """The emitter's durable state, behind one small interface (the outbox).
 
 :class:`Store` is what the poller, the deliverer and the CLI use; :func:`open_store` opens
-the SQLite implementation (``connector.emitter.store_sqlite``) for a path, and will open a
-PostgreSQL one for ``postgresql://`` locations. Everything is keyed by plain strings and
+the SQL store (``connector.emitter.sql_store``) over SQLite for a path, or over PostgreSQL for
+a ``postgresql://`` DSN (``connector.emitter.postgres_database``). Everything is keyed by plain strings and
 numbers (epoch seconds as floats), so the SQL ports.
 
 What it holds, and the contract of each part:
@@ -46,6 +46,12 @@ Deliveries (one per event x subscription)
     The last 5 attempts of each delivery are kept (status, latency, first 20 KB of the
     response).
 
+Several emitters
+    ``lead_poll(resource, owner, now, ttl)`` takes or renews the right to poll a resource
+    (one emitter at a time; a lease not renewed within ``ttl`` passes to whoever asks);
+    ``release_poll`` gives it up. ``listen(callback)`` calls back when any process queued
+    work (None if the backend cannot tell, then deliverers poll the table).
+
 Replay and inspection
     ``replay(event_id, subscription_id=None)`` re-queues an event now for every currently
     matching active subscription (or one); ``replay_failed(since, until, subscription_id)``
@@ -58,13 +64,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from connector.emitter.encoding import json_bytes, storable_text
-from connector.errors import EventError, StoreError
+from connector.errors import EventError
 
 __all__ = [
     "DEFAULT_STATE",
@@ -308,6 +314,11 @@ class Store(Protocol):
     def quarantine(self, resource: str, reasons: Mapping[str, str], now: float) -> None: ...
     def list_quarantined(self) -> list[QuarantinedRecord]: ...
 
+    # several emitters
+    def lead_poll(self, resource: str, owner: str, now: float, ttl: float) -> bool: ...
+    def release_poll(self, resource: str, owner: str) -> None: ...
+    def listen(self, callback: Callable[[], None]) -> Callable[[], None] | None: ...
+
     # deliveries
     def lease_due(
         self,
@@ -352,7 +363,12 @@ def open_store(location: str | os.PathLike[str] | None = None, **options: Any) -
     where = os.fspath(location) if location is not None else None
     where = where or os.environ.get("CONNECTOR_STATE") or DEFAULT_STATE
     if where.startswith(("postgresql://", "postgres://")):
-        raise StoreError("the PostgreSQL store is not available yet", location="postgresql://…")
+        from connector.emitter.postgres_database import PostgresDatabase
+        from connector.emitter.sql_store import SQLStore
+
+        guard, clock = options.pop("guard", None), options.pop("clock", None)
+        database = PostgresDatabase(where, **options)
+        return SQLStore(database, guard=guard, **({"clock": clock} if clock else {}))
     from connector.emitter.store_sqlite import SQLiteStore
 
     return SQLiteStore(where, **options)

@@ -31,6 +31,9 @@ from importlib import metadata
 from typing import TypeVar
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import anyio.to_thread
 import httpx
 from anyio.abc import TaskGroup
 
@@ -57,6 +60,9 @@ DISABLE_MIN_FAILURES = 5
 # While the store fails with a transient error (disk full, busy), wait this long at most
 # between tries; the work in hand is kept meanwhile.
 STORE_BACKOFF_MAX = 30.0
+# With a store that tells when work is queued (PostgreSQL's NOTIFY), the table is still read
+# this often, for retries falling due.
+LISTENING_IDLE = 0.5
 
 
 def user_agent() -> str:
@@ -182,6 +188,11 @@ class Deliverer:
 
     async def deliver(self, lease: Lease) -> Outcome:
         """Make one attempt for a leased delivery and record it in the store."""
+        attempt, retry_after, timed_out = await self._attempt(lease)
+        return await self._durably(partial(self._record, lease, attempt, retry_after, timed_out))
+
+    async def _attempt(self, lease: Lease) -> tuple[Attempt, str | None, bool]:
+        """Send once; what happened (the attempt, a Retry-After, whether it timed out)."""
         url = lease.subscription.url.rstrip("/") + lease.event.path
         now = self.clock()
         started = time.perf_counter()
@@ -212,16 +223,18 @@ class Deliverer:
             error=error,
             response=body[:RESPONSE_LIMIT],
         )
-        return await self._durably(lambda: self._record(lease, attempt, retry_after, timed_out))
+        return attempt, retry_after, timed_out
 
     async def _durably(self, call: Callable[[], T]) -> T:
-        """``call()`` (a store operation); while running for ever, a transient store failure
-        (disk full, busy) is logged with its real cause and retried with backoff, keeping
-        the work in hand, until the store works again or the deliverer stops."""
+        """``call()`` (a store operation) in a worker thread, so the event loop never waits on
+        the database (a stalled write delays no other delivery). While running for ever, a
+        transient store failure (disk full, busy, connection lost) is logged with its real
+        cause and retried with backoff, keeping the work in hand, until the store works
+        again or the deliverer stops."""
         delay = 0.1
         while True:
             try:
-                result = call()
+                result = await anyio.to_thread.run_sync(call)
             except StoreError as exc:
                 if not exc.transient or self._stop is None or self._stop.is_set():
                     raise
@@ -277,17 +290,20 @@ class Deliverer:
 
     # loops -------------------------------------------------------------------------------
 
-    def _lease(self, now: float, capacity: int) -> list[Lease]:
+    async def _lease(self, now: float, capacity: int) -> list[Lease]:
         if capacity <= 0:
             return []
         full = [s for s, n in self._inflight.items() if n >= self.per_endpoint]
-        leases = self.store.lease_due(
-            now,
-            capacity,
-            self.worker,
-            self.lease_seconds,
-            exclude_subscriptions=full + self.breaker.blocked(now),
-            per_subscription=self.per_endpoint,
+        leases = await self._durably(
+            partial(
+                self.store.lease_due,
+                now,
+                capacity,
+                self.worker,
+                self.lease_seconds,
+                exclude_subscriptions=full + self.breaker.blocked(now),
+                per_subscription=self.per_endpoint,
+            )
         )
         probing = set(self.breaker.half_open(now))
         kept: list[Lease] = []
@@ -296,15 +312,12 @@ class Deliverer:
             if sub in probing:
                 # Half-open: one delivery goes as the probe, the rest wait for its outcome.
                 if self.breaker.state(sub, now) != "half-open":
-                    self.store.release(lease)
+                    await self._durably(partial(self.store.release, lease))
                     continue
                 self.breaker.start_probe(sub)
             self._inflight[sub] += 1
             kept.append(lease)
         return kept
-
-    def _lease_now(self, capacity: int) -> list[Lease]:
-        return self._lease(self.clock(), capacity)
 
     def _slot(self, subscription_id: str) -> anyio.Semaphore:
         slot = self._slots.get(subscription_id)
@@ -314,15 +327,20 @@ class Deliverer:
 
     async def _run(self, lease: Lease, outcomes: list[Outcome] | None) -> None:
         try:
+            # The slot bounds requests in flight to the endpoint; recording happens after it
+            # is free, so a slow store write never holds the next request back.
             async with self._slot(lease.subscription.id):
-                try:
-                    outcome = await self.deliver(lease)
-                except StoreError as exc:
-                    if self._stop is None:
-                        raise
-                    # Sent but not recorded: the lease runs out and the same bytes go again.
-                    self._give_up(exc)
-                    return
+                attempt, retry_after, timed_out = await self._attempt(lease)
+            try:
+                outcome = await self._durably(
+                    partial(self._record, lease, attempt, retry_after, timed_out)
+                )
+            except StoreError as exc:
+                if self._stop is None:
+                    raise
+                # Sent but not recorded: the lease runs out and the same bytes go again.
+                self._give_up(exc)
+                return
             sub_id = lease.subscription.id
             if self.breaker.record(sub_id, self.clock(), outcome.result == "delivered"):
                 log.warning(
@@ -337,7 +355,7 @@ class Deliverer:
             with anyio.CancelScope(shield=True):
                 self.breaker.cancel_probe(lease.subscription.id)
                 try:
-                    self.store.release(lease)
+                    await anyio.to_thread.run_sync(self.store.release, lease)
                 except StoreError as exc:  # the lease runs out instead
                     log.warning("cannot hand back a lease: %s", exc)
             raise
@@ -354,7 +372,7 @@ class Deliverer:
         """Lease what is due (at ``now`` or the clock) up to the caps, send it all, return outcomes."""
         when = self.clock() if now is None else now
         outcomes: list[Outcome] = []
-        leases = self._lease(when, self.concurrency - sum(self._inflight.values()))
+        leases = await self._lease(when, self.concurrency - sum(self._inflight.values()))
         async with anyio.create_task_group() as group:
             for lease in leases:
                 group.start_soon(self._run, lease, outcomes)
@@ -384,15 +402,34 @@ class Deliverer:
             await stop.wait()
             self._wake.set()
 
-        async with anyio.create_task_group() as group:
-            group.start_soon(watch_stop)
-            await self._feed(group, stop, idle)
-            with anyio.move_on_after(self.total_timeout if grace is None else grace):
-                while self._inflight:
-                    self._wake = anyio.Event()
-                    with anyio.move_on_after(0.05):
-                        await self._wake.wait()
-            group.cancel_scope.cancel()
+        token = anyio.lowlevel.current_token()
+
+        def work_queued() -> None:  # from the store's listening thread
+            try:
+                anyio.from_thread.run_sync(lambda: self._wake.set(), token=token)
+            except RuntimeError:  # the loop has ended
+                pass
+
+        listen = getattr(self.store, "listen", None)
+        stop_listening = listen(work_queued) if listen is not None else None
+        if stop_listening is not None:
+            # Woken when work is committed anywhere: the table is only looked at for retries
+            # falling due.
+            idle = max(idle, LISTENING_IDLE)
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(watch_stop)
+                await self._feed(group, stop, idle)
+                with anyio.move_on_after(self.total_timeout if grace is None else grace):
+                    while self._inflight:
+                        self._wake = anyio.Event()
+                        with anyio.move_on_after(0.05):
+                            await self._wake.wait()
+                group.cancel_scope.cancel()
+        finally:
+            if stop_listening is not None:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(stop_listening)
 
     def _give_up(self, exc: StoreError) -> None:
         """The store failed for good: stop leasing, say why once."""
@@ -408,7 +445,7 @@ class Deliverer:
             self._wake = anyio.Event()
             capacity = self.concurrency - sum(self._inflight.values())
             try:
-                leases = await self._durably(partial(self._lease_now, capacity))
+                leases = await self._lease(self.clock(), capacity)
             except StoreError as exc:
                 if not stop.is_set():
                     self._give_up(exc)

@@ -37,6 +37,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+
+import anyio
+import anyio.to_thread
 
 from connector.client import AsyncConnector
 from connector.definitions import Operation, Resource
@@ -172,7 +176,8 @@ class Poller:
         """List, diff, commit; never raises for an API failure (see ``PollResult.error``)."""
         result = PollResult(self.handle)
         if self._snapshot is None:
-            self._snapshot = self.store.load_snapshot(self.handle)
+            # Store calls run in a worker thread: the event loop never waits on the database.
+            self._snapshot = await anyio.to_thread.run_sync(self.store.load_snapshot, self.handle)
         snapshot = self._snapshot
         baseline = snapshot is None
         cycle = _Cycle(self.clock(), baseline, fire=not baseline or self.backfill)
@@ -189,7 +194,7 @@ class Poller:
                 return result
         if result.complete and not baseline:
             await self._vanished(cycle, known, result)
-        self._commit(cycle, result)
+        await self._commit(cycle, result)
         return result
 
     async def _list(
@@ -361,23 +366,32 @@ class Poller:
                     continue
                 cycle.events.append(event)
 
-    def _commit(self, cycle: _Cycle, result: PollResult) -> None:
+    def forget(self) -> None:
+        """Drop the cached snapshot (another emitter may have polled meanwhile)."""
+        self._snapshot = None
+
+    async def _commit(self, cycle: _Cycle, result: PollResult) -> None:
         result.quarantined = sorted(cycle.quarantined)
         if cycle.quarantined:
             try:
-                self.store.quarantine(self.handle, cycle.quarantined, cycle.now)
+                await anyio.to_thread.run_sync(
+                    self.store.quarantine, self.handle, cycle.quarantined, cycle.now
+                )
             except StoreError as exc:
                 log.error("cannot note the quarantined %s records: %s", self.handle, exc)
         if not (cycle.baseline or cycle.upserts or cycle.deletes or cycle.events):
             return
         try:
-            result.events = self.store.commit_poll(
-                self.handle,
-                cycle.upserts,
-                cycle.deletes,
-                cycle.events,
-                baseline=cycle.baseline,
-                now=cycle.now,
+            result.events = await anyio.to_thread.run_sync(
+                partial(
+                    self.store.commit_poll,
+                    self.handle,
+                    cycle.upserts,
+                    cycle.deletes,
+                    cycle.events,
+                    baseline=cycle.baseline,
+                    now=cycle.now,
+                )
             )
         except StoreError as exc:
             # The cache may now be ahead of the store: reload it next time.

@@ -7,6 +7,8 @@ webhooks and a ``list`` operation, and a :class:`~connector.emitter.delivery.Del
   (``connector emit --once``);
 * :meth:`Emitter.run` polls every ``interval`` seconds while the deliverer runs alongside, so
   a retry that falls due between polls goes out on time (``connector emit --interval S``).
+  Several emitters may share one store: each resource is polled by the one holding its poll
+  lease (taken over within two intervals when that one dies), and all of them deliver.
   When ``stop`` is set, a poll in progress is abandoned (its commit is atomic, so it either
   happened or not), no new delivery is leased, and attempts in flight finish, or are
   cancelled after ``grace`` seconds with their leases handed back.
@@ -22,11 +24,13 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
 import anyio
+import anyio.to_thread
 
 from connector.client import AsyncConnector
 from connector.emitter.delivery import Deliverer, Outcome
@@ -132,6 +136,9 @@ class Emitter:
         self._owns_deliverer = deliverer is None
         self.deliverer = deliverer or Deliverer(store, guard=guard, clock=clock)
         self.cycles = 0
+        self.owner = f"emitter-{uuid.uuid4().hex[:12]}"
+        """This emitter's name in the poll leases (one emitter polls a resource at a time)."""
+        self.leading: set[str] = set()
         self._stop: anyio.Event | None = None
         self._failure: str | None = None
 
@@ -162,9 +169,10 @@ class Emitter:
         if self._owns_deliverer:
             await self.deliverer.aclose()
 
-    async def poll(self) -> list[PollResult]:
-        """Poll every resource once, concurrently; results in resource order."""
-        results: list[PollResult | None] = [None] * len(self.pollers)
+    async def poll(self, pollers: Sequence[Poller] | None = None) -> list[PollResult]:
+        """Poll every resource (or ``pollers``) once, concurrently; results in order."""
+        pollers = self.pollers if pollers is None else pollers
+        results: list[PollResult | None] = [None] * len(pollers)
 
         async def one(index: int, poller: Poller) -> None:
             try:
@@ -183,10 +191,42 @@ class Emitter:
                 results[index] = PollResult(poller.handle, error=f"unexpected: {exc!r}")
 
         async with anyio.create_task_group() as group:
-            for index, poller in enumerate(self.pollers):
+            for index, poller in enumerate(pollers):
                 group.start_soon(one, index, poller)
         self.cycles += 1
         return [r for r in results if r is not None]
+
+    async def _lead(self, pollers: Sequence[Poller], interval: float) -> list[Poller]:
+        """The pollers this emitter may run now: it holds (or just took) their poll lease.
+
+        A lease lasts 1.5 intervals and is renewed every poll; an emitter that does not lead
+        a resource asks again every half interval, so when the leader dies another one
+        polls within two intervals. Regaining a resource drops its cached snapshot, since
+        another emitter may have moved it on meanwhile."""
+        led: list[Poller] = []
+        for poller in pollers:
+            try:
+                leading = await anyio.to_thread.run_sync(
+                    self.store.lead_poll, poller.handle, self.owner, self.clock(), 1.5 * interval
+                )
+            except StoreError as exc:
+                log.error("cannot take the poll lease of %s: %s", poller.handle, exc)
+                leading = False
+            if leading and poller.handle not in self.leading:
+                poller.forget()
+                log.info("polling %s (this emitter leads it now)", poller.handle)
+            (self.leading.add if leading else self.leading.discard)(poller.handle)
+            if leading:
+                led.append(poller)
+        return led
+
+    async def _release_leads(self) -> None:
+        for handle in sorted(self.leading):
+            try:
+                await anyio.to_thread.run_sync(self.store.release_poll, handle, self.owner)
+            except StoreError as exc:
+                log.warning("cannot release the poll lease of %s: %s", handle, exc)
+        self.leading.clear()
 
     async def run_once(self, *, stop: anyio.Event | None = None) -> CycleReport:
         """One poll of every resource, then deliveries until nothing is due.
@@ -234,15 +274,23 @@ class Emitter:
                 polling.cancel()
 
             group.start_soon(abandon_poll_on_stop)
+            due_at = {poller.handle: 0.0 for poller in self.pollers}
             with polling:
                 while not stop.is_set():
                     started = anyio.current_time()
-                    report = CycleReport(await self.poll())
-                    if on_cycle is not None:
+                    due = [p for p in self.pollers if due_at[p.handle] <= started]
+                    led = await self._lead(due, interval)
+                    report = CycleReport(await self.poll(led))
+                    for poller in due:
+                        later = interval if poller in led else interval / 2
+                        due_at[poller.handle] = started + later
+                    if on_cycle is not None and led:
                         on_cycle(report)
-                    wait = interval - (anyio.current_time() - started)
-                    with anyio.move_on_after(max(wait, 0.0)):
+                    wait = min(due_at.values(), default=started + interval)
+                    with anyio.move_on_after(max(wait - anyio.current_time(), 0.0)):
                         await stop.wait()
+            with anyio.CancelScope(shield=True):
+                await self._release_leads()
 
 
 async def _cancel_on(stop: anyio.Event, scope: anyio.CancelScope) -> None:

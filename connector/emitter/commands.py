@@ -75,9 +75,13 @@ _USAGE_ERRORS = (
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``subscriptions`` and ``emit`` to the CLI (``events`` is in :mod:`.log_commands`)."""
+    """Add ``subscriptions``, ``emit`` and ``store`` to the CLI (``events`` is in
+    :mod:`.log_commands`)."""
+    from connector.emitter import store_commands
+
     _add_subscriptions(subparsers)
     _add_emit(subparsers)
+    store_commands.add_commands(subparsers)
 
 
 def _add_subscriptions(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -450,7 +454,7 @@ def recording_writes(
             connector = Connector(definition, ..., on_write=on_write)
     """
     location = _state(args)
-    if location.startswith(("postgresql://", "postgres://")) or not os.path.exists(location):
+    if not location.startswith(("postgresql://", "postgres://")) and not os.path.exists(location):
         yield None
         return
     store = open_store(location)

@@ -22,7 +22,9 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -136,8 +138,9 @@ class Emitter:
         self._owns_deliverer = deliverer is None
         self.deliverer = deliverer or Deliverer(store, guard=guard, clock=clock)
         self.cycles = 0
-        self.owner = f"emitter-{uuid.uuid4().hex[:12]}"
-        """This emitter's name in the poll leases (one emitter polls a resource at a time)."""
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        """This emitter's name in the poll leases (host:pid:random; one emitter polls a
+        resource at a time)."""
         self.leading: set[str] = set()
         self._stop: anyio.Event | None = None
         self._failure: str | None = None

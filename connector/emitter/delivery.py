@@ -41,9 +41,10 @@ from connector.emitter.breaker import CircuitBreaker
 from connector.emitter.guard import Guard
 from connector.emitter.schedule import THROTTLE_STATUSES, RetrySchedule, parse_retry_after
 from connector.emitter.sender import GuardedSender, Sender, SendFailed, SendTimeout, TransportSender
+from connector.emitter.signals import disabled_event, exhausted_event
 from connector.emitter.signing import sign
-from connector.emitter.store import Attempt, Lease, Store
-from connector.errors import StoreError, UnsafeDestinationError
+from connector.emitter.store import Attempt, Event, Lease, Store
+from connector.errors import ConnectorError, StoreError, UnsafeDestinationError
 
 __all__ = ["RESPONSE_LIMIT", "Deliverer", "Outcome", "user_agent"]
 
@@ -264,7 +265,8 @@ class Deliverer:
         error = attempt.error or f"HTTP {status}"
         if status == 410:
             reason = "the endpoint answered 410 Gone"
-            self.store.fail(lease, attempt, disable=reason)
+            if self.store.fail(lease, attempt, disable=reason):
+                self._signal(disabled_event(lease, reason, now))
             log.warning("subscription %s disabled: %s", sub.id, reason)
             return Outcome(delivery, "failed", status, error, disabled=reason)
         disable = None
@@ -282,11 +284,24 @@ class Deliverer:
             rng=self._rng,
         )
         if delay is None:
-            self.store.fail(lease, attempt, disable=disable)
+            if self.store.fail(lease, attempt, disable=disable):
+                self._signal(exhausted_event(lease, attempt, error))
+                if disable is not None:
+                    self._signal(disabled_event(lease, disable, now))
             log.warning("event %s to %s exhausted its attempts: %s", lease.event.id, sub.id, error)
             return Outcome(delivery, "failed", status, error, disabled=disable)
-        self.store.reschedule(lease, attempt, now + delay, disable=disable)
+        if self.store.reschedule(lease, attempt, now + delay, disable=disable) and disable:
+            self._signal(disabled_event(lease, disable, now))
         return Outcome(delivery, "retry", status, error, now + delay, disable)
+
+    def _signal(self, event: Event | None) -> None:
+        """Queue an operator signal for the subscriptions that asked for it; never raises."""
+        if event is None:
+            return
+        try:
+            self.store.record_event(event)
+        except ConnectorError as exc:
+            log.error("cannot record the %s signal: %s", event.type, exc)
 
     # loops -------------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ decide, so SQLite and PostgreSQL behave the same by construction:
 
 * a subscription URL passes the SSRF :class:`~connector.emitter.guard.Guard` when added;
 * an event filter is a list of types, ``*`` or ``prefix.*`` (:func:`check_events`,
-  :func:`~connector.emitter.store.filter_matches`);
+  :func:`~connector.emitter.store.filter_matches`); the emitter's own signals go only to
+  filters that name them (:func:`matching`, :mod:`~connector.emitter.signals`);
 * a secret is a ``whsec_`` secret (generated when absent), sealed before it is written; a
   rotation keeps the previous secret signing for 24 h, at most 10 old ones, and drops what
   the key cannot open (:meth:`Outbox.rotation`);
@@ -26,6 +27,7 @@ from typing import Any
 
 from connector.emitter.guard import Guard
 from connector.emitter.sealing import SecretBox
+from connector.emitter.signals import is_operational
 from connector.emitter.signing import generate_secret, parse_secret
 from connector.emitter.store import MAX_OLD_SECRETS, ROTATION_GRACE, Subscription, filter_matches
 from connector.errors import StoreError, SubscriptionError
@@ -50,10 +52,17 @@ def new_subscription_id() -> str:
 
 
 def matching(subscriptions: Sequence[tuple[str, str]], event_type: str) -> list[str]:
-    """The ids of ``(id, events JSON)`` subscriptions whose filter takes ``event_type``."""
-    return [
-        sid for sid, patterns in subscriptions if filter_matches(json.loads(patterns), event_type)
-    ]
+    """The ids of ``(id, events JSON)`` subscriptions whose filter takes ``event_type``; the
+    emitter's own signals only go to filters that name them (not to ``*`` or an empty one)."""
+    operational = is_operational(event_type)
+    chosen = []
+    for sid, text in subscriptions:
+        patterns = json.loads(text)
+        if operational and (not patterns or "*" in patterns):
+            continue
+        if filter_matches(patterns, event_type):
+            chosen.append(sid)
+    return chosen
 
 
 class Outbox:

@@ -35,6 +35,7 @@ from connector.client import AsyncConnector
 from connector.config import connector_options, default_state, load_configured_definition
 from connector.definitions import Definition
 from connector.emitter.guard import Guard
+from connector.emitter.metrics import Metrics
 from connector.emitter.service import DEFAULT_INTERVAL, CycleReport, Emitter, stop_on_signals
 from connector.emitter.store import Store, Subscription, open_store
 from connector.emitter.writes import WriteRecorder
@@ -164,6 +165,19 @@ def _add_emit(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=None,
         metavar="SECONDS",
         help="on stop, cancel attempts still running after this long (default: let them finish)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="serve Prometheus metrics at http://HOST:N/metrics",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="the address the metrics listen on (127.0.0.1; 0.0.0.0 for every interface)",
     )
     parser.set_defaults(func=emit)
 
@@ -407,6 +421,16 @@ async def _emit_with(args: argparse.Namespace, connector: AsyncConnector, store:
         await emitter.aclose()
         say(f"connector emit: not a pollable resource: {', '.join(sorted(unknown))}")
         return 2
+    if args.metrics_port is not None:
+        metrics = Metrics()
+        emitter.measure(metrics)
+        try:
+            metrics.serve(args.metrics_port, args.metrics_host)
+        except OSError as exc:
+            await emitter.aclose()
+            say(f"connector emit: cannot serve metrics on port {args.metrics_port}: {exc.strerror}")
+            return 2
+        say(f"connector emit: metrics at http://{args.metrics_host}:{args.metrics_port}/metrics")
     async with emitter, anyio.create_task_group() as group:
         group.start_soon(stop_on_signals, stop, _announce)
         if args.once:

@@ -39,6 +39,7 @@ from anyio.abc import TaskGroup
 
 from connector.emitter.breaker import CircuitBreaker
 from connector.emitter.guard import Guard
+from connector.emitter.metrics import Metrics
 from connector.emitter.schedule import THROTTLE_STATUSES, RetrySchedule, parse_retry_after
 from connector.emitter.sender import GuardedSender, Sender, SendFailed, SendTimeout, TransportSender
 from connector.emitter.signals import disabled_event, exhausted_event
@@ -142,6 +143,8 @@ class Deliverer:
         # Set while run_forever runs: transient store failures are then waited out.
         self._stop: anyio.Event | None = None
         self._store_trouble = False
+        self.metrics: Metrics | None = None
+        """Where attempts are counted (``connector emit --metrics-port``), if anywhere."""
         self.failure: str | None = None
         """Why :meth:`run_forever` stopped early: the store failed for good."""
         # One small pool per endpoint, so a slow endpoint never holds connections another
@@ -364,6 +367,8 @@ class Deliverer:
                     sub_id,
                     self.breaker.cool_down,
                 )
+            if self.metrics is not None:
+                self.metrics.attempted(outcome.result, attempt.latency_ms)
             if outcomes is not None:
                 outcomes.append(outcome)
         except anyio.get_cancelled_exc_class():

@@ -37,6 +37,7 @@ import anyio.to_thread
 from connector.client import AsyncConnector
 from connector.emitter.delivery import Deliverer, Outcome
 from connector.emitter.guard import Guard
+from connector.emitter.metrics import Metrics
 from connector.emitter.poller import DEFAULT_PAGE_SIZE, Poller, PollResult
 from connector.emitter.store import Store
 from connector.emitter.triggers import is_pollable
@@ -142,6 +143,7 @@ class Emitter:
         """This emitter's name in the poll leases (host:pid:random; one emitter polls a
         resource at a time)."""
         self.leading: set[str] = set()
+        self.metrics: Metrics | None = None
         self._stop: anyio.Event | None = None
         self._failure: str | None = None
 
@@ -159,6 +161,17 @@ class Emitter:
 
     def __repr__(self) -> str:
         return f"<Emitter {[p.handle for p in self.pollers]}>"
+
+    def measure(self, metrics: Metrics) -> None:
+        """Count polls and attempts in ``metrics``, and expose the queue, the breakers and
+        the leadership at each scrape."""
+        self.metrics = self.deliverer.metrics = metrics
+        deliverer = self.deliverer
+        metrics.watch(
+            self.store,
+            lambda: len(deliverer.breaker.blocked(deliverer.clock())),
+            lambda: {p.handle: p.handle in self.leading for p in self.pollers},
+        )
 
     async def __aenter__(self) -> Emitter:
         return self
@@ -179,7 +192,10 @@ class Emitter:
 
         async def one(index: int, poller: Poller) -> None:
             try:
+                started = time.perf_counter()
                 results[index] = await poller.poll()
+                if self.metrics is not None:
+                    self.metrics.polled(poller.handle, started)
             except StoreError as exc:
                 if not exc.transient:
                     self._give_up(exc)

@@ -3,9 +3,9 @@
 Each attempt sends the event's body byte-identical to ``subscription.url + event.path`` with
 fresh Standard Webhooks headers (``webhook-timestamp`` is the attempt time), reads at most
 20 KB of the answer without decompressing it, never follows a redirect (a 3xx is a failure),
-and records the outcome: 2xx delivered; 410 dead letter and endpoint disabled at once;
-anything else rescheduled per :class:`RetrySchedule`, or a dead letter after the last
-attempt. An endpoint failing for ``disable_after`` (5 days, scaled) is disabled.
+and records the outcome by the rules of :mod:`~connector.emitter.outcomes` (delivered,
+retried per the :class:`RetrySchedule`, dead letter, endpoint disabled). Store calls run in
+worker threads, so the event loop never waits on the database.
 
 At most ``per_endpoint`` requests are in flight to one subscription and ``concurrency``
 overall. Tests drive :meth:`Deliverer.run_once` / :meth:`Deliverer.drain` with an injected
@@ -25,7 +25,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from importlib import metadata
 from typing import TypeVar
@@ -40,12 +39,12 @@ from anyio.abc import TaskGroup
 from connector.emitter.breaker import CircuitBreaker
 from connector.emitter.guard import Guard
 from connector.emitter.metrics import Metrics
-from connector.emitter.schedule import THROTTLE_STATUSES, RetrySchedule, parse_retry_after
+from connector.emitter.outcomes import Outcome, record_attempt
+from connector.emitter.schedule import RetrySchedule
 from connector.emitter.sender import GuardedSender, Sender, SendFailed, SendTimeout, TransportSender
-from connector.emitter.signals import disabled_event, exhausted_event
 from connector.emitter.signing import sign
-from connector.emitter.store import Attempt, Event, Lease, Store
-from connector.errors import ConnectorError, StoreError, UnsafeDestinationError
+from connector.emitter.store import Attempt, Lease, Store
+from connector.errors import StoreError, UnsafeDestinationError
 
 __all__ = ["RESPONSE_LIMIT", "Deliverer", "Outcome", "user_agent"]
 
@@ -56,9 +55,6 @@ RESPONSE_LIMIT = 20 * 1024
 # is ever taken over. A leased delivery may first wait for its endpoint's slot (at most one
 # request time, since no more than ``per_endpoint`` wait), hence two timeouts.
 LEASE_MARGIN = 15.0
-# An endpoint is disabled only after this many failed attempts in a row as well as
-# ``disable_after`` of failing: a wall clock jumping ahead must not disable it on its own.
-DISABLE_MIN_FAILURES = 5
 # While the store fails with a transient error (disk full, busy), wait this long at most
 # between tries; the work in hand is kept meanwhile.
 STORE_BACKOFF_MAX = 30.0
@@ -74,18 +70,6 @@ def user_agent() -> str:
     except metadata.PackageNotFoundError:
         version = "0"
     return f"connector-webhooks/{version}"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one attempt: ``delivered``, ``retry`` or ``failed`` (dead letter)."""
-
-    delivery_id: int
-    result: str
-    status: int | None
-    error: str | None
-    next_attempt_at: float | None = None
-    disabled: str | None = None
 
 
 class Deliverer:
@@ -260,51 +244,9 @@ class Deliverer:
     def _record(
         self, lease: Lease, attempt: Attempt, retry_after: str | None, timed_out: bool
     ) -> Outcome:
-        status, now = attempt.status, attempt.attempted_at
-        delivery, sub = lease.delivery_id, lease.subscription
-        if status is not None and 200 <= status < 300:
-            self.store.complete(lease, attempt)
-            return Outcome(delivery, "delivered", status, None)
-        error = attempt.error or f"HTTP {status}"
-        if status == 410:
-            reason = "the endpoint answered 410 Gone"
-            if self.store.fail(lease, attempt, disable=reason):
-                self._signal(disabled_event(lease, reason, now))
-            log.warning("subscription %s disabled: %s", sub.id, reason)
-            return Outcome(delivery, "failed", status, error, disabled=reason)
-        disable = None
-        failing_since = sub.failing_since if sub.failing_since is not None else now
-        if (
-            now - failing_since >= self.schedule.disable_after_scaled
-            and sub.failures + 1 >= DISABLE_MIN_FAILURES
-        ):
-            disable = "failing without a success for too long"
-            log.warning("subscription %s disabled: %s", sub.id, disable)
-        delay = self.schedule.next_delay(
-            lease.attempts + 1,
-            throttled=timed_out or status in THROTTLE_STATUSES,
-            retry_after=parse_retry_after(retry_after, now),
-            rng=self._rng,
+        return record_attempt(
+            self.store, self.schedule, self._rng, lease, attempt, retry_after, timed_out
         )
-        if delay is None:
-            if self.store.fail(lease, attempt, disable=disable):
-                self._signal(exhausted_event(lease, attempt, error))
-                if disable is not None:
-                    self._signal(disabled_event(lease, disable, now))
-            log.warning("event %s to %s exhausted its attempts: %s", lease.event.id, sub.id, error)
-            return Outcome(delivery, "failed", status, error, disabled=disable)
-        if self.store.reschedule(lease, attempt, now + delay, disable=disable) and disable:
-            self._signal(disabled_event(lease, disable, now))
-        return Outcome(delivery, "retry", status, error, now + delay, disable)
-
-    def _signal(self, event: Event | None) -> None:
-        """Queue an operator signal for the subscriptions that asked for it; never raises."""
-        if event is None:
-            return
-        try:
-            self.store.record_event(event)
-        except ConnectorError as exc:
-            log.error("cannot record the %s signal: %s", event.type, exc)
 
     # loops -------------------------------------------------------------------------------
 

@@ -143,6 +143,7 @@ class Emitter:
         """This emitter's name in the poll leases (host:pid:random; one emitter polls a
         resource at a time)."""
         self.leading: set[str] = set()
+        self._followed: set[str] = set()
         self.metrics: Metrics | None = None
         self._stop: anyio.Event | None = None
         self._failure: str | None = None
@@ -233,8 +234,12 @@ class Emitter:
                 leading = False
             if leading and poller.handle not in self.leading:
                 poller.forget()
-                log.info("polling %s (this emitter leads it now)", poller.handle)
+                if poller.handle in self._followed:
+                    log.info("taking over polling %s from another emitter", poller.handle)
+            if not leading and poller.handle not in self._followed:
+                log.info("another emitter polls %s; this one stands by", poller.handle)
             (self.leading.add if leading else self.leading.discard)(poller.handle)
+            (self._followed.discard if leading else self._followed.add)(poller.handle)
             if leading:
                 led.append(poller)
         return led

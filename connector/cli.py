@@ -43,6 +43,7 @@ _COMMAND_MODULES = (
     "connector.emitter.status",
     "connector.receiver_commands",
     "connector.workflows.commands",
+    "connector.pulls.commands",
 )
 
 
@@ -259,22 +260,6 @@ class _binary_out:
             self.handle.close()
 
 
-def cmd_pull(args: argparse.Namespace) -> int:
-    params = parse_params(args.param or [])
-    output = args.output or ("table" if sys.stdout.isatty() and not args.out else "jsonl")
-    with open_connector(args) as api:
-        records = api.iterate(
-            args.handle, args.operation, params, raw=args.raw, max_items=args.max_items
-        )
-        if args.out:
-            with open(args.out, "w", encoding="utf-8", newline="") as out:
-                count = _write_records(records, output, out)
-        else:
-            count = _write_records(records, output, sys.stdout)
-    print(f"{count} {args.handle} record(s)", file=sys.stderr)
-    return 0
-
-
 def cmd_results(args: argparse.Namespace) -> int:
     with open_connector(args) as api, _binary_out(args.out) as out:
         size = api.download("message_batches", "results", {"batch_id": args.batch_id}, out)
@@ -341,16 +326,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", choices=["json", "jsonl", "table", "csv"])
     p.add_argument("--out", metavar="FILE", help="write a binary or JSONL answer to FILE")
     p.set_defaults(func=cmd_call)
-
-    p = sub.add_parser("pull", help="a list operation across all pages")
-    p.add_argument("handle")
-    p.add_argument("--operation", default="list")
-    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE")
-    p.add_argument("--max-items", type=int)
-    p.add_argument("--raw", action="store_true")
-    p.add_argument("--output", choices=["jsonl", "csv", "json", "table"])
-    p.add_argument("--out", metavar="FILE")
-    p.set_defaults(func=cmd_pull)
 
     p = sub.add_parser("results", help="stream a batch's JSONL results (constant memory)")
     p.add_argument("batch_id")

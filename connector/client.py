@@ -284,8 +284,28 @@ class Connector:
         *,
         raw: bool = False,
         max_items: int | None = None,
+        with_: str | None = None,
+        concurrency: int = 4,
     ) -> Iterator[JSON]:
-        """Every item of a list operation, page after page, fetched lazily."""
+        """Every item of a list operation, page after page, fetched lazily.
+
+        ``with_`` names a child the resource declares (``results``): the children of each
+        listed record instead, ``concurrency`` parents at a time (:mod:`connector.pulls`).
+        """
+        if with_ is not None:
+            from .pulls.fanout import iterate_children
+
+            yield from iterate_children(
+                self,
+                handle,
+                operation,
+                params,
+                with_,
+                concurrency=concurrency,
+                raw=raw,
+                max_items=max_items,
+            )
+            return
         listing = self._core.listing(handle, operation, raw, max_items)
         while listing.query is not None:
             response = self.send(handle, operation, params, query=listing.query)

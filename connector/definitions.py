@@ -30,17 +30,21 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from .errors import DefinitionError, InputError, InputProblem, Problem
+from .pulls.spec import Child, ChildWhere, Incremental
 from .selectors import FieldType, Selector, convert_value
 from .templates import CompiledTemplate
 from .types import JSON
 
 __all__ = [
     "Auth",
+    "Child",
+    "ChildWhere",
     "Condition",
     "Connection",
     "CursorPagination",
     "Definition",
     "Field",
+    "Incremental",
     "Multipart",
     "MultipartPart",
     "Operation",
@@ -227,6 +231,8 @@ class Operation(_Strict):
     response: ResponseSpec = ResponseSpec()
     multipart: Multipart | None = None
     idempotent: bool | None = None
+    incremental: Incremental | None = None
+    """Extension: how a data pull reads only what changed (:mod:`connector.pulls.spec`)."""
     meta: dict[str, JSON] | None = None
 
     _name: str = PrivateAttr(default="")
@@ -322,6 +328,8 @@ class Resource(_Strict):
     webhooks: list[Webhook] = []
     headers: TemplateMap | None = None
     id_field: SelectorSpec = PydanticField(default=["id"], alias="idField")
+    children: list[Child] = []
+    """Extension: records a data pull fetches per record of this one (:mod:`connector.pulls.spec`)."""
 
     def operation(self, name: str) -> Operation:
         """The named operation, or an InputError that lists the ones there are."""

@@ -51,6 +51,7 @@ __all__ = [
     "ConflictError",
     "ConnectorError",
     "DefinitionError",
+    "DestinationError",
     "EventError",
     "GatewayTimeoutError",
     "InputError",
@@ -433,3 +434,17 @@ class StepFailedError(WorkflowError):
         self.step_id = step_id
         self.criterion = criterion
         self.value = value
+
+
+class DestinationError(ConnectorError):
+    """A data pull's destination (a dlt pipeline) failed to take the records.
+
+    ``destination`` names it (``duckdb``, never with credentials) and ``stage`` the dlt step
+    that failed (``extract``, ``normalize``, ``load``); what was extracted stays pending and
+    the next run of the same pipeline loads it first.
+    """
+
+    def __init__(self, message: str, *, destination: str, stage: str | None = None) -> None:
+        super().__init__(message)
+        self.destination = destination
+        self.stage = stage

@@ -176,6 +176,10 @@ def test_store_copy_moves_everything_and_postgres_continues_where_sqlite_stopped
                     "UPDATE subscriptions SET url = ? WHERE id = ?",
                     (f"{receiver.base_url}/b", b_id),
                 )
+                # ... and its retries fall due (instead of waiting out the backoff).
+                tx.execute(
+                    "UPDATE deliveries SET next_attempt_at = 0 WHERE subscription_id = ?", (b_id,)
+                )
         first = _connector(
             "--base-url",
             sandbox.base_url,

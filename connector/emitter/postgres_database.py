@@ -4,8 +4,9 @@ for several emitters on several machines sharing one durable state.
 * ``CONNECTOR_STATE=postgresql://user@host/db`` (``postgres://`` too). The signing secrets are
   sealed with ``CONNECTOR_STATE_KEY``, which is **required**: a key file beside a DSN means
   nothing, so without the variable the store refuses to open, saying so.
-* Connections come from a ``psycopg_pool`` pool; a connection that broke is replaced, and a
-  lost server is a *transient* StoreError, which a running emitter waits out with backoff.
+* Connections come from a ``psycopg_pool`` pool; a connection that broke is discarded when it
+  fails (not checked on every checkout, which would cost a round trip per transaction), and
+  a lost server is a *transient* StoreError, which a running emitter waits out with backoff.
 * The schema is versioned: :data:`MIGRATIONS` (append only) are applied at open, each in one
   transaction under an advisory lock, so replicas starting together apply each once
   (``connector store migrate`` does the same without running anything).
@@ -204,7 +205,6 @@ class PostgresDatabase:
             max_size=pool_size,
             open=False,
             kwargs={"autocommit": True, "connect_timeout": int(connect_timeout)},
-            check=ConnectionPool.check_connection,
             timeout=connect_timeout,
             reconnect_timeout=0,
             name="connector-state",

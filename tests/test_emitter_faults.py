@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import resource
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -63,6 +64,14 @@ def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def _baseline_taken(state: Path, resource: str) -> bool:
+    """Whether the first poll of ``resource`` committed (after it, new records fire)."""
+    with sqlite3.connect(state) as raw:
+        rows = raw.execute("SELECT 1 FROM baselines WHERE resource = ?", (resource,)).fetchall()
+    raw.close()
+    return bool(rows)
 
 
 def _stop(process: subprocess.Popen[bytes], errors: Stderr) -> int:
@@ -163,7 +172,7 @@ def test_a_full_disk_is_reported_waited_out_and_nothing_is_lost(tmp_path: Path) 
         process = _emit(sandbox.base_url, state, "--resource", "files")
         disk.pid = process.pid
         errors = Stderr(process)
-        _wait_for(lambda: "polling every" in errors.text, "the emitter to start")
+        _wait_for(lambda: _baseline_taken(state, "files"), "the first poll's baseline")
 
         def upload(name: str) -> str:
             path = tmp_path / name

@@ -73,6 +73,10 @@ def test_emit_serves_queue_attempt_latency_poll_and_leadership_metrics(tmp_path:
         try:
             assert process.stderr is not None
             assert b"/metrics" in process.stderr.readline()
+            baseline = ("connector_poll_duration_seconds_count", (("resource", "files"),))
+            deadline = time.monotonic() + 30
+            while not _samples(port).get(baseline) and time.monotonic() < deadline:
+                time.sleep(0.05)  # the first poll takes the baseline (no event for what exists)
             path = tmp_path / "a.txt"
             path.write_text("a")
             api.call("files", "upload", {"file": str(path)}, raw=True)

@@ -281,6 +281,11 @@ def world(
         yield sandbox, receiver, received, secrets
 
 
+def _baseline_taken(dsn: str, resource: str) -> bool:
+    with _store(dsn) as store:
+        return store.load_snapshot(resource) is not None
+
+
 def _leader(dsn: str, resource: str) -> str | None:
     with _store(dsn) as store:
         leaders = store.poll_leaders()
@@ -307,6 +312,7 @@ def test_when_the_polling_replica_dies_another_polls_within_two_intervals(
         for replica in replicas:
             assert replica.stderr is not None and b"polling every" in replica.stderr.readline()
         _wait_for(lambda: _leader(dsn, "files") is not None, "a leader")
+        _wait_for(lambda: _baseline_taken(dsn, "files"), "the first poll's baseline")
         leader = _leader(dsn, "files")
         with Connector(DEFINITION, base_url=sandbox.base_url, api_key="k") as api:
             first = _upload(api, tmp_path, "one.txt")

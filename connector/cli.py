@@ -38,6 +38,7 @@ _COMMAND_MODULES = (
     "connector.sandbox.commands",
     "connector.demo",
     "connector.asyncapi",
+    "connector.openapi",
     "connector.emitter.commands",
     "connector.emitter.log_commands",
     "connector.emitter.status",
@@ -149,6 +150,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{args.file}: valid ({len(definition.resources)} resources, {operations} operations, {webhooks} webhooks)",
         file=sys.stderr,
     )
+    # What an untrusted definition can read from the environment, said before it is run.
+    variables = ", ".join(definition.environment_variables) or "none"
+    print(f"environment variables read: {variables}", file=sys.stderr)
     return 0
 
 
@@ -168,12 +172,14 @@ def _read_body(path: str | None) -> JSON:
         raise InputError(
             [InputProblem("--body", f"cannot read {path!r}: {exc.strerror}")]
         ) from None
+    from .jsontext import JSONTextError, parse_strict
+    from .requests import BODY_DEPTH
+
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            [InputProblem("--body", f"not JSON: {exc.msg} (line {exc.lineno})")]
-        ) from None
+        return parse_strict(text, max_depth=BODY_DEPTH)
+    except JSONTextError as exc:
+        line = f" (line {exc.line})" if exc.line else ""
+        raise InputError([InputProblem("--body", f"{exc.message}{line}")]) from None
 
 
 def _write_records(records: Iterable[JSON], output: str, out: IO[str]) -> int:
@@ -225,6 +231,10 @@ def cmd_call(args: argparse.Namespace) -> int:
         Connector(definition, **connector_options(args), on_write=on_write) as api,
     ):
         operation = api.definition.resource(args.handle).operation(args.operation)
+        if args.stream or operation.response_format == "sse":
+            from .stream_commands import print_stream
+
+            return print_stream(api, args.handle, args.operation, params, body)
         if operation.response_format in ("binary", "jsonl") and (
             args.out or operation.response_format == "binary"
         ):
@@ -325,6 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true", help="the whole JSON answer instead of the fields")
     p.add_argument("--output", choices=["json", "jsonl", "table", "csv"])
     p.add_argument("--out", metavar="FILE", help="write a binary or JSONL answer to FILE")
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="stream the answer (server-sent events): text as it arrives, JSONL events when piped",
+    )
     p.set_defaults(func=cmd_call)
 
     p = sub.add_parser("results", help="stream a batch's JSONL results (constant memory)")

@@ -68,6 +68,7 @@ __all__ = [
     "ResponseError",
     "StepFailedError",
     "StoreError",
+    "StreamInterruptedError",
     "SubscriptionError",
     "TransportError",
     "UnprocessableEntityError",
@@ -184,6 +185,15 @@ class TransportError(ConnectorError):
         super().__init__(message)
         self.url = url
         self.attempts = attempts
+
+
+class StreamInterruptedError(TransportError):
+    """A streamed answer (server-sent events) broke off: the connection dropped mid-stream, or
+    the stream ended before the event that completes it. ``events`` counts what arrived."""
+
+    def __init__(self, message: str, *, url: str | None = None, events: int = 0) -> None:
+        super().__init__(message, url=url)
+        self.events = events
 
 
 class PaginationError(ConnectorError):

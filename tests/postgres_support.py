@@ -67,20 +67,21 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
+        self.pause("immediate")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def pause(self, mode: str = "fast") -> None:
+        """Stop the server, keeping its data (every connection to it is cut)."""
+        pg_ctl = str(self.binaries / "pg_ctl")
         subprocess.run(
-            [
-                *self.as_user,
-                str(self.binaries / "pg_ctl"),
-                "-D",
-                str(self.folder / "data"),
-                "-m",
-                "immediate",
-                "stop",
-            ],
+            [*self.as_user, pg_ctl, "-D", str(self.folder / "data"), "-m", mode, "-w", "stop"],
             capture_output=True,
             timeout=60,
         )
-        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def resume(self) -> None:
+        """Start the server again on the same port with the same data."""
+        _pg_ctl_start(self.as_user, self.binaries, self.folder, self.port)
 
 
 def _unprivileged() -> list[str]:
@@ -132,19 +133,23 @@ def start_postgres() -> PostgresServer:
         capture_output=True,
         timeout=120,
     )
-    options = (
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off -c max_connections=200"
-    )
+    _pg_ctl_start(as_user, binaries, folder, port)
+    return PostgresServer(port, folder, binaries, as_user)
+
+
+def _pg_ctl_start(as_user: list[str], binaries: Path, folder: Path, port: int) -> None:
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off"
+    log = str(folder / "server.log")
     subprocess.run(
         [
             *as_user,
             str(binaries / "pg_ctl"),
             "-D",
-            str(data),
+            str(folder / "data"),
             "-o",
-            options,
+            options + " -c max_connections=200",
             "-l",
-            str(folder / "server.log"),
+            log,
             "-w",
             "-t",
             "60",
@@ -154,7 +159,6 @@ def start_postgres() -> PostgresServer:
         capture_output=True,
         timeout=120,
     )
-    return PostgresServer(port, folder, binaries, as_user)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ import anyio
 import pytest
 from cryptography.fernet import Fernet
 from emitter_support import DEFINITION, MODEL, Delivery, recording_receiver
-from postgres_support import PostgresServer
+from postgres_support import PostgresServer, start_postgres
 
 from connector.client import Connector
 from connector.emitter.delivery import Deliverer
@@ -450,3 +450,53 @@ def test_three_replicas_killed_30_times_lose_nothing_and_never_change_an_event(
         for eid, info in events.items():
             assert bodies[(target, eid)] == {info.event.body}, (target, eid)
     print(f"{kills} kills, {len(events)} events, {len(received)} deliveries received")
+
+
+@pytest.mark.slow
+def test_a_lost_database_is_waited_out_and_the_emitter_carries_on(tmp_path: Path, key: str) -> None:
+    """The server goes away under a running emitter and comes back: the emitter says why it
+    cannot commit, keeps running, reconnects, and sends what changed meanwhile."""
+    server = start_postgres()  # a server of its own: this test stops it
+    try:
+        dsn = server.database()
+        secret = generate_secret()
+        received: list[Delivery] = []
+        with (
+            SandboxServer() as sandbox,
+            SandboxServer(app=recording_receiver({"a": secret}, received)) as receiver,
+            Connector(DEFINITION, base_url=sandbox.base_url, api_key="k") as api,
+        ):
+            with _store(dsn) as store:
+                store.add_subscription(f"{receiver.base_url}/a", ["files.*"], secret)
+            process = subprocess.Popen(
+                _emit(sandbox.base_url, dsn, "--interval", "0.3", "--resource", "files"),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            stream = process.stderr
+            assert stream is not None
+            lines: list[bytes] = []
+            reader = threading.Thread(target=lambda: lines.extend(stream), daemon=True)
+            reader.start()
+            try:
+                _wait_for(lambda: _baseline_taken(dsn, "files"), "the first poll's baseline")
+                delivered = lambda: {d.webhook_id for d in received}  # noqa: E731
+                server.pause()  # every connection is cut; nothing answers on the port
+                during = _upload(api, tmp_path, "during.txt")
+                _wait_for(lambda: b"state store" in b"".join(lines), "the reason", 20)
+                time.sleep(1.0)  # several cycles fail while the server is away
+                assert process.poll() is None
+                server.resume()
+                wanted = event_id("files.created", during, "created")
+                _wait_for(lambda: wanted in delivered(), "the change made meanwhile", 30)
+                assert process.poll() is None
+            finally:
+                process.send_signal(signal.SIGTERM)
+                code = process.wait(timeout=30)
+                reader.join(timeout=10)
+                stream.close()
+        text = b"".join(lines).decode("utf-8", "replace")
+        assert code == 0, text
+        assert "Traceback" not in text
+    finally:
+        server.stop()

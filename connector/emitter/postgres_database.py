@@ -150,10 +150,14 @@ def _sql(text: str) -> str:
     return text.replace("%", "%%").replace("?", "%s")
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _error(what: str, exc: psycopg.Error, location: str) -> StoreError:
     transient = isinstance(exc, _TRANSIENT)
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return StoreError(f"{what}: {detail}", location=location, transient=transient)
+    return StoreError(f"{what}: {_first_line(exc)}", location=location, transient=transient)
 
 
 class _Transaction:
@@ -199,6 +203,9 @@ class PostgresDatabase:
                 )
             box = SecretBox(key)
         self.box = box
+        # The pool's own log repeats, over several lines, what our StoreErrors already say
+        # in one; keep its errors only.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
         self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             dsn,
             min_size=1,
@@ -278,7 +285,9 @@ class PostgresDatabase:
                 except psycopg.Error as exc:
                     if stopping.wait(delay):
                         return
-                    log.warning("listening for new work failed (%s); reconnecting", exc)
+                    log.warning(
+                        "listening for new work failed (%s); reconnecting", _first_line(exc)
+                    )
                     delay = min(delay * 2, 30.0)
 
         thread = threading.Thread(target=run, name="connector-listen", daemon=True)

@@ -230,8 +230,11 @@ class Emitter:
                     self.store.lead_poll, poller.handle, self.owner, self.clock(), 1.5 * interval
                 )
             except StoreError as exc:
+                # Nobody can poll through a failing store: sit this cycle out, and take the
+                # resource up again (reloading its snapshot) once the store answers.
                 log.error("cannot take the poll lease of %s: %s", poller.handle, exc)
-                leading = False
+                self.leading.discard(poller.handle)
+                continue
             if leading and poller.handle not in self.leading:
                 poller.forget()
                 if poller.handle in self._followed:

@@ -187,7 +187,7 @@ class PostgresDatabase:
         *,
         box: SecretBox | None = None,
         pool_size: int = 10,
-        connect_timeout: float = 10.0,
+        connect_timeout: float = 5.0,
     ) -> None:
         self.location = redact(dsn)
         self._dsn = dsn

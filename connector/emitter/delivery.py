@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from importlib import metadata
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -38,13 +38,15 @@ from anyio.abc import TaskGroup
 
 from connector.emitter.breaker import CircuitBreaker
 from connector.emitter.guard import Guard
-from connector.emitter.metrics import Metrics
 from connector.emitter.outcomes import Outcome, record_attempt
 from connector.emitter.schedule import RetrySchedule
 from connector.emitter.sender import GuardedSender, Sender, SendFailed, SendTimeout, TransportSender
 from connector.emitter.signing import sign
 from connector.emitter.store import Attempt, Lease, Store
 from connector.errors import StoreError, UnsafeDestinationError
+
+if TYPE_CHECKING:
+    from connector.emitter.metrics import Metrics
 
 __all__ = ["RESPONSE_LIMIT", "Deliverer", "Outcome", "user_agent"]
 

@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
@@ -37,11 +38,13 @@ import anyio.to_thread
 from connector.client import AsyncConnector
 from connector.emitter.delivery import Deliverer, Outcome
 from connector.emitter.guard import Guard
-from connector.emitter.metrics import Metrics
 from connector.emitter.poller import DEFAULT_PAGE_SIZE, Poller, PollResult
 from connector.emitter.store import Store
 from connector.emitter.triggers import is_pollable
 from connector.errors import ConnectorError, StoreError
+
+if TYPE_CHECKING:
+    from connector.emitter.metrics import Metrics
 
 __all__ = ["CycleReport", "Emitter", "stop_on_signals"]
 

@@ -18,8 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from connector.emitter.commands import command, opened_store
-from connector.emitter.store import QuarantinedRecord, SubscriptionHealth
+from connector.emitter.store import QuarantinedRecord, Store, SubscriptionHealth
 
 # A quarantined record counts as a problem while the poller keeps meeting it (and a day after).
 QUARANTINE_HORIZON = 86400.0
@@ -27,19 +26,33 @@ QUARANTINE_HORIZON = 86400.0
 __all__ = ["add_commands", "assess", "status"]
 
 
+_REFUSED = {401: "rejects our signatures", 403: "refuses our deliveries"}
+
+
 def assess(
     health: list[SubscriptionHealth],
     now: float,
     max_wait: float,
+    last_answers: dict[str, int | None] | None = None,
     quarantined: Sequence[QuarantinedRecord] = (),
 ) -> tuple[dict[str, object], list[str]]:
-    """The totals line and the list of problems (empty when all is well)."""
+    """The totals line and the list of problems (empty when all is well). ``last_answers``:
+    the last HTTP status of each failing subscription; a 401 or 403 counts against health at
+    once (the endpoint will not accept anything until its secret or access is fixed).
+    ``quarantined``: poison records the poller set aside."""
     problems: list[str] = [
         f"{q.resource} record {q.record_id} is quarantined: {q.reason}"
         for q in quarantined
         if now - q.last_at <= QUARANTINE_HORIZON
     ]
     for sub in health:
+        answer = (last_answers or {}).get(sub.id)
+        if sub.state == "active" and answer in _REFUSED:
+            problems.append(
+                f"{sub.id} ({sub.url}) {_REFUSED[answer]} (HTTP {answer}): check that the "
+                "receiver uses this subscription's secret (connector subscriptions rotate ID, "
+                "or add --replace for a new one)"
+            )
         if sub.state != "active":
             problems.append(f"{sub.id} is {sub.state}: {sub.disabled_reason or 'no reason given'}")
         if sub.failed:
@@ -62,13 +75,28 @@ def assess(
     return totals, problems
 
 
-def _line(sub: SubscriptionHealth, now: float) -> dict[str, object]:
+def _last_answers(store: Store, health: list[SubscriptionHealth]) -> dict[str, int | None]:
+    """The last HTTP status each failing subscription got (None: no answer at all)."""
+    answers: dict[str, int | None] = {}
+    for sub in health:
+        if sub.failing_since is None:
+            continue
+        tried = [
+            d for d in store.list_deliveries(subscription_id=sub.id, status="pending") if d.attempts
+        ]
+        if tried:
+            answers[sub.id] = max(tried, key=lambda d: d.updated_at).last_status
+    return answers
+
+
+def _line(sub: SubscriptionHealth, now: float, answer: int | None) -> dict[str, object]:
     return {
         "id": sub.id,
         "url": sub.url,
         "state": sub.state,
         "disabled_reason": sub.disabled_reason,
         "failing_for_s": None if sub.failing_since is None else round(now - sub.failing_since, 1),
+        "last_status": answer,
         "pending": sub.pending,
         "delivering": sub.delivering,
         "delivered": sub.delivered,
@@ -79,19 +107,20 @@ def _line(sub: SubscriptionHealth, now: float) -> dict[str, object]:
     }
 
 
-@command
 def status(args: argparse.Namespace) -> int:
     """Print the health report; with ``--check``, exit 1 when something needs attention."""
+    from connector.emitter.commands import opened_store
 
     now = time.time()
     with opened_store(args) as store:
         health = store.health()
+        answers = _last_answers(store, health)
         quarantined = store.list_quarantined()
     for sub in health:
-        print(json.dumps(_line(sub, now)))
+        print(json.dumps(_line(sub, now, answers.get(sub.id))))
     for record in quarantined:
         print(json.dumps({"quarantined": asdict(record)}))
-    totals, problems = assess(health, now, args.max_wait, quarantined)
+    totals, problems = assess(health, now, args.max_wait, answers, quarantined)
     print(json.dumps(totals))
     return 1 if args.check and problems else 0
 

@@ -31,7 +31,9 @@ __all__ = ["add_commands"]
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``store migrate`` and ``store copy``."""
-    parser = subparsers.add_parser("store", help="the emitter's state store: schema and copies")
+    parser = subparsers.add_parser(
+        "store", help="the emitter's state store: schema migrations, copies (SQLite to PostgreSQL)"
+    )
     commands = parser.add_subparsers(dest="store_command", metavar="COMMAND")
     commands.required = True
     migrate = commands.add_parser("migrate", help="apply the schema migrations the store lacks")

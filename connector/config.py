@@ -44,13 +44,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         headers=list(getattr(args, "header", None) or []),
         state=getattr(args, "state", None),
         debug=getattr(args, "debug", None),
+        connection=configured_settings(args),
     )
 
 
 def load_configured_definition(args: argparse.Namespace) -> Definition:
     """The definition named by ``--definition`` / ``CONNECTOR_DEFINITION``, else the bundled
     one, with the base URL it will use checked."""
-    return settings_from_args(args).checked_definition(params=configured_settings(args))
+    return settings_from_args(args).checked_definition()
 
 
 def configured_headers(args: argparse.Namespace) -> dict[str, str]:
@@ -74,12 +75,12 @@ def configured_settings(args: argparse.Namespace) -> dict[str, str]:
 
 
 def connector_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``base_url``, ``api_key``, ``headers`` and ``settings`` for a Connector, from the
-    global options."""
-    return {**settings_from_args(args).connector_options(), "settings": configured_settings(args)}
+    """``base_url``, ``api_key``, ``headers`` and the connection parameters (``settings``,
+    from ``--set``) for a Connector, from the global options."""
+    return settings_from_args(args).connector_options()
 
 
 def open_connector(args: argparse.Namespace, **options: Any) -> Connector:
     """A Connector from the global options (``--definition``, ``--base-url``, ``--api-key``,
-    ``--header``, ``--set``)."""
-    return settings_from_args(args).connector(settings=configured_settings(args), **options)
+    ``--header``)."""
+    return settings_from_args(args).connector(**options)

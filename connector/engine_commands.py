@@ -27,24 +27,24 @@ __all__ = ["add_commands", "cmd_check", "cmd_operation", "cmd_stream"]
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``check`` and ``stream`` to the CLI."""
+    """Add ``check``, ``stream`` and ``operation`` to the CLI."""
     p = subparsers.add_parser(
         "check", help="connectivity, auth and the definition's probe, as Corteza's check"
     )
     p.set_defaults(func=cmd_check)
     p = subparsers.add_parser("stream", help="the JSON lines of any JSONL operation")
-    p.add_argument("handle", help="the resource (see `connector describe`)")
-    p.add_argument("operation", help="an operation of that resource answering JSONL")
+    p.add_argument("handle", help="the resource (message_batches ...)")
+    p.add_argument("operation", help="an operation whose response format is jsonl (results)")
     p.add_argument(
-        "-p", "--param", action="append", metavar="NAME=VALUE", help="a parameter (repeatable)"
+        "-p", "--param", action="append", metavar="NAME=VALUE", help="a placeholder value"
     )
     p.set_defaults(func=cmd_stream)
     p = subparsers.add_parser(
         "operation", help="run a top-level multi-step operation (Corteza's operations)"
     )
-    p.add_argument("handle", help="the top-level operation's handle")
+    p.add_argument("handle", help="the operation's handle")
     p.add_argument(
-        "-p", "--param", action="append", metavar="NAME=VALUE", help="an input (repeatable)"
+        "-p", "--param", action="append", metavar="NAME=VALUE", help="an input of the operation"
     )
     p.set_defaults(func=cmd_operation)
 
@@ -104,7 +104,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 
 def cmd_operation(args: argparse.Namespace) -> int:
-    from .cli import dumps, parse_params
+    from .cli import parse_params
+    from .cli.output import dumps
 
     definition = load_configured_definition(args)
     with Connector(definition, **connector_options(args)) as api:

@@ -124,6 +124,8 @@ class Settings:
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     state: str = DEFAULT_STATE
     debug: bool = False
+    connection: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """The connection parameters (``service.params``) given as ``--set NAME=VALUE``."""
 
     @classmethod
     def from_env(
@@ -136,6 +138,7 @@ class Settings:
         headers: Sequence[str] = (),
         state: str | None = None,
         debug: bool | None = None,
+        connection: Mapping[str, str] | None = None,
     ) -> Settings:
         """Explicit values (a flag, a service's configuration) over the environment:
         ``CONNECTOR_DEFINITION``, ``CONNECTOR_HEADERS`` (one ``Name: value`` a line),
@@ -152,6 +155,7 @@ class Settings:
             headers=parse_headers(env.get("CONNECTOR_HEADERS", "").splitlines(), headers),
             state=state or env.get("CONNECTOR_STATE") or DEFAULT_STATE,
             debug=bool(debug) or env.get("CONNECTOR_DEBUG", "") not in ("", "0"),
+            connection=dict(connection or {}),
         )
 
     def with_changes(self, **changes: Any) -> Settings:
@@ -170,12 +174,16 @@ class Settings:
         return load_definition(self.definition_path)
 
     def connector_options(self) -> dict[str, Any]:
-        """``base_url``, ``api_key`` and ``headers`` as :class:`Connector` takes them."""
-        return {"base_url": self.base_url, "api_key": self.api_key, "headers": dict(self.headers)}
+        """``base_url``, ``api_key``, ``headers`` and the connection parameters (``settings``)
+        as :class:`Connector` takes them."""
+        return {
+            "base_url": self.base_url,
+            "api_key": self.api_key,
+            "headers": dict(self.headers),
+            "settings": dict(self.connection),
+        }
 
-    def checked_definition(
-        self, environ: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None
-    ) -> Definition:
+    def checked_definition(self, environ: Mapping[str, str] | None = None) -> Definition:
         """The definition, with the base URL it will use checked: the explicit one, or the
         environment variable its service block reads (``ANTHROPIC_BASE_URL`` for the bundled
         definition)."""
@@ -190,9 +198,7 @@ class Settings:
             check_base_url(url, setting)
             from .requests import resolve_service
 
-            service = resolve_service(
-                definition, env=env, settings=params, **self.connector_options()
-            )
+            service = resolve_service(definition, env=env, **self.connector_options())
             check_base_url(url, setting, service.base_url)
         return definition
 
@@ -200,12 +206,10 @@ class Settings:
         """A sync :class:`Connector` for these settings (``options``: more keyword arguments)."""
         from .client import Connector
 
-        definition = self.checked_definition(params=options.get("settings"))
-        return Connector(definition, **self.connector_options(), **options)
+        return Connector(self.checked_definition(), **self.connector_options(), **options)
 
     def async_connector(self, **options: Any) -> AsyncConnector:
         """An :class:`AsyncConnector` for these settings."""
         from .client import AsyncConnector
 
-        definition = self.checked_definition(params=options.get("settings"))
-        return AsyncConnector(definition, **self.connector_options(), **options)
+        return AsyncConnector(self.checked_definition(), **self.connector_options(), **options)

@@ -34,11 +34,18 @@ EXAMPLES: dict[str, str] = {
     "pull": _examples(
         "connector pull models --output table",
         "connector pull message_batches --max-items 100 --out batches.jsonl",
+        "connector pull files --max-pages 2                # a partial pull, said so",
     ),
-    "check": _examples("connector check", "connector --set region=eu check"),
-    "stream": _examples("connector stream message_batches results -p batch_id=msgbatch_01..."),
-    "operation": _examples("connector operation HANDLE -p NAME=VALUE"),
     "results": _examples("connector results msgbatch_01... --out results.jsonl"),
+    "stream": _examples("connector stream message_batches results -p batch_id=msgbatch_01..."),
+    "check": _examples(
+        "connector check",
+        "connector --definition definitions/examples/github-issues.json "
+        "--set owner=octo --set repo=hello check",
+    ),
+    "operation": _examples(
+        "connector --definition crm.json operation tag_new_contact -p name=Ann -p tag=vip"
+    ),
     "sandbox": _examples(
         "connector sandbox --port 8080 &",
         "export ANTHROPIC_BASE_URL=http://127.0.0.1:8080 ANTHROPIC_API_KEY=sk-sandbox",
@@ -65,6 +72,7 @@ EXAMPLES: dict[str, str] = {
     "emit": _examples(
         "connector emit --once --allow-private     # one poll and delivery round",
         "connector emit                            # poll and deliver until Ctrl-C",
+        "CONNECTOR_STATE=postgresql://db/connector connector emit --metrics-port 9464",
     ),
     "events": _examples(
         "connector events list --status failed", "connector events replay --failed"
@@ -75,6 +83,16 @@ EXAMPLES: dict[str, str] = {
     ),
     "events prune": _examples("connector events prune --before 30d"),
     "status": _examples("connector status", "connector status --check || alert"),
+    "store": _examples(
+        "connector store migrate",
+        "connector store copy ./connector-state.db postgresql://db.internal/connector",
+    ),
+    "store migrate": _examples(
+        "CONNECTOR_STATE=postgresql://db.internal/connector connector store migrate"
+    ),
+    "store copy": _examples(
+        "CONNECTOR_STATE_KEY=... connector store copy ./connector-state.db postgresql://db/connector"
+    ),
     "receive": _examples(
         "connector receive --port 9000 --secret-file secret.txt",
         "CONNECTOR_WEBHOOK_SECRET=whsec_... connector receive",

@@ -22,16 +22,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "connector.pulls.commands",
         "a list operation across all pages (incremental, with children, into a database)",
     ),
+    "results": ("connector.cli.calls", "stream a batch's JSONL results (constant memory)"),
+    "stream": ("connector.engine_commands", "the JSON lines of any JSONL operation"),
     "check": (
         "connector.engine_commands",
         "connectivity, auth and the definition's probe, as Corteza's check",
     ),
-    "stream": ("connector.engine_commands", "the JSON lines of any JSONL operation"),
     "operation": (
         "connector.engine_commands",
         "run a top-level multi-step operation (Corteza's operations)",
     ),
-    "results": ("connector.cli.calls", "stream a batch's JSONL results (constant memory)"),
     "sandbox": ("connector.sandbox.commands", "serve a local imitation of the Anthropic API"),
     "demo": ("connector.demo", "the whole flow on an in-process sandbox: no key, no set-up"),
     "asyncapi": (
@@ -46,6 +46,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "emit": ("connector.emitter.commands", "poll the API, detect changes, deliver webhooks"),
     "events": ("connector.emitter.log_commands", "the event log and replays"),
     "status": ("connector.emitter.status", "webhook delivery health, per subscription"),
+    "store": (
+        "connector.emitter.store_commands",
+        "the emitter's state store: schema migrations, copies (SQLite to PostgreSQL)",
+    ),
     "receive": (
         "connector.receiver_commands",
         "run a verifying webhook subscriber that prints each event as a JSON line",

@@ -20,7 +20,7 @@ from typing import IO
 from . import __version__
 from .client import Connector
 from .config import connector_options, default_state, load_configured_definition, open_connector
-from .definitions import Operation, Resource, definition_json_schema, load_definition
+from .definitions import definition_json_schema, load_definition
 from .errors import (
     ConfigurationError,
     ConnectorError,
@@ -29,6 +29,7 @@ from .errors import (
     InputProblem,
     WorkflowDefinitionError,
 )
+from .forms import describe_resource as _describe_resource
 from .types import JSON
 
 __all__ = ["build_parser", "main"]
@@ -43,6 +44,7 @@ _COMMAND_MODULES = (
     "connector.emitter.status",
     "connector.receiver_commands",
     "connector.workflows.commands",
+    "connector.platform.commands",
 )
 
 
@@ -79,40 +81,6 @@ def parse_params(pairs: Sequence[str]) -> dict[str, JSON]:
     if problems:
         raise InputError(problems)
     return params
-
-
-def _describe_operation(name: str, op: Operation) -> dict[str, JSON]:
-    return {
-        "name": name,
-        "method": op.method,
-        "operationId": op.operation_id,
-        "response": op.response_format,
-        "paginated": op.pagination is not None,
-        "description": (op.meta or {}).get("description"),
-        "placeholders": [
-            {
-                "name": p.name,
-                "type": p.type,
-                "required": p.required,
-                "description": p.description,
-                **({"default": p.default} if p.default is not None else {}),
-                **({"options": p.options} if p.options else {}),
-                **({"aliases": p.aliases} if p.aliases else {}),
-            }
-            for p in op.placeholders()
-        ],
-    }
-
-
-def _describe_resource(resource: Resource) -> dict[str, JSON]:
-    return {
-        "handle": resource.handle,
-        "endpoint": resource.endpoint.value,
-        "description": (resource.meta or {}).get("description"),
-        "fields": [{"name": f.name, "type": f.type} for f in resource.fields],
-        "operations": [_describe_operation(n, op) for n, op in resource.operations.items()],
-        "webhooks": [{"event": w.event, "path": w.path} for w in resource.webhooks],
-    }
 
 
 def cmd_describe(args: argparse.Namespace) -> int:

@@ -36,7 +36,9 @@ from connector.config import connector_options, default_state, load_configured_d
 from connector.definitions import Definition
 from connector.emitter.guard import Guard
 from connector.emitter.service import DEFAULT_INTERVAL, CycleReport, Emitter, stop_on_signals
-from connector.emitter.store import Store, Subscription, open_store
+from connector.emitter.store import Store, open_store
+from connector.emitter.views import rfc3339
+from connector.emitter.views import subscription_json as _subscription_json
 from connector.emitter.writes import WriteRecorder
 from connector.errors import (
     ConfigurationError,
@@ -242,26 +244,6 @@ def command(body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
     handler.__name__ = body.__name__
     handler.__doc__ = body.__doc__
     return handler
-
-
-def _subscription_json(sub: Subscription) -> dict[str, object]:
-    return {
-        "id": sub.id,
-        "url": sub.url,
-        "events": list(sub.events) or ["*"],
-        "state": sub.state,
-        "disabled_reason": sub.disabled_reason,
-        "failing_since": rfc3339(sub.failing_since),
-        "created_at": rfc3339(sub.created_at),
-        "secrets": len(sub.secrets),
-    }
-
-
-def rfc3339(value: float | None) -> str | None:
-    """Epoch seconds as RFC 3339 UTC text (None stays None)."""
-    if value is None:
-        return None
-    return datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_moment(text: str, now: float, *, option: str = "--since") -> float:

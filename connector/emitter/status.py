@@ -16,6 +16,7 @@ import json
 import time
 
 from connector.emitter.store import SubscriptionHealth
+from connector.emitter.views import health_json as _line
 
 __all__ = ["add_commands", "assess", "status"]
 
@@ -45,23 +46,6 @@ def assess(
         "problems": problems,
     }
     return totals, problems
-
-
-def _line(sub: SubscriptionHealth, now: float) -> dict[str, object]:
-    return {
-        "id": sub.id,
-        "url": sub.url,
-        "state": sub.state,
-        "disabled_reason": sub.disabled_reason,
-        "failing_for_s": None if sub.failing_since is None else round(now - sub.failing_since, 1),
-        "pending": sub.pending,
-        "delivering": sub.delivering,
-        "delivered": sub.delivered,
-        "failed": sub.failed,
-        "oldest_waiting_s": None
-        if sub.oldest_waiting_at is None
-        else round(now - sub.oldest_waiting_at, 1),
-    }
 
 
 def status(args: argparse.Namespace) -> int:

@@ -86,9 +86,11 @@ class _Guard:
             return
         started = time.perf_counter()
         status = [500]
+        started_answer = [False]
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
+                started_answer[0] = True
                 status[0] = message["status"]
                 route = scope.get("route")
                 label = getattr(route, "path", "unmatched")
@@ -98,6 +100,15 @@ class _Guard:
         self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, sending)
+        except Exception as exc:
+            # Logged by type only: a message or a traceback's locals could hold a secret.
+            log.error(
+                "unexpected %s answering %s %s", type(exc).__name__, scope["method"], scope["path"]
+            )
+            if status[0] == 500 and not started_answer[0]:
+                await problem(500, "internal", "the service failed; see its log")(
+                    scope, receive, send
+                )
         finally:
             self.metrics.in_flight.dec()
             route = scope.get("route")
@@ -130,13 +141,9 @@ async def _on_connector_error(request: Request, exc: Exception) -> Response:
 async def _on_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     kinds = {404: "not-found", 405: "method-not-allowed"}
-    return problem(exc.status_code, kinds.get(exc.status_code, "http"), headers=dict(exc.headers or {}))
-
-
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    # The type only: a message or a traceback's locals could hold a secret.
-    log.error("unexpected %s answering %s %s", type(exc).__name__, request.method, request.url.path)
-    return problem(500, "internal", "the service failed; see its log")
+    return problem(
+        exc.status_code, kinds.get(exc.status_code, "http"), headers=dict(exc.headers or {})
+    )
 
 
 async def _emit_all(runtime: Runtime, stop: anyio.Event, interval: float) -> None:
@@ -219,7 +226,6 @@ def create_app(
             HTTPProblem: _on_problem,
             ConnectorError: _on_connector_error,
             HTTPException: _on_http,
-            Exception: _on_unexpected,
         },
         lifespan=lifespan,
     )

@@ -21,14 +21,14 @@ import json
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from connector.client import AsyncConnector
 from connector.errors import ConnectorError, InputError, InputProblem
 from connector.platform.bodies import read_json
 from connector.platform.connections import find_connection, runtime_of
-from connector.platform.problems import HTTPProblem, from_error
+from connector.platform.problems import HTTPProblem, JSONAnswer, dumps, from_error
 from connector.responses import error_from_response
 from connector.types import JSON
 
@@ -65,7 +65,7 @@ def _max_items(request: Request) -> int | None:
 
 
 def _line(value: JSON) -> bytes:
-    return (json.dumps(value, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    return (dumps(value) + "\n").encode("utf-8")
 
 
 async def call_operation(request: Request) -> Response:
@@ -98,7 +98,7 @@ async def call_operation(request: Request) -> Response:
     if operation.response_format in ("jsonl", "binary"):
         return await _pass_through(connector, handle, name, inputs, operation.response_format)
     result = await connector.call(handle, name, inputs, raw=raw)
-    return JSONResponse(result)
+    return JSONAnswer(result)
 
 
 async def _stream_pages(

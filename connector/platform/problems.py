@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from connector.errors import (
     ConfigurationError,
@@ -35,7 +36,15 @@ from connector.errors import (
 )
 from connector.types import JSON
 
-__all__ = ["PROBLEM_TYPE", "HTTPProblem", "from_error", "input_problems", "problem"]
+__all__ = [
+    "PROBLEM_TYPE",
+    "HTTPProblem",
+    "JSONAnswer",
+    "dumps",
+    "from_error",
+    "input_problems",
+    "problem",
+]
 
 PROBLEM_TYPE = "application/problem+json"
 _BASE = "urn:connector:problem:"
@@ -53,6 +62,28 @@ _TITLES = {
     503: "Unavailable",
     504: "Upstream did not answer",
 }
+
+
+def _default(value: object) -> object:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def dumps(value: JSON) -> str:
+    """JSON text of an answer: datetimes as RFC 3339, anything else unknown as text."""
+    return json.dumps(value, ensure_ascii=False, default=_default, separators=(",", ":"))
+
+
+class JSONAnswer(JSONResponse):
+    """A JSON response whose records may hold datetimes (DateTime fields)."""
+
+    def render(self, content: JSON) -> bytes:
+        return dumps(content).encode("utf-8")
 
 
 class HTTPProblem(Exception):
@@ -83,7 +114,7 @@ def problem(
         document["detail"] = detail
     document.update(extra)
     return Response(
-        json.dumps(document, ensure_ascii=False, default=str),
+        dumps(document),
         status_code=status,
         media_type=PROBLEM_TYPE,
         headers=headers,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 
 from connector.config import default_state
@@ -61,6 +62,8 @@ def serve(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
     logging.basicConfig(level=logging.INFO, format="connector serve: %(levelname)s %(message)s")
+    # httpx logs every upstream URL at INFO, and a definition may put a key in a query.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     print(
         f"connector serve: http://{host}:{port} ({', '.join(definitions)}){' with the emitter' if args.emit else ''}",
         file=sys.stderr,
@@ -68,12 +71,17 @@ def serve(args: argparse.Namespace) -> int:
     )
     config = uvicorn.Config(
         app,
-        log_level="warning",
+        log_level="info" if args.access_log else "warning",
         access_log=args.access_log,
         lifespan="on",
         ws="none",
         timeout_graceful_shutdown=args.grace,
     )
+    # uvicorn re-raises the signal it stopped on, once it has drained; answered here, so a
+    # SIGTERM after a clean drain is exit 0, not death by signal.
+    stopped_by: list[int] = []
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda received, frame: stopped_by.append(received))
     uvicorn.Server(config).run(sockets=[sock])
     sock.close()
     print("connector serve: stopped", file=sys.stderr)

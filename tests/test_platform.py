@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -556,3 +557,102 @@ def test_readyz_and_metrics(client: httpx.Client) -> None:
         'connector_http_requests_total{method="GET",route="/v1/definitions",status="200"}' in text
     )
     assert "connector_http_request_seconds_bucket" in text
+
+
+def test_definitions_are_served_by_handle(tmp_path: Path) -> None:
+    import shutil
+
+    from connector.errors import ConfigurationError
+    from connector.platform import load_definitions
+
+    root = Path(__file__).resolve().parent.parent / "definitions"
+    shutil.copy(root / "claude-api.json", tmp_path)
+    shutil.copy(root / "seed" / "claude-api.seed.json", tmp_path)
+    assert sorted(load_definitions(tmp_path)) == ["claude-api", "claude-api.seed"]
+    shutil.copy(root / "claude-api.json", tmp_path / "again.json")
+    with pytest.raises(ConfigurationError, match="two definitions have the handle 'claude-api'"):
+        load_definitions(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigurationError, match=r"no \*\.json"):
+        load_definitions(tmp_path / "empty")
+
+
+def test_a_list_is_fetched_only_as_fast_as_the_client_reads(tmp_path: Path) -> None:
+    """Backpressure: with the client not reading, the service stops asking for pages once the
+    socket buffers are full, far short of the whole list."""
+    import threading
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    pages_total, per_page, pad = 400, 50, "x" * 2000
+    asked: list[int] = []
+    lock = threading.Lock()
+
+    async def listing(request: Request) -> JSONResponse:
+        start = int(request.query_params.get("after_id") or -1) + 1
+        with lock:
+            asked.append(start)
+        data = [{"id": str(i), "pad": pad} for i in range(start, start + per_page)]
+        more = start + per_page < pages_total * per_page
+        return JSONResponse({"data": data, "has_more": more, "last_id": data[-1]["id"]})
+
+    definitions = tmp_path / "defs"
+    definitions.mkdir()
+    (definitions / "big.json").write_text(
+        json.dumps(
+            {
+                "handle": "big",
+                "service": {"baseURL": "{{ env.ORIGIN }}"},
+                "resources": [
+                    {
+                        "handle": "rows",
+                        "endpoint": "/rows",
+                        "operations": {
+                            "list": {
+                                "method": "GET",
+                                "records": ["data"],
+                                "pagination": {"type": "cursor"},
+                            }
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    from connector.platform import Runtime, create_app, load_definitions
+
+    with SandboxServer(app=Starlette(routes=[Route("/rows", listing)])) as api:
+        server = ServiceServer.__new__(ServiceServer)
+        server.runtime = Runtime(load_definitions(definitions), tmp_path / "s.db")
+        server.app = create_app(server.runtime)
+        server.token = server.runtime.registry.add_token("t")
+        server.port = 0
+        server.start()
+        try:
+            with server.client() as c:
+                made = c.post(
+                    "/v1/connections",
+                    json={"name": "big", "definition": "big", "params": {"ORIGIN": api.base_url}},
+                ).json()
+                with c.stream(
+                    "POST", f"/v1/connections/{made['id']}/resources/rows/operations/list"
+                ) as answer:
+                    lines = answer.iter_lines()
+                    assert json.loads(next(lines))["id"] == "0"
+                    # Wait until the service has stopped asking (its writes are blocked).
+                    seen, steady = -1, 0
+                    deadline = time.monotonic() + 20
+                    while steady < 20 and time.monotonic() < deadline:
+                        time.sleep(0.02)
+                        steady = steady + 1 if len(asked) == seen else 0
+                        seen = len(asked)
+                    paused_at = len(asked)
+                    count = 1 + sum(1 for line in lines if line)
+        finally:
+            server.stop()
+    print(f"paused after {paused_at} of {pages_total} pages")
+    assert paused_at < pages_total / 2, paused_at
+    assert count == pages_total * per_page and len(asked) == pages_total

@@ -81,7 +81,9 @@ def test_console_end_to_end_against_the_sandbox(page: Any, tmp_path: Path) -> No
         table = page.inner_text("#records")
         assert "in_progress" in table and "processing_status" in table
         assert '"id": "msgbatch_' in page.inner_text("#raw")
-        shot = DOCS_SCREENSHOT if os.environ.get("CONNECTOR_SCREENSHOT") else tmp_path / "console.png"
+        shot = (
+            DOCS_SCREENSHOT if os.environ.get("CONNECTOR_SCREENSHOT") else tmp_path / "console.png"
+        )
         page.screenshot(path=str(shot), full_page=True)
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -92,7 +94,12 @@ def test_console_end_to_end_against_the_sandbox(page: Any, tmp_path: Path) -> No
             for i in range(25):
                 c.post(
                     f"/v1/connections/{conn['id']}/resources/message_batches/operations/create",
-                    json={"custom_id": f"b{i}", "model": "claude-sonnet-4-5", "max_tokens": 8, "content": "x"},
+                    json={
+                        "custom_id": f"b{i}",
+                        "model": "claude-sonnet-4-5",
+                        "max_tokens": 8,
+                        "content": "x",
+                    },
                 )
         page.click("button[data-op='message_batches.list']")
         page.fill("#in-limit", "7")

@@ -48,6 +48,16 @@ def test_subscriptions_crud_shows_a_secret_once(tmp_path: Path) -> None:
         assert c.post(f"{base}/{sub}/enable").json()["state"] == "active"
         given = c.post(base, json={"url": "http://127.0.0.1:9/b", "secret": generate_secret()})
         assert "secret" not in given.json()  # given by the caller: not echoed
+        # a create made through the service is recorded as <handle>.created (write-through)
+        message = c.post(
+            f"/v1/connections/{conn['id']}/resources/messages/operations/create",
+            json={"model": MODEL, "max_tokens": 8, "content": "hi"},
+        ).json()
+        events = c.get(f"/v1/connections/{conn['id']}/events").json()["events"]
+        assert [(e["type"], e["record_id"]) for e in events] == [
+            ("messages.created", message["id"])
+        ]
+        assert c.get(f"/v1/connections/{other['id']}/events").json() == {"events": []}
         assert c.delete(f"{base}/{sub}").status_code == 204
         assert c.get(f"{base}/{sub}").status_code == 404
         everything = c.get(f"/v1/connections/{conn['id']}/health").text + c.get(base).text

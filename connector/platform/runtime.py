@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -26,8 +27,10 @@ from connector.config import bundled_definition_path
 from connector.definitions import Definition, load_definition
 from connector.emitter.guard import Guard
 from connector.emitter.store import Store, open_store
-from connector.errors import ConfigurationError, DefinitionError, UpstreamError
+from connector.emitter.writes import WriteRecorder
+from connector.errors import ConfigurationError, UpstreamError
 from connector.platform.registry import Connection, Registry
+from connector.types import JSON
 
 __all__ = ["Runtime", "load_definitions"]
 
@@ -49,9 +52,13 @@ def load_definitions(directory: str | Path | None) -> dict[str, Definition]:
     found: dict[str, Definition] = {}
     for file in files:
         definition = load_definition(file)
-        handle = definition.connection.handle or file.name.removesuffix(".json").split(".")[0]
+        handle = definition.connection.handle or file.name.removesuffix(".json")
         if handle in found:
-            raise DefinitionError([], file=f"{file} (handle {handle!r} is loaded twice)")
+            raise ConfigurationError(
+                f"two definitions have the handle {handle!r} (the second is {file}); "
+                "give each a distinct handle",
+                setting="--definitions",
+            )
         found[handle] = definition
     return found
 
@@ -87,6 +94,7 @@ class Runtime:
         )
         self._built: dict[str, _Built] = {}
         self._stores: dict[str, Store] = {}
+        self._recorders: dict[str, WriteRecorder] = {}
         self._token_lock = anyio.Lock()
 
     async def aclose(self) -> None:
@@ -128,6 +136,7 @@ class Runtime:
     def forget(self, connection_id: str) -> None:
         """Drop what was built for a connection (after an update or a delete)."""
         self._built.pop(connection_id, None)
+        self._recorders.pop(connection_id, None)
         store = self._stores.pop(connection_id, None)
         if store is not None:
             store.close()
@@ -161,8 +170,23 @@ class Runtime:
             env=dict(connection.params),  # never the service's own environment
             headers=headers,
             http_client=self.http,
+            on_write=partial(self._record_write, connection.id, definition),
         )
         return connector, expires_at
+
+    def _record_write(
+        self, connection_id: str, definition: Definition, handle: str, operation: str, body: JSON
+    ) -> None:
+        """A create made through the service becomes ``<handle>.created`` (the only source
+        of ``messages.created``), where the connection has webhooks, as ``connector call``
+        does where a store exists."""
+        if not self.has_hooks(connection_id):
+            return
+        recorder = self._recorders.get(connection_id)
+        if recorder is None or recorder.store is not self.hooks(connection_id):
+            recorder = WriteRecorder(definition, self.hooks(connection_id))
+            self._recorders[connection_id] = recorder
+        recorder(handle, operation, body)
 
     async def _client_credentials(self, credentials: dict[str, str]) -> tuple[str, float | None]:
         """An access token from the token endpoint (RFC 6749 §4.4), client authenticated with

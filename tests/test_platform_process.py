@@ -9,8 +9,8 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +18,7 @@ from platform_support import CANARY_KEY
 
 from connector.cli import main
 from connector.platform.registry import hash_token
+from connector.sandbox.app import create_app
 from connector.sandbox.faults import FaultPlan, FaultRule
 from connector.sandbox.server import SandboxServer
 
@@ -59,7 +60,15 @@ def test_serve_finishes_in_flight_calls_on_sigterm_and_logs_no_secret(tmp_path: 
     state = tmp_path / "s.db"
     token = connector("tokens", "add", "ops", state=state).stdout.strip()
     plan = FaultPlan(rules=[FaultRule(route="/v1/messages", latency=1.0)])
-    with SandboxServer(api_key=CANARY_KEY, faults=plan) as api:
+    sandbox_app = create_app(api_key=CANARY_KEY, faults=plan)
+    upstream_called = threading.Event()
+
+    async def noticing(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/v1/messages":
+            upstream_called.set()
+        await sandbox_app(scope, receive, send)
+
+    with SandboxServer(app=noticing) as api:  # type: ignore[arg-type]
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -134,13 +143,8 @@ def test_serve_finishes_in_flight_calls_on_sigterm_and_logs_no_secret(tmp_path: 
 
                 caller = threading.Thread(target=call)
                 caller.start()
-                deadline = time.monotonic() + 10
-                while (
-                    "connector_http_in_flight 2.0"
-                    not in httpx.get(origin + "/metrics", headers=headers).text
-                ):
-                    assert time.monotonic() < deadline, "the slow call never started"
-                    time.sleep(0.01)
+                # The service is waiting on the API (1 s away) when it is told to stop.
+                assert upstream_called.wait(timeout=10), "the slow call never started"
                 process.send_signal(signal.SIGTERM)
                 caller.join(timeout=20)
             assert slow and slow[0].status_code == 200, slow

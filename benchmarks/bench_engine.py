@@ -1,40 +1,46 @@
-"""Engine benchmark: the connector against plain httpx and the official SDK, side by side.
+"""Engine benchmark: the connector against plain httpx (and httpx2), the official SDK, side by side.
 
-Run by hand (not in CI)::
+    python benchmarks/bench_engine.py [--quick]     # or through benchmarks/run.py
 
-    .venv/bin/python benchmarks/bench_engine.py            # full size
-    .venv/bin/python benchmarks/bench_engine.py --quick    # small numbers, a smoke run
+(a) sequential ``message_batches.read`` calls against the sandbox (its own process, on
+    127.0.0.1): engine typed and raw vs plain ``httpx.Client`` (and ``httpx2`` where installed)
+    vs the SDK; the same in process over ``httpx.MockTransport`` (the engine's own cost); and
+    at concurrency 32, ``AsyncConnector`` vs ``httpx.AsyncClient`` vs ``AsyncAnthropic``.
+(b) streaming a results JSONL (100,000 lines, ~60 MB): ``Connector.stream_jsonl`` vs httpx +
+    ``json.loads`` per line vs the SDK, each run in a fresh process (which also gives its own
+    peak RSS), served from disk by a tiny starlette app (the sandbox renders results slower
+    than clients read them).
 
-(a) 2,000 sequential ``message_batches.read`` calls against the sandbox (``SandboxServer`` on
-    127.0.0.1, in its own process so it does not share the GIL with the clients): Connector vs
-    plain ``httpx.Client`` vs the SDK's ``client.messages.batches.retrieve``. The same calls are
-    also timed in process over ``httpx.MockTransport``, which isolates the engine's own cost.
-(b) streaming a 100,000-line results JSONL (~60 MB): ``Connector.stream_jsonl`` vs plain httpx
-    + ``json.loads`` per line vs the SDK's ``batches.results()``. The file is produced once by
-    the sandbox and then served from disk by a tiny starlette app with the same two endpoints,
-    because the sandbox renders results at ~10 MB/s and would otherwise be what is measured.
-    Each variant runs in its own subprocess and reports its own peak RSS (``getrusage``).
-
-Targets: per call ≤ 1.15 × plain httpx; streaming no slower than httpx + json.loads; peak
-memory under 80 MiB whatever the result size. Ratios are printed, not just times.
+All variants run in interleaved rounds in rotating order; figures are per-round ratios
+(``harness.py``). Targets: in process ≤ 1.05× raw and ≤ 1.10× typed; concurrency 32 no slower
+than the SDK; streaming no slower than httpx + json.loads, under 80 MiB.
 """
 
 from __future__ import annotations
 
-import argparse
+import asyncio
 import json
 import os
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+from harness import (
+    Figure,
+    has_module,
+    in_fresh_process,
+    interleaved,
+    peak_mib,
+    ratios,
+    render,
+    rotations,
+    timed,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITION_PATH = ROOT / "definitions" / "claude-api.json"
@@ -42,23 +48,6 @@ KEY = "sk-bench-not-a-secret"
 MODEL = "claude-sonnet-4-5"
 HEADERS = {"x-api-key": KEY, "anthropic-version": "2023-06-01", "accept": "application/json"}
 CHUNK = 64 * 1024
-REPEATS = 3
-
-
-def _peak_mib() -> float:
-    """This process's peak RSS in MiB.
-
-    Linux keeps ``ru_maxrss`` across fork and exec, so a child started by a large parent reports
-    the parent's peak; ``VmHWM`` belongs to the new address space and is the child's own.
-    ``getrusage`` is the fallback elsewhere.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 # --- servers (each in its own process) --------------------------------------------------------
@@ -131,14 +120,7 @@ class Child:
         self.process.wait(timeout=30)
 
 
-# --- (a) sequential reads ---------------------------------------------------------------------
-
-
-def _time(function: Callable[[], Any], count: int) -> float:
-    start = time.perf_counter()
-    for _ in range(count):
-        function()
-    return (time.perf_counter() - start) / count
+# --- (a) reads: sequential over loopback, in process, and at concurrency 32 ------------------
 
 
 def _readers(base_url: str, batch_id: str, transport: httpx.BaseTransport | None) -> dict[str, Any]:
@@ -148,11 +130,6 @@ def _readers(base_url: str, batch_id: str, transport: httpx.BaseTransport | None
 
     api = Connector(DEFINITION_PATH, base_url=base_url, api_key=KEY, transport=transport)
     client = httpx.Client(base_url=base_url, headers=HEADERS, transport=transport)
-    sdk = (
-        anthropic.Anthropic(base_url=base_url, api_key=KEY, max_retries=0, http_client=None)
-        if transport is None
-        else None
-    )
     url = f"/v1/messages/batches/{batch_id}"
 
     def plain() -> Any:
@@ -160,28 +137,55 @@ def _readers(base_url: str, batch_id: str, transport: httpx.BaseTransport | None
         response.raise_for_status()
         return response.json()
 
+    params = {"batch_id": batch_id}
     readers: dict[str, Any] = {
         "httpx": plain,
-        "engine": lambda: api.call("message_batches", "read", {"batch_id": batch_id}),
+        "engine": lambda: api.call("message_batches", "read", params),
+        "engine raw": lambda: api.call("message_batches", "read", params, raw=True),
     }
-    if sdk is not None:
+    if transport is None:
+        sdk = anthropic.Anthropic(base_url=base_url, api_key=KEY, max_retries=0)
         readers["sdk"] = lambda: sdk.messages.batches.retrieve(batch_id)
+        if has_module("httpx2"):
+            import httpx2
+
+            client2 = httpx2.Client(base_url=base_url, headers=HEADERS)
+
+            def plain2() -> Any:
+                response = client2.get(url)
+                response.raise_for_status()
+                return response.json()
+
+            readers["httpx2"] = plain2
     return readers
 
 
-def bench_reads(base_url: str, batch_id: str, count: int, rounds: int) -> dict[str, float]:
+def _read_figures(
+    title: str, samples: dict[str, list[float]], typed: float, raw: float
+) -> list[Figure]:
+    figures = [
+        Figure(
+            "engine", f"{title}: engine typed / httpx", ratios(samples, "engine", "httpx"), typed
+        ),
+        Figure(
+            "engine", f"{title}: engine raw / httpx", ratios(samples, "engine raw", "httpx"), raw
+        ),
+    ]
+    for other in ("sdk", "httpx2"):
+        if other in samples:
+            figures.append(
+                Figure("engine", f"{title}: {other} / httpx", ratios(samples, other, "httpx"))
+            )
+    return figures
+
+
+def bench_reads(base_url: str, batch_id: str, count: int, rounds: int) -> list[Figure]:
     readers = _readers(base_url, batch_id, None)
-    for read in readers.values():  # warm up connections and caches
-        for _ in range(50):
-            read()
-    times: dict[str, list[float]] = {name: [] for name in readers}
-    for _ in range(rounds):
-        for name, read in readers.items():
-            times[name].append(_time(read, count))
-    return {name: statistics.median(values) for name, values in times.items()}
+    samples = interleaved({n: timed(r, count) for n, r in readers.items()}, rounds=rounds)
+    return _read_figures(f"{count} reads over 127.0.0.1", samples, 1.10, 1.05)
 
 
-def bench_reads_in_process(batch_json: dict[str, Any], count: int, rounds: int) -> dict[str, float]:
+def bench_reads_in_process(batch_json: dict[str, Any], count: int, rounds: int) -> list[Figure]:
     """The same reads over MockTransport: what the engine itself adds to one call."""
     body = json.dumps(batch_json).encode()
     transport = httpx.MockTransport(
@@ -190,11 +194,75 @@ def bench_reads_in_process(batch_json: dict[str, Any], count: int, rounds: int) 
         )
     )
     readers = _readers("http://mock.test", batch_json["id"], transport)
-    times: dict[str, list[float]] = {name: [] for name in readers}
-    for _ in range(rounds):
-        for name, read in readers.items():
-            times[name].append(_time(read, count))
-    return {name: statistics.median(values) for name, values in times.items()}
+    samples = interleaved({n: timed(r, count) for n, r in readers.items()}, rounds=rounds)
+    return _read_figures(f"{count} reads in process", samples, 1.10, 1.05)
+
+
+def bench_concurrent(base_url: str, batch_id: str, count: int, rounds: int) -> list[Figure]:
+    """``count`` reads, 32 at a time: AsyncConnector vs httpx.AsyncClient vs AsyncAnthropic."""
+    import anthropic
+
+    from connector import AsyncConnector
+
+    async def measure() -> dict[str, list[float]]:
+        api = AsyncConnector(DEFINITION_PATH, base_url=base_url, api_key=KEY)
+        limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+        client = httpx.AsyncClient(base_url=base_url, headers=HEADERS, limits=limits)
+        sdk = anthropic.AsyncAnthropic(base_url=base_url, api_key=KEY, max_retries=0)
+        url = f"/v1/messages/batches/{batch_id}"
+
+        async def plain() -> Any:
+            response = await client.get(url)
+            response.raise_for_status()
+            return response.json()
+
+        one = {
+            "httpx": plain,
+            "engine": lambda: api.call("message_batches", "read", {"batch_id": batch_id}),
+            "sdk": lambda: sdk.messages.batches.retrieve(batch_id),
+        }
+
+        async def run(name: str) -> float:
+            gate = asyncio.Semaphore(32)
+
+            async def task() -> None:
+                async with gate:
+                    await one[name]()
+
+            start = time.perf_counter()
+            await asyncio.gather(*(task() for _ in range(count)))
+            return (time.perf_counter() - start) / count
+
+        for name in one:
+            await run(name)  # warm-up
+        samples: dict[str, list[float]] = {name: [] for name in one}
+        for order in rotations(list(one), rounds):
+            for name in order:
+                samples[name].append(await run(name))
+        await api.aclose() if hasattr(api, "aclose") else None
+        await client.aclose()
+        await sdk.close()
+        return samples
+
+    samples = asyncio.run(measure())
+    return [
+        Figure(
+            "engine",
+            f"{count} reads at concurrency 32: engine / sdk",
+            ratios(samples, "engine", "sdk"),
+            1.0,
+        ),
+        Figure(
+            "engine",
+            f"{count} reads at concurrency 32: engine / httpx",
+            ratios(samples, "engine", "httpx"),
+        ),
+        Figure(
+            "engine",
+            f"{count} reads at concurrency 32: sdk / httpx",
+            ratios(samples, "sdk", "httpx"),
+        ),
+    ]
 
 
 # --- (b) streaming results, one subprocess per variant ----------------------------------------
@@ -240,28 +308,59 @@ def stream_variant(variant: str, base_url: str, batch_id: str) -> None:
                 count += 1
             return count
 
-    baseline = _peak_mib()
-    best = float("inf")
-    for _ in range(REPEATS):  # the best of a few: the machine is shared and noisy
-        start = time.perf_counter()
-        count = run()
-        best = min(best, time.perf_counter() - start)
+    baseline = peak_mib()
+    start = time.perf_counter()
+    count = run()  # once: rounds of fresh processes give the spread, not a best-of
+    best = time.perf_counter() - start
     print(
         json.dumps(
-            {"seconds": best, "lines": count, "baseline_mib": baseline, "peak_mib": _peak_mib()}
+            {"seconds": best, "lines": count, "baseline_mib": baseline, "peak_mib": peak_mib()}
         )
     )
 
 
-def run_stream_variant(variant: str, base_url: str, batch_id: str) -> dict[str, float]:
-    output = subprocess.run(
-        [sys.executable, __file__, "_stream", variant, base_url, batch_id],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    result: dict[str, float] = json.loads(output.strip().splitlines()[-1])
-    return result
+def bench_stream(base_url: str, batch_id: str, rounds: int) -> list[Figure]:
+    """Each variant streams in its own fresh process, rounds rotating; ratios per round."""
+    argv = {
+        v: [__file__, "_stream", v, base_url, batch_id] for v in ("bytes", "httpx", "engine", "sdk")
+    }
+    outcomes: dict[str, list[dict[str, Any]]] = {v: [] for v in argv}
+    for order in rotations(list(argv), rounds):
+        for variant in order:
+            outcomes[variant].append(in_fresh_process(argv[variant]))
+    seconds = {v: [o["seconds"] for o in runs] for v, runs in outcomes.items()}
+    lines = outcomes["engine"][0]["lines"]
+    return [
+        Figure(
+            "engine",
+            f"stream {lines:,} JSONL lines: engine / httpx+json.loads",
+            ratios(seconds, "engine", "httpx"),
+            1.0,
+        ),
+        Figure(
+            "engine",
+            f"stream {lines:,} JSONL lines: sdk / httpx+json.loads",
+            ratios(seconds, "sdk", "httpx"),
+        ),
+        Figure(
+            "engine",
+            f"stream {lines:,} JSONL lines: bytes only / httpx (the floor)",
+            ratios(seconds, "bytes", "httpx"),
+        ),
+        Figure(
+            "engine",
+            "stream: engine peak RSS (own process)",
+            [o["peak_mib"] for o in outcomes["engine"]],
+            80.0,
+            unit="MiB",
+        ),
+        Figure(
+            "engine",
+            "stream: sdk peak RSS (own process)",
+            [o["peak_mib"] for o in outcomes["sdk"]],
+            unit="MiB",
+        ),
+    ]
 
 
 # --- setup and report -------------------------------------------------------------------------
@@ -291,26 +390,17 @@ def _wait_ended(client: httpx.Client, batch_id: str) -> dict[str, Any]:
     raise RuntimeError("the sandbox batch did not end")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
-    parser.add_argument("--reads", type=int, default=2000)
-    parser.add_argument("--lines", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    if args.quick:
-        args.reads, args.lines, args.rounds = 200, 5000, 1
-
+def suite(quick: bool) -> list[Figure]:
+    reads, lines, rounds = (200, 5000, 3) if quick else (2000, 100_000, 7)
     sandbox = Child("sandbox")
     workdir = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+    figures: list[Figure] = []
     try:
         with httpx.Client(base_url=sandbox.base_url, headers=HEADERS, timeout=600) as client:
             small = client.post("/v1/messages/batches", json={"requests": _batch_requests(1)})
             small.raise_for_status()
             small_batch = _wait_ended(client, small.json()["id"])
-            big = client.post(
-                "/v1/messages/batches", json={"requests": _batch_requests(args.lines)}
-            )
+            big = client.post("/v1/messages/batches", json={"requests": _batch_requests(lines)})
             big.raise_for_status()
             big_batch = _wait_ended(client, big.json()["id"])
             results = workdir / "results.jsonl"
@@ -322,53 +412,20 @@ def main() -> None:
                     for chunk in response.iter_bytes(CHUNK):
                         out.write(chunk)
         (workdir / "batch.json").write_text(json.dumps(big_batch))
-
-        print(
-            f"(a) {args.reads} sequential message_batches.read calls, median of {args.rounds} rounds"
-        )
-        reads = bench_reads(sandbox.base_url, small_batch["id"], args.reads, args.rounds)
-        _report_reads("sandbox over 127.0.0.1", reads)
-        local = bench_reads_in_process(small_batch, args.reads, args.rounds)
-        _report_reads("in process, MockTransport (the engine's own cost)", local)
+        figures += bench_reads(sandbox.base_url, small_batch["id"], reads, rounds)
+        figures += bench_reads_in_process(small_batch, reads, rounds)
+        figures += bench_concurrent(sandbox.base_url, small_batch["id"], reads, rounds)
     finally:
         sandbox.stop()
-
     static = Child("static", str(workdir / "results.jsonl"), str(workdir / "batch.json"))
     try:
-        size = (workdir / "results.jsonl").stat().st_size / 2**20
-        print(f"\n(b) streaming {args.lines} result lines ({size:.1f} MiB), one subprocess each")
-        outcomes = {
-            variant: run_stream_variant(variant, static.base_url, big_batch["id"])
-            for variant in ("bytes", "httpx", "engine", "sdk")
-        }
+        figures += bench_stream(static.base_url, big_batch["id"], 3 if quick else 5)
     finally:
         static.stop()
-    for variant, outcome in outcomes.items():
-        lines = int(outcome["lines"])
-        print(
-            f"  {variant:7s} {outcome['seconds']:7.3f} s  {lines:>7d} lines  "
-            f"peak RSS {outcome['peak_mib']:6.1f} MiB (after imports {outcome['baseline_mib']:5.1f})"
-        )
-    plain = outcomes["httpx"]["seconds"]
-    print(f"  ratio engine/httpx {outcomes['engine']['seconds'] / plain:.2f}  (target ≤ 1.00)")
-    print(f"  ratio sdk/httpx    {outcomes['sdk']['seconds'] / plain:.2f}")
-    print(
-        f"  ratio bytes/httpx  {outcomes['bytes']['seconds'] / plain:.2f}  (transfer only, the floor)"
-    )
-    print(f"  engine peak RSS {outcomes['engine']['peak_mib']:.1f} MiB  (target < 80)")
-    for path in workdir.iterdir():
-        path.unlink()
-    workdir.rmdir()
-
-
-def _report_reads(title: str, times: dict[str, float]) -> None:
-    print(f"  {title}")
-    for name, seconds in times.items():
-        print(f"    {name:7s} {seconds * 1e6:8.1f} µs per call")
-    plain = times["httpx"]
-    print(f"    ratio engine/httpx {times['engine'] / plain:.2f}  (target ≤ 1.15)")
-    if "sdk" in times:
-        print(f"    ratio sdk/httpx    {times['sdk'] / plain:.2f}")
+        for path in workdir.iterdir():
+            path.unlink()
+        workdir.rmdir()
+    return figures
 
 
 if __name__ == "__main__":
@@ -378,4 +435,4 @@ if __name__ == "__main__":
         stream_variant(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         os.environ.pop("ANTHROPIC_BASE_URL", None)
-        main()
+        render(suite("--quick" in sys.argv), title="engine")

@@ -38,7 +38,12 @@ class _Unset:
 UNSET: Any = _Unset()
 """Marks "no body given": the operation's bodyTemplate is rendered."""
 
-DEFAULT_HEADERS = {"accept": "application/json", "user-agent": "connector/0.1"}
+# gzip is negotiated as the SDK and httpx do; httpx decodes it, streamed JSONL included.
+DEFAULT_HEADERS = {
+    "accept": "application/json",
+    "accept-encoding": "gzip, deflate",
+    "user-agent": "connector/0.1",
+}
 
 
 class _Env(dict[str, str]):

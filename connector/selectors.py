@@ -59,6 +59,11 @@ class Selector:
                     )
             self._steps = steps
 
+    @property
+    def steps(self) -> tuple[str | int, ...] | None:
+        """The steps of a Corteza array selector (``None`` for JSONPath)."""
+        return self._steps
+
     def select(self, document: JSON) -> JSON:
         """The value at this selector in ``document``, or ``None`` where the path is missing."""
         if self._steps is not None:

@@ -218,15 +218,13 @@ async def list_batches(request: Request) -> Response:
     """``GET /v1/messages/batches``: newest first, id cursors."""
     state = sandbox_of(request)
     limit = read_limit(request)
-    with state.lock:
-        rows = state.batches.newest_first()
-    chunk, has_more = page_of(
-        rows,
-        limit=limit,
-        after_id=request.query_params.get("after_id"),
-        before_id=request.query_params.get("before_id"),
-    )
     base = _api_base(request)
+    with state.lock:
+        chunk, has_more = state.batches.page(
+            limit=limit,
+            after_id=request.query_params.get("after_id"),
+            before_id=request.query_params.get("before_id"),
+        )
     data = [state.batch_view(batch, base) for _, batch in chunk]
     return json_response(_id_page(data, has_more))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import mimetypes
 import posixpath
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -13,8 +15,10 @@ from starlette.routing import BaseRoute, Route
 
 from .api import read_limit, sandbox_of, settings_of, version_of
 from .responder import OLD_VERSION
-from .state import FileRecord, SandboxState, SkillRecord, page_of
+from .state import FileRecord, Ledger, SandboxState, SkillRecord
 from .wire import JSON, api_error, json_response
+
+R = TypeVar("R")
 
 __all__ = ["upload_routes"]
 
@@ -53,22 +57,31 @@ def _check_upload(request: Request) -> int:
     return limit
 
 
-def _page(request: Request, rows: list[tuple[str, JSON]]) -> dict[str, JSON]:
+def _page(
+    request: Request,
+    state: SandboxState,
+    ledger: Ledger[R],
+    render: Callable[[R], JSON],
+    keep: Callable[[R], bool] | None = None,
+) -> dict[str, JSON]:
     """Either pagination style: ``after_id``/``before_id`` or an opaque ``page`` token; the
-    answer carries both key sets (each SDK era ignores the other's keys)."""
+    answer carries both key sets (each SDK era ignores the other's keys). Only the page's own
+    records are rendered (O(page), whatever the history)."""
     token = request.query_params.get("page")
     after_id = request.query_params.get("after_id")
     if token:
         if not token.startswith(_PAGE_PREFIX):
             raise api_error(400, f"page: not a page token (found {token!r})")
         after_id = token[len(_PAGE_PREFIX) :]
-    chunk, has_more = page_of(
-        rows,
-        limit=read_limit(request),
-        after_id=after_id,
-        before_id=request.query_params.get("before_id"),
-    )
-    data = [item for _, item in chunk]
+    limit = read_limit(request)
+    with state.lock:
+        chunk, has_more = ledger.page(
+            limit=limit,
+            after_id=after_id,
+            before_id=request.query_params.get("before_id"),
+            keep=keep,
+        )
+        data = [render(item) for _, item in chunk]
     last = chunk[-1][0] if chunk else None
     return {
         "data": data,
@@ -111,13 +124,14 @@ async def list_files(request: Request) -> Response:
     """``GET /v1/files``: id cursors (0.x) or page tokens (2.x); ``ids[]`` picks files."""
     _require_beta(request, FILES_BETA)
     state = sandbox_of(request)
-    with state.lock:
-        rows = [(key, record.to_json()) for key, record in state.files.newest_first()]
     wanted = request.query_params.getlist("ids[]") or request.query_params.getlist("ids")
     if wanted:
         if len(wanted) > 100:
             raise api_error(400, "ids: at most 100 ids")
-        chosen = [item for key, item in rows if key in set(wanted)]
+        with state.lock:
+            chosen: list[JSON] = [
+                record.to_json() for key, record in state.files.newest_first() if key in set(wanted)
+            ]
         return json_response(
             {
                 "data": chosen,
@@ -127,7 +141,7 @@ async def list_files(request: Request) -> Response:
                 "next_page": None,
             }
         )
-    return json_response(_page(request, rows))
+    return json_response(_page(request, state, state.files, FileRecord.to_json))
 
 
 async def retrieve_file(request: Request) -> Response:
@@ -222,13 +236,15 @@ async def list_skills(request: Request) -> Response:
     state = sandbox_of(request)
     version = version_of(request)
     source = request.query_params.get("source")
-    with state.lock:
-        rows: list[tuple[str, JSON]] = [
-            (key, record.to_json(version))
-            for key, record in state.skills.newest_first()
-            if source in (None, "", record.source)
-        ]
-    return json_response(_page(request, rows))
+    return json_response(
+        _page(
+            request,
+            state,
+            state.skills,
+            lambda record: record.to_json(version),
+            keep=None if source in (None, "") else (lambda record: record.source == source),
+        )
+    )
 
 
 async def retrieve_skill(request: Request) -> Response:

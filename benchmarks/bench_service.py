@@ -4,6 +4,7 @@ Run by hand (not in CI)::
 
     .venv/bin/python benchmarks/bench_service.py            # full size
     .venv/bin/python benchmarks/bench_service.py --quick    # small numbers, a smoke run
+    .venv/bin/python benchmarks/run.py --only service       # in the table of every benchmark
 
 (a) ``message_batches.read`` at concurrency 32: ``AsyncConnector.call`` in this process
     against the sandbox, vs ``POST /v1/connections/{c}/resources/message_batches/operations/read``
@@ -18,10 +19,8 @@ Target: (a) ≤ 1.3 × the in-process call. (b) is reported (records/s and the r
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from harness import Figure, ratios, render, rotations
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITION_PATH = ROOT / "definitions" / "claude-api.json"
@@ -177,7 +177,8 @@ async def _many(calls: int, one: Any) -> float:
 
 async def bench_calls(
     sandbox: str, service: Service, connection: str, calls: int, rounds: int
-) -> dict[str, float]:
+) -> dict[str, list[float]]:
+    """Wall seconds for ``calls`` reads at concurrency 32, per round, each way (rotated)."""
     from connector import AsyncConnector
 
     limits = httpx.Limits(max_connections=CONCURRENCY * 2)
@@ -207,18 +208,20 @@ async def bench_calls(
             answer = await client.post(path, json=params)
             assert answer.status_code == 200, answer.text
 
-        await _many(100, direct)
-        await _many(100, through)
-        times: dict[str, list[float]] = {"direct": [], "service": []}
-        for _ in range(rounds):
-            times["direct"].append(await _many(calls, direct))
-            times["service"].append(await _many(calls, through))
-    return {name: statistics.median(values) for name, values in times.items()}
+        variants = {"direct": direct, "service": through}
+        for one in variants.values():  # warm-up
+            await _many(100, one)
+        samples: dict[str, list[float]] = {name: [] for name in variants}
+        for order in rotations(list(variants), rounds):
+            for name in order:
+                samples[name].append(await _many(calls, variants[name]))
+    return samples
 
 
 async def bench_pull(
     static: str, service: Service, connection: str, rounds: int
-) -> dict[str, float]:
+) -> dict[str, list[float]]:
+    """Wall seconds to read the 10,000 records, per round, each way (rotated)."""
     from connector import AsyncConnector
 
     path = f"/v1/connections/{connection}/resources/message_batches/operations/list"
@@ -241,20 +244,20 @@ async def bench_pull(
                         count += 1
             return count
 
-        times: dict[str, list[float]] = {"direct": [], "service": []}
-        for _ in range(rounds):
-            for name, run in (("direct", direct), ("service", through)):
+        variants = {"direct": direct, "service": through}
+        for run in variants.values():  # warm-up
+            assert await run() == RECORDS
+        samples: dict[str, list[float]] = {name: [] for name in variants}
+        for order in rotations(list(variants), rounds):
+            for name in order:
                 started = time.perf_counter()
-                assert await run() == RECORDS
-                times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) for name, values in times.items()}
+                assert await variants[name]() == RECORDS
+                samples[name].append(time.perf_counter() - started)
+    return samples
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    calls, rounds = (300, 3) if args.quick else (2000, 5)
+def suite(quick: bool) -> list[Figure]:
+    calls, rounds = (300, 3) if quick else (2000, 5)
     sandbox, remote, static = Child("sandbox"), Child("remote"), Child("static")
     with tempfile.TemporaryDirectory() as tmp:
         service = Service(Path(tmp) / "state.db")
@@ -269,32 +272,33 @@ def main() -> None:
             service.stop()
             for child in (sandbox, remote, static):
                 child.stop()
-    for title, found in (("on loopback (CPU-bound)", a), (f"{LATENCY * 1000:.0f} ms away", r)):
-        ratio = found["service"] / found["direct"]
-        print(
-            f"(a) {calls} message_batches.read at concurrency {CONCURRENCY}, upstream {title}, median of {rounds}:"
-        )
-        print(
-            f"    AsyncConnector in process {found['direct']:.3f} s ({calls / found['direct']:.0f} calls/s)"
-        )
-        print(
-            f"    through the service       {found['service']:.3f} s ({calls / found['service']:.0f} calls/s)"
-        )
-        print(f"    ratio {ratio:.2f}x (target <= 1.3x){'' if ratio <= 1.3 else '  MISSED'}")
-    pull = b["service"] / b["direct"]
-    print(f"(b) pull of {RECORDS} records (10 pages of 1,000), median of {rounds}:")
-    print(
-        f"    AsyncConnector.iterate    {b['direct']:.3f} s ({RECORDS / b['direct']:.0f} records/s)"
-    )
-    print(
-        f"    service NDJSON stream     {b['service']:.3f} s ({RECORDS / b['service']:.0f} records/s)"
-    )
-    print(f"    ratio {pull:.2f}x")
-    print(f"cpus: {os.cpu_count()}")
+    rate = statistics.median(calls / t for t in a["service"])
+    pull_rate = statistics.median(RECORDS / t for t in b["service"])
+    return [
+        Figure(
+            "service",
+            f"call via service / AsyncConnector, c={CONCURRENCY}, loopback",
+            ratios(a, "service", "direct"),
+            target=1.3,
+            note=f"{rate:.0f} calls/s through the service; CPU-bound: 3 processes on the cores",
+        ),
+        Figure(
+            "service",
+            f"call via service / AsyncConnector, c={CONCURRENCY}, API {LATENCY * 1000:.0f} ms away",
+            ratios(r, "service", "direct"),
+            target=1.3,
+        ),
+        Figure(
+            "service",
+            f"pull {RECORDS:,} records: service NDJSON / AsyncConnector.iterate",
+            ratios(b, "service", "direct"),
+            note=f"{pull_rate:,.0f} records/s through the service",
+        ),
+    ]
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_serve":
         serve(sys.argv[2])
     else:
-        main()
+        render(suite("--quick" in sys.argv), title="service")

@@ -9,6 +9,7 @@ the non-secret parts (user name, token URL, client id) with the secrets masked.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 from typing import Annotated, Literal
@@ -29,6 +30,7 @@ __all__ = ["connection_json", "connection_routes", "find_connection"]
 
 _MASK = "********"
 _SECRET_PARTS = ("api_key", "password", "client_secret")
+_SECRET_NAME = re.compile(r"auth|key|token|secret|password|cookie|session", re.IGNORECASE)
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 _URL = r"^https?://[^\s]+$"
 
@@ -87,6 +89,12 @@ class ConnectionChange(_Body):
     credentials: Credentials | None = None
 
 
+def _masked(values: dict[str, str]) -> dict[str, str]:
+    """Headers and params whose names say they carry a secret (``authorization``,
+    ``x-api-key``, ``*token*`` ...) are answered masked, like the credentials."""
+    return {k: (_MASK if _SECRET_NAME.search(k) else v) for k, v in values.items()}
+
+
 def connection_json(connection: Connection) -> dict[str, JSON]:
     """A connection as answered: secrets masked, never returned."""
     credentials: dict[str, JSON] = {
@@ -100,8 +108,8 @@ def connection_json(connection: Connection) -> dict[str, JSON]:
         "name": connection.name,
         "definition": connection.definition,
         "base_url": connection.base_url,
-        "params": connection.params,
-        "headers": connection.headers,
+        "params": _masked(connection.params),
+        "headers": _masked(connection.headers),
         "credentials": credentials,
         "created_at": rfc3339(connection.created_at),
         "updated_at": rfc3339(connection.updated_at),

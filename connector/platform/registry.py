@@ -5,8 +5,9 @@ SQLite file as ``--state``; the secrets are sealed with the emitter's
 :class:`~connector.emitter.sealing.SecretBox` under the same state key. A token is stored as
 its SHA-256 only: it is printed once by ``connector tokens add`` and cannot be read back.
 
-Tables: ``platform_connections`` (id, name, definition, base_url, params, headers,
-credentials sealed as one JSON text) and ``platform_tokens`` (name, sha256 hex).
+Tables: ``platform_connections`` (id, name, definition, base_url; params, headers and
+credentials each sealed as a JSON text, since a header or a param may carry a secret too) and
+``platform_tokens`` (name, sha256 hex).
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ CREATE TABLE IF NOT EXISTS platform_connections (
     name TEXT NOT NULL UNIQUE,
     definition TEXT NOT NULL,
     base_url TEXT,
-    params TEXT NOT NULL DEFAULT '{}',
-    headers TEXT NOT NULL DEFAULT '{}',
+    params TEXT NOT NULL,
+    headers TEXT NOT NULL,
     credentials TEXT NOT NULL,
     created_at DOUBLE PRECISION NOT NULL,
     updated_at DOUBLE PRECISION NOT NULL
@@ -143,8 +144,8 @@ class Registry:
             name=str(row[1]),
             definition=str(row[2]),
             base_url=None if row[3] is None else str(row[3]),
-            params=json.loads(str(row[4])),
-            headers=json.loads(str(row[5])),
+            params=json.loads(self._box.open(str(row[4]))),
+            headers=json.loads(self._box.open(str(row[5]))),
             credentials=json.loads(self._box.open(sealed)),
             created_at=float(row[7]),  # type: ignore[arg-type]
             updated_at=float(row[8]),  # type: ignore[arg-type]
@@ -176,8 +177,8 @@ class Registry:
                         name,
                         definition,
                         base_url,
-                        json.dumps(params),
-                        json.dumps(headers),
+                        self._box.seal(json.dumps(params)),
+                        self._box.seal(json.dumps(headers)),
                         self._box.seal(json.dumps(credentials)),
                         now,
                         now,
@@ -212,8 +213,8 @@ class Registry:
                     (
                         connection.name,
                         connection.base_url,
-                        json.dumps(connection.params),
-                        json.dumps(connection.headers),
+                        self._box.seal(json.dumps(connection.params)),
+                        self._box.seal(json.dumps(connection.headers)),
                         self._box.seal(json.dumps(connection.credentials)),
                         time.time(),
                         connection.id,

@@ -116,3 +116,27 @@ def test_the_emitter_runs_in_the_service_and_the_log_replays(tmp_path: Path) -> 
         wait_for(lambda: len(received) == 2, "the replayed webhook")
         assert received[1].webhook_id == event and received[1].body == received[0].body
         assert c.post(f"{base}/events/replay-failed", json={}).json() == {"queued": 0}
+
+
+def test_the_emitters_follow_connections_being_deleted_and_added(tmp_path: Path) -> None:
+    with (
+        sandbox() as api,
+        running_service(tmp_path / "s.db", emit=True, emit_interval=0.05) as service,
+        service.client() as c,
+    ):
+        first = new_connection(c, api.base_url)
+        url = "http://127.0.0.1:9/in"
+        c.post(f"/v1/connections/{first['id']}/subscriptions", json={"url": url})
+        store = service.runtime.hooks(first["id"])
+        wait_for(lambda: store.load_snapshot("models") is not None, "the first emitter")
+        assert c.delete(f"/v1/connections/{first['id']}").status_code == 204
+        assert not Path(service.runtime.hooks_location(first["id"])).exists()
+        # The supervisor lives on: a new tenant's emitter starts, the service answers.
+        second = new_connection(c, api.base_url, name="tenant-2")
+        c.post(f"/v1/connections/{second['id']}/subscriptions", json={"url": url})
+        other = service.runtime.hooks(second["id"])
+        wait_for(lambda: other.load_snapshot("models") is not None, "the second emitter")
+        changed = c.patch(f"/v1/connections/{second['id']}", json={"headers": {"x-tenant": "2"}})
+        assert changed.status_code == 200
+        assert c.get("/readyz").json()["status"] == "ready"
+        assert c.get(f"/v1/connections/{second['id']}/health").status_code == 200

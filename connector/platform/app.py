@@ -29,17 +29,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connector.emitter.service import Emitter
 from connector.errors import ConnectorError
 from connector.platform.bodies import DEFAULT_MAX_BODY
 from connector.platform.calls import call_routes
 from connector.platform.catalog import catalog_routes
 from connector.platform.connections import connection_routes
 from connector.platform.console import PUBLIC_PATHS, console_routes
+from connector.platform.emitters import run_emitters
 from connector.platform.hooks import hook_routes
 from connector.platform.probes import probe_routes
 from connector.platform.problems import HTTPProblem, from_error, problem
-from connector.platform.registry import Connection
 from connector.platform.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -146,33 +145,6 @@ async def _on_http(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _emit_all(runtime: Runtime, stop: anyio.Event, interval: float) -> None:
-    """Run the emitter of every connection with subscriptions until ``stop``."""
-    running: set[str] = set()
-
-    async def one(connection: Connection) -> None:
-        try:
-            connector = await runtime.connector(connection)
-            async with Emitter(
-                connector, runtime.hooks(connection.id), guard=runtime.guard
-            ) as emitter:
-                await emitter.run(stop, interval=interval)
-        except ConnectorError as exc:
-            log.warning("emitter of %s stopped: %s", connection.id, type(exc).__name__)
-        finally:
-            running.discard(connection.id)
-
-    async with anyio.create_task_group() as group:
-        while not stop.is_set():
-            for connection in runtime.registry.list_connections():
-                if connection.id not in running and runtime.has_hooks(connection.id):
-                    if runtime.hooks(connection.id).list_subscriptions():
-                        running.add(connection.id)
-                        group.start_soon(one, connection)
-            with anyio.move_on_after(interval):
-                await stop.wait()
-
-
 def create_app(
     runtime: Runtime,
     *,
@@ -191,7 +163,7 @@ def create_app(
         try:
             async with anyio.create_task_group() as group:
                 if emit:
-                    group.start_soon(_emit_all, runtime, stop, emit_interval)
+                    group.start_soon(run_emitters, runtime, stop, emit_interval)
                 app.state.ready = True
                 try:
                     yield

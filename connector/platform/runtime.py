@@ -134,12 +134,9 @@ class Runtime:
             return connector
 
     def forget(self, connection_id: str) -> None:
-        """Drop what was built for a connection (after an update or a delete)."""
+        """Drop the connector built for a connection (after an update or a delete)."""
         self._built.pop(connection_id, None)
         self._recorders.pop(connection_id, None)
-        store = self._stores.pop(connection_id, None)
-        if store is not None:
-            store.close()
 
     async def _build(self, connection: Connection) -> tuple[AsyncConnector, float | None]:
         definition = self.definitions.get(connection.definition)
@@ -249,8 +246,11 @@ class Runtime:
         return connection_id in self._stores or Path(self.hooks_location(connection_id)).exists()
 
     def drop_hooks(self, connection_id: str) -> None:
-        """Delete a connection's emitter store and its key file."""
+        """Close and delete a connection's emitter store and its key file."""
         self.forget(connection_id)
+        store = self._stores.pop(connection_id, None)
+        if store is not None:
+            store.close()
         location = self.hooks_location(connection_id)
         if location == ":memory:":
             return

@@ -659,3 +659,25 @@ def test_a_list_is_fetched_only_as_fast_as_the_client_reads(tmp_path: Path) -> N
     print(f"paused after {paused_at} of {pages_total} pages")
     assert paused_at < pages_total / 2, paused_at
     assert count == pages_total * per_page and len(asked) == pages_total
+
+
+def test_cors_is_off_unless_origins_are_configured(tmp_path: Path) -> None:
+    preflight = {
+        "origin": "https://platform.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type",
+    }
+    with running_service(tmp_path / "off.db") as closed:
+        refused = httpx.options(closed.base_url + "/v1/connections", headers=preflight)
+        plain = httpx.get(closed.base_url + "/healthz", headers={"origin": preflight["origin"]})
+    assert "access-control-allow-origin" not in refused.headers
+    assert "access-control-allow-origin" not in plain.headers
+    with running_service(tmp_path / "on.db", cors_origins=["https://platform.example"]) as open_:
+        allowed = httpx.options(open_.base_url + "/v1/connections", headers=preflight)
+        other = httpx.options(
+            open_.base_url + "/v1/connections",
+            headers={**preflight, "origin": "https://evil.example"},
+        )
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://platform.example"
+    assert "access-control-allow-origin" not in other.headers

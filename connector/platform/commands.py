@@ -59,6 +59,9 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         print(f"connector: {exc}", file=sys.stderr)
         return 2
+    # Listening before the address is printed: whoever reads it may connect at once (the
+    # connection waits in the backlog until uvicorn accepts it).
+    sock.listen(2048)
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
     logging.basicConfig(level=logging.INFO, format="connector serve: %(levelname)s %(message)s")

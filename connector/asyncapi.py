@@ -1,4 +1,4 @@
-"""An AsyncAPI 3.0 description of a definition's synthetic webhooks.
+"""An AsyncAPI 3.1 description of a definition's synthetic webhooks.
 
 Subscribers can mock, generate code for, and contract-test the receiving side from it (for
 instance by importing it into Microcks). Each webhook becomes a channel at its ``path`` (joined
@@ -85,33 +85,80 @@ def _message(webhook: Webhook) -> dict[str, Any]:
     }
 
 
+_ABOUT = (
+    "Events the connector emitter detects by polling and delivers as signed Standard Webhooks "
+    "(retried with backoff, replayable, at least once: dedupe on webhook-id)."
+)
+
+
+def _text(meta: dict[str, Any] | None, key: str) -> str | None:
+    value = (meta or {}).get(key)
+    return value if isinstance(value, str) and value else None
+
+
 def webhooks_asyncapi(definition: Definition) -> dict[str, Any]:
-    """The AsyncAPI 3.0 document (as a JSON-ready dict) for every webhook of ``definition``."""
+    """The AsyncAPI 3.1 document (as a JSON-ready dict) for every webhook of ``definition``:
+    descriptions, tags (one per resource), contact and licence from the definition's ``meta``."""
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
+    tags: list[dict[str, str]] = []
     for resource in definition.resources:
+        if not resource.webhooks:
+            continue
+        about = _text(resource.meta, "description") or f"The {resource.handle} resource."
+        tags.append({"name": resource.handle, "description": about})
         for webhook in resource.webhooks:
             name = webhook.event
+            summary = _text(webhook.meta, "description") or f"Sent when {name} happens."
             messages[name] = _message(webhook)
             channels[name] = {
                 "address": webhook.path,
+                "title": name,
                 "description": "Joined to each subscription's URL; POSTed by the emitter.",
                 "messages": {name: {"$ref": f"#/components/messages/{name}"}},
             }
             operations[f"send.{name}"] = {
                 "action": "send",
+                "title": f"Deliver {name}",
+                "summary": summary,
+                "description": f"{summary} Signed with the subscription's secret; a subscriber "
+                "answers 2xx to acknowledge, anything else is retried.",
                 "channel": {"$ref": f"#/channels/{name}"},
                 "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}],
+                "tags": [{"name": resource.handle}],
             }
-    title = definition.connection.handle or (definition.file or "definition")
+    meta = definition.connection.meta or {}
+    title = (
+        _text(meta, "short") or definition.connection.handle or (definition.file or "definition")
+    )
+    described = _text(meta, "description")
+    info: dict[str, Any] = {
+        "title": f"{title}: synthetic webhooks",
+        "version": _text(meta, "version") or "1.0.0",
+        "description": f"{described} {_ABOUT}" if described else _ABOUT,
+        "tags": tags,
+    }
+    for key in ("contact", "license"):
+        if isinstance(meta.get(key), dict):
+            info[key] = meta[key]
     return {
-        "asyncapi": "3.0.0",
-        "info": {
-            "title": f"{title}: synthetic webhooks",
-            "version": "1.0.0",
-            "description": "Events the connector emitter detects by polling and delivers as signed "
-            "Standard Webhooks (retried with backoff, replayable, at least once: dedupe on webhook-id).",
+        "asyncapi": "3.1.0",
+        "info": info,
+        "servers": {
+            "subscriber": {
+                "host": "{host}",
+                "protocol": "https",
+                "title": "A subscriber",
+                "description": "Each subscription has its own URL; channel addresses are joined "
+                "to it.",
+                "variables": {
+                    "host": {
+                        "description": "The subscription URL's host (and port).",
+                        "default": "subscriber.example",
+                    }
+                },
+            }
         },
         "defaultContentType": "application/json",
         "channels": channels,
@@ -136,7 +183,7 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``connector asyncapi``."""
     parser = subparsers.add_parser(
-        "asyncapi", help="an AsyncAPI 3.0 document of the webhooks, for subscribers"
+        "asyncapi", help="an AsyncAPI 3.1 document of the webhooks, for subscribers"
     )
     parser.add_argument("--out", metavar="FILE")
     parser.set_defaults(func=cmd_asyncapi)

@@ -39,11 +39,13 @@ _COMMAND_MODULES = (
     "connector.sandbox.commands",
     "connector.demo",
     "connector.asyncapi",
+    "connector.openapi",
     "connector.emitter.commands",
     "connector.emitter.log_commands",
     "connector.emitter.status",
     "connector.receiver_commands",
     "connector.workflows.commands",
+    "connector.pulls.commands",
     "connector.platform.commands",
 )
 
@@ -186,6 +188,10 @@ def cmd_call(args: argparse.Namespace) -> int:
         Connector(definition, **connector_options(args), on_write=on_write) as api,
     ):
         operation = api.definition.resource(args.handle).operation(args.operation)
+        if args.stream or operation.response_format == "sse":
+            from .stream_commands import print_stream
+
+            return print_stream(api, args.handle, args.operation, params, body)
         if operation.response_format in ("binary", "jsonl") and (
             args.out or operation.response_format == "binary"
         ):
@@ -219,22 +225,6 @@ class _binary_out:
     def __exit__(self, *exc: object) -> None:
         if self.path and self.handle is not None:
             self.handle.close()
-
-
-def cmd_pull(args: argparse.Namespace) -> int:
-    params = parse_params(args.param or [])
-    output = args.output or ("table" if sys.stdout.isatty() and not args.out else "jsonl")
-    with open_connector(args) as api:
-        records = api.iterate(
-            args.handle, args.operation, params, raw=args.raw, max_items=args.max_items
-        )
-        if args.out:
-            with open(args.out, "w", encoding="utf-8", newline="") as out:
-                count = _write_records(records, output, out)
-        else:
-            count = _write_records(records, output, sys.stdout)
-    print(f"{count} {args.handle} record(s)", file=sys.stderr)
-    return 0
 
 
 def cmd_results(args: argparse.Namespace) -> int:
@@ -302,17 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true", help="the whole JSON answer instead of the fields")
     p.add_argument("--output", choices=["json", "jsonl", "table", "csv"])
     p.add_argument("--out", metavar="FILE", help="write a binary or JSONL answer to FILE")
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="stream the answer (server-sent events): text as it arrives, JSONL events when piped",
+    )
     p.set_defaults(func=cmd_call)
-
-    p = sub.add_parser("pull", help="a list operation across all pages")
-    p.add_argument("handle")
-    p.add_argument("--operation", default="list")
-    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE")
-    p.add_argument("--max-items", type=int)
-    p.add_argument("--raw", action="store_true")
-    p.add_argument("--output", choices=["jsonl", "csv", "json", "table"])
-    p.add_argument("--out", metavar="FILE")
-    p.set_defaults(func=cmd_pull)
 
     p = sub.add_parser("results", help="stream a batch's JSONL results (constant memory)")
     p.add_argument("batch_id")

@@ -32,6 +32,7 @@ from .responses import (
 )
 from .results import CHUNK_SIZE, aiter_jsonl, iter_jsonl
 from .retry import RetryPolicy
+from .sse import AsyncEventStream, EventStream, aopened, is_event_stream, opened
 from .types import JSON
 
 __all__ = ["AsyncConnector", "Connector", "WriteObserver"]
@@ -273,6 +274,9 @@ class Connector:
         Raises the typed UpstreamError for an error status, InputError for bad params.
         """
         resource, op = self._core.target(handle, operation)
+        if op.response_format == "sse":  # the events folded into the final object
+            with self.stream(handle, operation, params, headers=headers, body=body) as events:
+                return events.final()
         response = self.send(handle, operation, params, headers=headers, body=body)
         return self._core.result(resource, op, response, raw)
 
@@ -284,8 +288,28 @@ class Connector:
         *,
         raw: bool = False,
         max_items: int | None = None,
+        with_: str | None = None,
+        concurrency: int = 4,
     ) -> Iterator[JSON]:
-        """Every item of a list operation, page after page, fetched lazily."""
+        """Every item of a list operation, page after page, fetched lazily.
+
+        ``with_`` names a child the resource declares (``results``): the children of each
+        listed record instead, ``concurrency`` parents at a time (:mod:`connector.pulls`).
+        """
+        if with_ is not None:
+            from .pulls.fanout import iterate_children
+
+            yield from iterate_children(
+                self,
+                handle,
+                operation,
+                params,
+                with_,
+                concurrency=concurrency,
+                raw=raw,
+                max_items=max_items,
+            )
+            return
         listing = self._core.listing(handle, operation, raw, max_items)
         while listing.query is not None:
             response = self.send(handle, operation, params, query=listing.query)
@@ -303,6 +327,26 @@ class Connector:
             yield from iter_jsonl(response.iter_bytes())
         finally:
             response.close()
+
+    def stream(
+        self,
+        handle: str,
+        operation: str,
+        params: Mapping[str, JSON] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: JSON = UNSET,
+    ) -> EventStream:
+        """The server-sent events of an ``sse`` operation; ``.final()`` accumulates the final
+        object (:mod:`connector.sse`). Close the stream, or use it in a ``with``."""
+        _, op = self._core.target(handle, operation)
+        response = self.send(handle, operation, params, headers=headers, body=body, stream=True)
+        if response.is_error or not is_event_stream(response):
+            try:
+                response.read()
+            finally:
+                response.close()
+        return opened(response, handle, op)
 
     def download(
         self, handle: str, operation: str, params: Mapping[str, JSON] | None, out: IO[bytes]
@@ -426,6 +470,11 @@ class AsyncConnector:
     ) -> JSON:
         """See :meth:`Connector.call`."""
         resource, op = self._core.target(handle, operation)
+        if op.response_format == "sse":
+            async with await self.stream(
+                handle, operation, params, headers=headers, body=body
+            ) as s:
+                return await s.final()
         response = await self.send(handle, operation, params, headers=headers, body=body)
         return self._core.result(resource, op, response, raw)
 
@@ -444,6 +493,27 @@ class AsyncConnector:
             response = await self.send(handle, operation, params, query=listing.query)
             for item in listing.read(response):
                 yield item
+
+    async def stream(
+        self,
+        handle: str,
+        operation: str,
+        params: Mapping[str, JSON] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: JSON = UNSET,
+    ) -> AsyncEventStream:
+        """See :meth:`Connector.stream` (``async for`` the events, ``await .final()``)."""
+        _, op = self._core.target(handle, operation)
+        response = await self.send(
+            handle, operation, params, headers=headers, body=body, stream=True
+        )
+        if response.is_error or not is_event_stream(response):
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return aopened(response, handle, op)
 
     async def stream_jsonl(
         self, handle: str, operation: str, params: Mapping[str, JSON] | None = None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ValidationError
 
 from .errors import Problem
+from .pulls.spec import check_pulls
 from .selectors import Selector, SelectorSyntaxError
 from .templates import CompiledTemplate, TemplateSyntaxProblem, compile_template
 
@@ -199,6 +200,8 @@ def compile_connection(connection: Connection, *, bare: bool) -> list[Problem]:
             check.add([*loc, "handle"], "handle used by another resource", resource.handle)
         handles.add(resource.handle)
         _compile_resource(check, loc, resource, operation_ids, events)
+    for where, message, found in check_pulls(connection):
+        check.add(where, message, found)
     return check.problems
 
 

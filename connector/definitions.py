@@ -30,17 +30,21 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from .errors import DefinitionError, InputError, InputProblem, Problem
+from .pulls.spec import Child, ChildWhere, Incremental
 from .selectors import FieldType, Selector, convert_value
 from .templates import CompiledTemplate
 from .types import JSON
 
 __all__ = [
     "Auth",
+    "Child",
+    "ChildWhere",
     "Condition",
     "Connection",
     "CursorPagination",
     "Definition",
     "Field",
+    "Incremental",
     "Multipart",
     "MultipartPart",
     "Operation",
@@ -49,6 +53,7 @@ __all__ = [
     "Resource",
     "ResponseSpec",
     "Service",
+    "StreamRule",
     "Template",
     "TemplateMap",
     "Trigger",
@@ -188,10 +193,39 @@ class PageTokenPagination(_Strict):
 Pagination = Annotated[CursorPagination | PageTokenPagination, Discriminator("type")]
 
 
-class ResponseSpec(_Strict):
-    """How the body is read: ``json`` (default), ``jsonl`` streamed line by line, ``binary``."""
+KeyPath = list[str | int]
 
-    format: Literal["json", "jsonl", "binary"] = "json"
+
+class StreamRule(_Strict):
+    """Extension: how one server-sent event folds into the final object of a stream
+    (:mod:`connector.sse`). ``set`` replaces the object with the event's value at that path;
+    ``insert`` puts it in the list at ``into``, index ``at``; ``append`` concatenates its string
+    members onto that item's; ``merge`` copies its non-null members into ``into`` (default the
+    object itself); ``parseJson`` turns the item's accumulated text member into JSON ``as``."""
+
+    event: str
+    set: KeyPath | None = None
+    insert: KeyPath | None = None
+    append: KeyPath | None = None
+    merge: KeyPath | None = None
+    parse_json: str | None = PydanticField(default=None, alias="parseJson")
+    as_: str | None = PydanticField(default=None, alias="as")
+    into: KeyPath = []
+    at: KeyPath | None = None
+
+
+class ResponseSpec(_Strict):
+    """How the body is read: ``json`` (default), ``jsonl`` streamed line by line, ``binary``,
+    or ``sse`` (server-sent events; extension: ``end`` names the event a complete stream ends
+    with, ``error`` the one that carries an error envelope, ``accumulate`` the rules that fold
+    the events into the final object)."""
+
+    format: Literal["json", "jsonl", "binary", "sse"] = "json"
+    end: str | None = None
+    error: str | None = None
+    accumulate: list[StreamRule] = []
+    text: KeyPath | None = None
+    """Extension (``sse``): where an event's data holds text to show as it arrives."""
 
 
 class MultipartPart(_Strict):
@@ -227,6 +261,8 @@ class Operation(_Strict):
     response: ResponseSpec = ResponseSpec()
     multipart: Multipart | None = None
     idempotent: bool | None = None
+    incremental: Incremental | None = None
+    """Extension: how a data pull reads only what changed (:mod:`connector.pulls.spec`)."""
     meta: dict[str, JSON] | None = None
 
     _name: str = PrivateAttr(default="")
@@ -252,7 +288,7 @@ class Operation(_Strict):
 
     @property
     def response_format(self) -> str:
-        """``json``, ``jsonl`` or ``binary``."""
+        """``json``, ``jsonl``, ``binary`` or ``sse``."""
         return self.response.format
 
     @property
@@ -322,6 +358,8 @@ class Resource(_Strict):
     webhooks: list[Webhook] = []
     headers: TemplateMap | None = None
     id_field: SelectorSpec = PydanticField(default=["id"], alias="idField")
+    children: list[Child] = []
+    """Extension: records a data pull fetches per record of this one (:mod:`connector.pulls.spec`)."""
 
     def operation(self, name: str) -> Operation:
         """The named operation, or an InputError that lists the ones there are."""
@@ -372,6 +410,10 @@ def definition_json_schema() -> dict[str, Any]:
     """The JSON Schema of the definition format (both shapes), exported from the models."""
     adapter: TypeAdapter[Connection | list[Resource]] = TypeAdapter(Connection | list[Resource])
     schema = adapter.json_schema(by_alias=True)
+    # The root picks its shape by type (if/then/else), not anyOf: a validator then reports a
+    # stray key once, where it is, instead of "the whole document is not valid under any".
+    connection, bare = schema.pop("anyOf")
+    schema.update({"if": {"type": "array"}, "then": bare, "else": connection})
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "connector definition (Corteza Connections format + extensions)"
     return schema

@@ -50,6 +50,7 @@ __all__ = [
     "ConflictError",
     "ConnectorError",
     "DefinitionError",
+    "DestinationError",
     "GatewayTimeoutError",
     "InputError",
     "InputProblem",
@@ -65,6 +66,7 @@ __all__ = [
     "ResponseError",
     "StepFailedError",
     "StoreError",
+    "StreamInterruptedError",
     "SubscriptionError",
     "TransportError",
     "UnprocessableEntityError",
@@ -181,6 +183,15 @@ class TransportError(ConnectorError):
         super().__init__(message)
         self.url = url
         self.attempts = attempts
+
+
+class StreamInterruptedError(TransportError):
+    """A streamed answer (server-sent events) broke off: the connection dropped mid-stream, or
+    the stream ended before the event that completes it. ``events`` counts what arrived."""
+
+    def __init__(self, message: str, *, url: str | None = None, events: int = 0) -> None:
+        super().__init__(message, url=url)
+        self.events = events
 
 
 class PaginationError(ConnectorError):
@@ -418,3 +429,17 @@ class StepFailedError(WorkflowError):
         self.step_id = step_id
         self.criterion = criterion
         self.value = value
+
+
+class DestinationError(ConnectorError):
+    """A data pull's destination (a dlt pipeline) failed to take the records.
+
+    ``destination`` names it (``duckdb``, never with credentials) and ``stage`` the dlt step
+    that failed (``extract``, ``normalize``, ``load``); what was extracted stays pending and
+    the next run of the same pipeline loads it first.
+    """
+
+    def __init__(self, message: str, *, destination: str, stage: str | None = None) -> None:
+        super().__init__(message)
+        self.destination = destination
+        self.stage = stage

@@ -130,6 +130,8 @@ def test_connector_every_operation_against_the_sandbox(
     assert isinstance(message["usage_input_tokens"], int)
     tokens = call("messages", "count_tokens", {"model": MODEL, "content": "Hello"})
     assert tokens["input_tokens"] > 0
+    streamed = call("messages", "stream", {"model": MODEL, "max_tokens": "32", "content": "Hello"})
+    assert streamed["role"] == "assistant" and streamed["content"][0]["type"] == "text"
 
     models = call("models", "list")
     assert models and all(m["id"] for m in models)
@@ -194,6 +196,10 @@ async def test_async_connector_every_operation_against_the_sandbox(
             done.add((handle, operation))
             return await api.call(handle, operation, params)
 
+        streamed = await call(
+            "messages", "stream", {"model": MODEL, "max_tokens": 8, "content": "x"}
+        )
+        assert streamed["type"] == "message" and streamed["stop_reason"]
         assert (
             await call("messages", "create", {"model": MODEL, "max_tokens": 8, "content": "x"})
         )["id"].startswith("msg_")

@@ -682,6 +682,9 @@ def _validate(
         errors = _validate(root["$defs"][name], value, root, where)
         rest = {k: v for k, v in schema.items() if k not in ("$ref", "default")}
         return errors + (_validate(rest, value, root, where) if rest else [])
+    if "if" in schema:
+        branch = "then" if not _validate(schema["if"], value, root, where) else "else"
+        return _validate(schema[branch], value, root, where)
     for key in ("anyOf", "oneOf"):
         if key in schema:
             branches = [_validate(s, value, root, where) for s in schema[key]]
@@ -844,3 +847,24 @@ def test_load_definition_shipped_every_operation_has_an_operation_id() -> None:
         if not operation.operation_id
     ]
     assert missing == []
+
+
+def test_a_stray_key_is_one_located_error_for_a_json_schema_validator() -> None:
+    """jsonschema (Draft 2020-12) on the exported schema: the root picks its shape by type, so
+    a typo is reported once, where it is, not as 'not valid under any of the given schemas'
+    with the whole document printed."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(definition_json_schema())
+    for document in (_raw(SHIPPED), _raw(SEED)):
+        assert list(validator.iter_errors(document)) == []
+    document = _raw(SHIPPED)
+    document["resources"][0]["operations"]["create"]["bodyTemplat"] = "x"
+    (error,) = validator.iter_errors(document)
+    assert list(error.absolute_path) == ["resources", 0, "operations", "create"]
+    assert "'bodyTemplat' was unexpected" in error.message
+    assert len(error.message) < 300
+    bare = _raw(SEED)
+    bare[0]["handel"] = "x"
+    (error,) = validator.iter_errors(bare)
+    assert list(error.absolute_path) == [0] and "'handel' was unexpected" in error.message

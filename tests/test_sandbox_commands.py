@@ -63,7 +63,9 @@ def test_seed_000_results_example_streams_jsonl(
     assert set(by_id) == {"request-001", "request-002"}
     assert by_id["request-001"]["type"] == "succeeded"
     message = by_id["request-001"]["message"]
-    assert message["content"] == [{"type": "text", "text": "The capital of France is Paris."}]
+    assert message["content"] == [
+        {"type": "text", "text": "The capital of France is Paris.", "citations": None}
+    ]
     assert message["stop_reason"] == "end_turn"
     assert message["usage"]["input_tokens"] > 0
 

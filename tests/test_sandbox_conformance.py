@@ -1,4 +1,4 @@
-"""The official SDK (2.12.0, strict response validation) against the sandbox on a real socket."""
+"""The official SDK (2.15, strict response validation) against the sandbox on a real socket."""
 
 from __future__ import annotations
 

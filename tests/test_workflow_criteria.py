@@ -76,13 +76,26 @@ def test_regex_condition_searches_the_context(pattern: str, context: str, expect
 @pytest.mark.parametrize(
     ("condition", "expected"),
     [
+        # RFC 9535 queries over [context], holding when they select a node (spec and Respect)
+        ("$[?@.processing_status == 'ended']", True),
+        ("$[?(@.processing_status == 'ended')]", True),
+        ('$[?@.processing_status == "running"]', False),
+        ("$[?count(@.items[*]) > 1]", True),
+        ("$[?count(@.items[*]) > 2]", False),
+        ("$[?@.items[?@.id > 1]]", True),
+        ("$[?@.items[?@.id > 5]]", False),
+        ("$[0].items[*].id", True),
+        ("$[?length(@.s) == 4]", True),
+        ("$[?match(@.processing_status, 'end.*')]", True),
+        ("$[?@.ok == true && @.n == 0]", True),
+        ("$[?@.items[0].id < 2]", True),
+        # a lone query is tested on [context], so '$.items' selects nothing, as in Respect
+        ("$.items[*].id", False),
+        ("$.nothing", False),
+        # the comparison form (an extension: not RFC 9535 queries)
         ('$.processing_status != "ended"', False),
         ('$.processing_status == "ended"', True),
-        ("$.items[*].id", True),
-        ("$.nothing", False),
         ("$.items[1].id == 2", True),
-        ("$.items[?(@.id > 1)]", True),
-        ("$.items[?(@.id > 5)]", False),
         ("$.missing != 'x'", True),
         ("$.n == 0 && $.ok", True),
         ("$.items[0].id < $inputs.limit", True),
@@ -90,6 +103,39 @@ def test_regex_condition_searches_the_context(pattern: str, context: str, expect
 )
 def test_jsonpath_condition(condition: str, expected: bool) -> None:
     assert _holds(condition, "jsonpath", "$response.body") is expected
+
+
+def test_the_specifications_own_jsonpath_example_holds() -> None:
+    # Arazzo 1.0.1 §4.6.21: context $response.body, condition $[?count(@.pets) > 0]
+    scope = Scope(response={"body": {"pets": [{"name": "Rex"}]}})
+    criterion = Criterion(
+        condition="$[?count(@.pets) > 0]", type="jsonpath", context="$response.body"
+    )
+    compiled = compile_criterion(criterion)
+    assert compiled.dialect == "rfc9535"
+    assert compiled.holds(scope)
+    # count() counts the nodes @.pets selects (one list), so it tests that pets is there
+    assert compiled.holds(Scope(response={"body": {"pets": []}}))
+    assert not compiled.holds(Scope(response={"body": {"cats": [1]}}))
+
+
+def test_a_query_embeds_runtime_expressions_as_json_values() -> None:
+    criterion = Criterion(
+        condition="$[?@.items[0].id < {$inputs.limit} && @.s == {$inputs.name}]",
+        type="jsonpath",
+        context="$response.body",
+    )
+    assert compile_criterion(criterion).dialect == "rfc9535"
+    assert not compile_criterion(criterion).holds(SCOPE)  # s is "it's", not "Ada"
+    scope = Scope(inputs={"limit": 2, "name": "it's"}, response=SCOPE.response)
+    assert compile_criterion(criterion).holds(scope)
+
+
+def test_the_comparison_form_is_marked_as_the_extension() -> None:
+    seed = Criterion(
+        condition='$.processing_status != "ended"', type="jsonpath", context="$response.body"
+    )
+    assert compile_criterion(seed).dialect == "comparison"
 
 
 def test_jsonpath_condition_accepts_an_expression_type_object() -> None:

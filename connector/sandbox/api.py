@@ -126,7 +126,7 @@ async def _sse(message: dict[str, JSON]) -> AsyncIterator[bytes]:
     yield event("ping", {"type": "ping"})
     for index, block in enumerate(message["content"]):
         if block["type"] == "text":
-            opening: dict[str, JSON] = {"type": "text", "text": ""}
+            opening: dict[str, JSON] = {"type": "text", "text": "", "citations": None}
             deltas = [{"type": "text_delta", "text": piece} for piece in _pieces(block["text"])]
         else:
             opening = dict(block, input={})
@@ -148,8 +148,18 @@ async def _sse(message: dict[str, JSON]) -> AsyncIterator[bytes]:
             "delta": {
                 "stop_reason": message["stop_reason"],
                 "stop_sequence": message["stop_sequence"],
+                "stop_details": message.get("stop_details"),
+                "container": message.get("container"),
             },
-            "usage": {"output_tokens": usage["output_tokens"]},
+            # the cumulative usage, every key the SDKs' MessageDeltaUsage declares
+            "usage": {
+                "input_tokens": usage["input_tokens"],
+                "output_tokens": usage["output_tokens"],
+                "cache_creation_input_tokens": usage.get("cache_creation_input_tokens"),
+                "cache_read_input_tokens": usage.get("cache_read_input_tokens"),
+                "output_tokens_details": usage.get("output_tokens_details"),
+                "server_tool_use": usage.get("server_tool_use"),
+            },
         },
     )
     yield event("message_stop", {"type": "message_stop"})

@@ -183,12 +183,14 @@ class Gate:
         authorization = headers.get("authorization", "")
         if not key and authorization.lower().startswith("bearer "):
             key = authorization[len("bearer ") :].strip()
+        version = headers.get("anthropic-version")
+        # Name the header this client's API version authenticates with (either is accepted).
+        header = "Authorization: Bearer" if version == MODERN_VERSION else "x-api-key"
         if not key:
-            return _refuse(401, "authentication_error", "x-api-key header is required", request_id)
+            return _refuse(401, "authentication_error", f"{header} header is required", request_id)
         expected = self.settings.api_key
         if expected is not None and not hmac.compare_digest(key.encode(), expected.encode()):
-            return _refuse(401, "authentication_error", "invalid x-api-key", request_id)
-        version = headers.get("anthropic-version")
+            return _refuse(401, "authentication_error", f"invalid {header}", request_id)
         if version is None:
             return _refuse(
                 400, "invalid_request_error", "anthropic-version: header is required", request_id

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from .clock import format_time
 from .wire import JSON
 
-__all__ = ["ModelRecord", "default_models"]
+__all__ = ["ModelRecord", "capabilities", "default_models"]
 
 
 @dataclass
@@ -29,6 +29,8 @@ class ModelRecord:
     def to_json(self) -> dict[str, JSON]:
         """The ModelInfo object (API reference §4)."""
         return {
+            "capabilities": capabilities(self.line, self.created_at),
+            "allowed_fallback_models": None,  # the beta ModelInfo's
             "type": "model",
             "id": self.id,
             "display_name": self.display_name,
@@ -40,6 +42,55 @@ class ModelRecord:
             "max_input_tokens": self.max_input_tokens,
             "max_tokens": self.max_tokens,
         }
+
+
+def _supported(flag: bool) -> dict[str, JSON]:
+    return {"supported": flag}
+
+
+def capabilities(line: str | None, released: datetime) -> dict[str, JSON]:
+    """The ModelCapabilities object the newest SDKs declare (every key, nested ones too): the
+    Claude 4 generation supports everything listed, older models not thinking, effort or the
+    newer context-management edits; only Opus takes the ``max`` effort."""
+    modern = released >= _day(2025, 5, 1)
+    yes = _supported(True)
+    return {
+        "batch": yes,
+        "citations": yes,
+        "code_execution": _supported(modern),
+        "compaction": {"supported": False, "summarize": _supported(False)},  # beta only
+        "context_management": {
+            "supported": modern,
+            "clear_thinking_20251015": _supported(modern),
+            "clear_tool_uses_20250919": _supported(modern),
+            "compact_20260112": _supported(False),
+        },
+        "effort": {
+            "supported": modern,
+            "low": _supported(modern),
+            "medium": _supported(modern),
+            "high": _supported(modern),
+            "max": _supported(modern and line == "opus"),
+            "xhigh": _supported(False),
+        },
+        "image_input": yes,
+        "pdf_input": yes,
+        "server_tools": {
+            "supported": True,
+            "code_execution": _supported(modern),
+            "web_search": yes,
+        },
+        "structured_outputs": _supported(modern),
+        "thinking": {
+            "supported": modern,
+            "types": {
+                "adaptive": _supported(False),
+                "between_tools": _supported(modern),
+                "disabled": yes,
+                "enabled": _supported(modern),
+            },
+        },
+    }
 
 
 def _day(year: int, month: int, day: int) -> datetime:

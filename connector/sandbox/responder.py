@@ -369,13 +369,20 @@ def reply(
     if tool is not None and max_tokens > 0:
         tool_input = _tool_input(tool, question)
         content = [
-            {"type": "tool_use", "id": tool_use_id, "name": tool["name"], "input": tool_input}
+            {
+                "type": "tool_use",
+                "id": tool_use_id,
+                "name": tool["name"],
+                "input": tool_input,
+                "caller": {"type": "direct"},
+                "toolset_name": None,
+            }
         ]
         stop_reason = "tool_use"
         output_tokens = 10 + len(json.dumps(tool_input)) // 4
     else:
         text, stop_reason, stop_sequence = _shape(_answer(question), params, max_tokens)
-        content = [{"type": "text", "text": text}] if text else []
+        content = [{"type": "text", "text": text, "citations": None}] if text else []
         output_tokens = count_tokens(text)
     return {
         "id": message_id,
@@ -385,6 +392,13 @@ def reply(
         "content": content,
         "stop_reason": stop_reason,
         "stop_sequence": stop_sequence,
+        # Declared by the newest SDKs (required in their TypeScript types, nullable): present
+        # as null when they do not apply, never missing.
+        "stop_details": None,
+        "container": None,
+        "diagnostics": None,
+        "context_management": None,  # and the beta Message's two
+        "input_transformations": None,
         "usage": {
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
@@ -392,6 +406,12 @@ def reply(
             "cache_read_input_tokens": 0,
             "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
             "service_tier": service_tier,
+            "inference_geo": None,
+            "output_tokens_details": None,
+            "server_tool_use": None,
+            "speed": "standard",
+            "fallback_credit": None,
+            "iterations": None,
         },
     }
 

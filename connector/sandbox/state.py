@@ -107,6 +107,8 @@ class FileRecord:
             "size_bytes": len(self.data),
             "created_at": format_time(self.created_at),
             "downloadable": self.downloadable,
+            "expires_at": None,  # uploads do not expire (generated files would)
+            "scope": None,  # the beta FileMetadata's: no workspace scope
         }
 
 

@@ -16,6 +16,7 @@ from .binding import OperationExecutor
 from .document import ArazzoDocument, load_document
 from .executors import ConnectorExecutor
 from .expressions import JSON
+from .portability import portability_warnings
 from .runner import DEFAULT_DEADLINE, RunOptions, WorkflowRunner
 
 __all__ = ["add_commands", "parse_inputs"]
@@ -70,6 +71,17 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="the definition a sourceDescription names",
     )
     validate.set_defaults(func=validate_workflow_command)
+    generate = actions.add_parser(
+        "generate", help="write an Arazzo document for a resource's flow (YAML on stdout)"
+    )
+    generate.add_argument("handle", help="the resource, e.g. message_batches")
+    generate.add_argument(
+        "--source-url",
+        metavar="URL",
+        help="the OpenAPI description the document names (default <connection>.openapi.yml)",
+    )
+    generate.add_argument("--out", type=Path, metavar="FILE")
+    generate.set_defaults(func=generate_workflow_command)
 
     batch = subparsers.add_parser("batch", help="message batches from a JSONL file")
     batch_actions = batch.add_subparsers(dest="batch_command", required=True)
@@ -115,10 +127,39 @@ def validate_workflow_command(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         WorkflowRunner(document, _executors(document, args, stack))
     steps = sum(len(w.steps) for w in document.workflows)
+    warnings = portability_warnings(document)
+    for warning in warnings:
+        print(f"{args.file}: warning: {warning}", file=sys.stderr)
+    portable = f", {len(warnings)} portability warning(s)" if warnings else ""
     print(
-        f"{args.file}: valid ({len(document.workflows)} workflow(s), {steps} step(s))",
+        f"{args.file}: valid ({len(document.workflows)} workflow(s), {steps} step(s){portable})",
         file=sys.stderr,
     )
+    return 0
+
+
+def generate_workflow_command(args: argparse.Namespace) -> int:
+    """Print (or write) the generated Arazzo document as YAML."""
+    import yaml
+
+    from connector.config import load_configured_definition
+
+    from .generation import generate_workflow
+
+    document = generate_workflow(
+        load_configured_definition(args), args.handle, source_url=args.source_url
+    )
+
+    class _Plain(yaml.SafeDumper):
+        def ignore_aliases(self, data: object) -> bool:
+            return True  # each step spells its headers out: no &id001 anchors
+
+    text = yaml.dump(document, Dumper=_Plain, sort_keys=False, allow_unicode=True, width=100)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
     return 0
 
 

@@ -9,12 +9,15 @@
 * ``regex``: Python's ``re`` syntax, *searched* in the context's text (not full-matched): the
   specification's own example anchors its pattern (``^200$``), which only makes sense for a
   search. Anchor the pattern to match the whole value.
-* ``jsonpath``: the same little language, but ``$`` at the start of an operand (``$.a``,
-  ``$[...]``, ``$..x``) is a JSONPath query (jsonpath-ng's extended dialect) over the context.
-  A query compared with a value takes its single match (``null`` when it matches nothing, the
-  list of matches when several); a query standing alone holds when it matches at least one
-  node. So the seed's ``$.processing_status != "ended"`` and the specification's
-  ``$[?(@.count > 0)]`` both work.
+* ``jsonpath``: an RFC 9535 query over the context, holding when it selects a node, exactly
+  as the specification and Redocly Respect read it (:mod:`connector.workflows.queries`:
+  ``$[?@.processing_status == 'ended']``). A condition that is not a query is read as the
+  *comparison-form extension*: the same little language as ``simple``, but ``$`` at the start
+  of an operand (``$.a``, ``$[...]``, ``$..x``) is a JSONPath query (jsonpath-ng's extended
+  dialect) over the context itself, and a query compared with a value takes its single match
+  (``null`` when it matches nothing, the list of matches when several). That keeps the seed's
+  ``$.processing_status != "ended"`` running as written; ``workflow validate`` warns about it,
+  because other runners read it as an invalid query, which never holds.
 
 ``xpath`` is refused when the document loads.
 """
@@ -32,6 +35,7 @@ from connector.errors import WorkflowError
 
 from .document import Criterion
 from .expressions import JSON, Expression, ExpressionError, Scope, parse_expression
+from .queries import compile_query
 
 __all__ = ["CompiledCriterion", "ConditionError", "compile_condition", "compile_criterion"]
 
@@ -66,6 +70,8 @@ class CompiledCriterion:
     context: Expression | None
     _test: Callable[[Scope, JSON], bool]
     _operands: tuple[tuple[str, Evaluator], ...]
+    dialect: str = ""
+    """For ``jsonpath``: ``rfc9535`` (a query) or ``comparison`` (the extension)."""
 
     def holds(self, scope: Scope) -> bool:
         """Whether the condition is true for this scope."""
@@ -75,6 +81,8 @@ class CompiledCriterion:
         """The values the condition looked at: one value, or a mapping of operand to value."""
         context = self._context(scope)
         if self.kind == "regex":
+            return context
+        if self.dialect == "rfc9535":
             return context
         seen = {text: evaluate(scope, context) for text, evaluate in self._operands}
         return next(iter(seen.values())) if len(seen) == 1 else seen
@@ -117,8 +125,13 @@ def compile_criterion(criterion: Criterion) -> CompiledCriterion:
         return CompiledCriterion(
             criterion.condition, kind, context, lambda _s, c: bool(pattern.search(_text(c))), ()
         )
+    if kind == "jsonpath":
+        query = compile_query(criterion.condition)
+        if query is not None:
+            return CompiledCriterion(criterion.condition, kind, context, query, (), "rfc9535")
     test, operands = compile_condition(criterion.condition, jsonpath=kind == "jsonpath")
-    return CompiledCriterion(criterion.condition, kind, context, test, tuple(operands))
+    dialect = "comparison" if kind == "jsonpath" else ""
+    return CompiledCriterion(criterion.condition, kind, context, test, tuple(operands), dialect)
 
 
 def compile_condition(

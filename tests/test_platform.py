@@ -253,6 +253,25 @@ def test_jsonl_and_binary_answers_stream_through(
     assert downloaded.status_code == 200 and downloaded.content == payload
 
 
+def test_a_streamed_message_is_folded_or_passed_on_event_by_event(
+    client: httpx.Client, conn: dict[str, Any]
+) -> None:
+    inputs = {"model": MODEL, "max_tokens": 16, "content": "hello"}
+    folded = client.post(op_path(conn, "messages", "stream"), json=inputs)
+    assert folded.status_code == 200 and folded.json()["stop_reason"] == "end_turn"
+    with client.stream(
+        "POST", op_path(conn, "messages", "stream") + "?stream=true", json=inputs
+    ) as answer:
+        assert answer.headers["content-type"] == "application/x-ndjson"
+        events = [json.loads(line) for line in answer.iter_lines() if line]
+    names = [e["event"] for e in events]
+    assert names[0] == "message_start" and names[-1] == "message_stop"
+    text = "".join(
+        e["data"]["delta"].get("text", "") for e in events if e["event"] == "content_block_delta"
+    )
+    assert text == folded.json()["content"][0]["text"]
+
+
 def test_upstream_errors_are_problem_documents_with_the_upstream_details(
     client: httpx.Client, conn: dict[str, Any]
 ) -> None:

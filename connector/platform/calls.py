@@ -9,7 +9,10 @@ says). What comes back depends on the operation:
   page by page only as fast as the client reads (``?max_items=N`` stops early). An error on
   the first page is a problem document; one after the stream began ends it with a last line
   ``{"error": <problem>}``;
-* a JSONL or binary answer: the upstream body streamed through in chunks, constant memory.
+* a JSONL or binary answer: the upstream body streamed through in chunks, constant memory;
+* a server-sent-events operation (``messages.stream``): the final object folded from the
+  events, as ``call`` gives it; with ``?stream=true`` each event as it comes, one NDJSON line
+  ``{"event": name, "data": ...}`` each.
 
 Upstream errors are RFC 9457 problems (502, carrying the upstream status, type, message and
 request id); input errors are 422s listing every problem with its location.
@@ -97,6 +100,8 @@ async def call_operation(request: Request) -> Response:
         return await _stream_pages(connector, handle, name, inputs, raw, limit)
     if operation.response_format in ("jsonl", "binary"):
         return await _pass_through(connector, handle, name, inputs, operation.response_format)
+    if operation.response_format == "sse" and _flag(request, "stream"):
+        return await _events(connector, handle, name, inputs)
     result = await connector.call(handle, name, inputs, raw=raw)
     return JSONAnswer(result)
 
@@ -160,6 +165,23 @@ async def _pass_through(
     if disposition:
         headers["content-disposition"] = disposition
     return StreamingResponse(body(), media_type=media, headers=headers)
+
+
+async def _events(
+    connector: AsyncConnector, handle: str, name: str, inputs: dict[str, JSON]
+) -> Response:
+    events = await connector.stream(handle, name, inputs)  # an error status raises here
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for event in events:
+                yield _line({"event": event.name, "data": event.data})
+        except ConnectorError as exc:
+            yield _line({"error": json.loads(bytes(from_error(exc).body))})
+        finally:
+            await events.aclose()
+
+    return StreamingResponse(body(), media_type=NDJSON)
 
 
 def call_routes() -> list[BaseRoute]:

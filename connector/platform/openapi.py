@@ -280,6 +280,7 @@ def _document() -> dict[str, Any]:
                 query=(
                     _query("raw", {"type": "boolean"}, "the API's whole answer, not the fields"),
                     _query("max_items", {"type": "integer", "minimum": 0}, "stop a list early"),
+                    _query("stream", {"type": "boolean"}, "an SSE operation's events as NDJSON"),
                 ),
                 body="Inputs",
                 answer=_CALL_ANSWER,

@@ -38,7 +38,7 @@ KEY = "sk-bench-not-a-secret"
 MODEL = "claude-sonnet-4-5"
 CONCURRENCY = 32
 RECORDS = 10_000
-LATENCY = 0.020
+LATENCY = 0.100
 
 
 def _static_app(count: int) -> Any:
@@ -89,7 +89,7 @@ def serve(kind: str) -> None:
 
     if kind == "sandbox":
         server = SandboxServer(batch_seconds=3600)
-    elif kind == "remote":  # a sandbox 20 ms away: what a real API's latency looks like
+    elif kind == "remote":  # a sandbox 100 ms away: about what a real API answers in
         plan = FaultPlan(rules=[FaultRule(route="*", latency=LATENCY)])
         server = SandboxServer(batch_seconds=3600, faults=plan)
     else:

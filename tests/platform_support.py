@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -87,3 +88,27 @@ def new_connection(client: httpx.Client, base_url: str, name: str = "tenant-1") 
     assert answer.status_code == 201, answer.text
     created: dict[str, Any] = answer.json()
     return created
+
+
+@contextmanager
+def service_for(
+    tmp_path: Path, definition: dict[str, Any], upstream: Any
+) -> Iterator[tuple[ServiceServer, SandboxServer]]:
+    """The service with one definition (written to a directory it serves), in front of
+    ``upstream`` (any ASGI app) on its own socket."""
+    from connector.platform import Runtime, create_app, load_definitions
+
+    folder = tmp_path / "definitions"
+    folder.mkdir()
+    (folder / "api.json").write_text(json.dumps(definition))
+    with SandboxServer(app=upstream) as api:
+        server = ServiceServer.__new__(ServiceServer)
+        server.runtime = Runtime(load_definitions(folder), tmp_path / "state.db")
+        server.app = create_app(server.runtime)
+        server.token = server.runtime.registry.add_token("tests")
+        server.port = 0
+        server.start()
+        try:
+            yield server, api
+        finally:
+            server.stop()

@@ -15,7 +15,14 @@ import httpx
 import jsonschema
 import pytest
 from openapi_spec_validator import validate
-from platform_support import CANARY_KEY, ServiceServer, new_connection, running_service, sandbox
+from platform_support import (
+    CANARY_KEY,
+    ServiceServer,
+    new_connection,
+    running_service,
+    sandbox,
+    service_for,
+)
 
 from connector import Connector, load_definition
 from connector.cli import main
@@ -333,61 +340,34 @@ def test_oauth2_client_credentials_get_a_token_once_and_send_it(tmp_path: Path) 
     app = Starlette(
         routes=[Route("/oauth/token", token, methods=["POST"]), Route("/api/items", items)]
     )
-    definitions = tmp_path / "defs"
-    definitions.mkdir()
-    (definitions / "items.json").write_text(
-        json.dumps(
+    definition = {
+        "handle": "items-api",
+        "service": {"baseURL": "{{ env.ORIGIN }}/api"},
+        "resources": [
             {
-                "handle": "items-api",
-                "service": {"baseURL": "{{ env.ORIGIN }}/api"},
-                "resources": [
-                    {
-                        "handle": "items",
-                        "endpoint": "/items",
-                        "operations": {"list": {"method": "GET", "records": ["data"]}},
-                    }
-                ],
+                "handle": "items",
+                "endpoint": "/items",
+                "operations": {"list": {"method": "GET", "records": ["data"]}},
             }
-        )
-    )
-    from connector.platform import Runtime, create_app, load_definitions
-
-    with SandboxServer(app=app) as api:
-        server = ServiceServer.__new__(ServiceServer)
-        server.runtime = Runtime(load_definitions(definitions), tmp_path / "s.db")
-        server.app = create_app(server.runtime)
-        server.token = server.runtime.registry.add_token("t")
-        server.port = 0
-        server.start()
-        try:
-            with server.client() as c:
-                base = {
-                    "name": "oauth",
-                    "definition": "items-api",
-                    "params": {"ORIGIN": api.base_url},
-                }
-                creds = {
-                    "type": "oauth2_client_credentials",
-                    "token_url": f"{api.base_url}/oauth/token",
-                    "client_id": "cid",
-                }
-                made = c.post(
-                    "/v1/connections",
-                    json={**base, "credentials": {**creds, "client_secret": CANARY_KEY}},
-                ).json()
-                first = c.post(f"/v1/connections/{made['id']}/resources/items/operations/list")
-                second = c.post(f"/v1/connections/{made['id']}/resources/items/operations/list")
-                bad = c.post(
-                    "/v1/connections",
-                    json={
-                        **base,
-                        "name": "bad",
-                        "credentials": {**creds, "client_secret": "wrong"},
-                    },
-                ).json()
-                refused = c.post(f"/v1/connections/{bad['id']}/resources/items/operations/list")
-        finally:
-            server.stop()
+        ],
+    }
+    with service_for(tmp_path, definition, app) as (server, api), server.client() as c:
+        base = {"name": "oauth", "definition": "items-api", "params": {"ORIGIN": api.base_url}}
+        creds = {
+            "type": "oauth2_client_credentials",
+            "token_url": f"{api.base_url}/oauth/token",
+            "client_id": "cid",
+        }
+        made = c.post(
+            "/v1/connections", json={**base, "credentials": {**creds, "client_secret": CANARY_KEY}}
+        ).json()
+        first = c.post(f"/v1/connections/{made['id']}/resources/items/operations/list")
+        second = c.post(f"/v1/connections/{made['id']}/resources/items/operations/list")
+        bad = c.post(
+            "/v1/connections",
+            json={**base, "name": "bad", "credentials": {**creds, "client_secret": "wrong"}},
+        ).json()
+        refused = c.post(f"/v1/connections/{bad['id']}/resources/items/operations/list")
     assert first.status_code == second.status_code == 200
     assert first.json() == {"data": [{"id": "i1"}, {"id": "i2"}]}  # no fields: the answer as is
     assert issued == ["tok0"]  # cached: one token for both calls
@@ -599,6 +579,21 @@ def test_definitions_are_served_by_handle(tmp_path: Path) -> None:
         load_definitions(tmp_path / "empty")
 
 
+_ROWS = {
+    "handle": "big",
+    "service": {"baseURL": "{{ env.ORIGIN }}"},
+    "resources": [
+        {
+            "handle": "rows",
+            "endpoint": "/rows",
+            "operations": {
+                "list": {"method": "GET", "records": ["data"], "pagination": {"type": "cursor"}}
+            },
+        }
+    ],
+}
+
+
 def test_a_list_is_fetched_only_as_fast_as_the_client_reads(tmp_path: Path) -> None:
     """Backpressure: with the client not reading, the service stops asking for pages once the
     socket buffers are full, far short of the whole list."""
@@ -621,60 +616,28 @@ def test_a_list_is_fetched_only_as_fast_as_the_client_reads(tmp_path: Path) -> N
         more = start + per_page < pages_total * per_page
         return JSONResponse({"data": data, "has_more": more, "last_id": data[-1]["id"]})
 
-    definitions = tmp_path / "defs"
-    definitions.mkdir()
-    (definitions / "big.json").write_text(
-        json.dumps(
-            {
-                "handle": "big",
-                "service": {"baseURL": "{{ env.ORIGIN }}"},
-                "resources": [
-                    {
-                        "handle": "rows",
-                        "endpoint": "/rows",
-                        "operations": {
-                            "list": {
-                                "method": "GET",
-                                "records": ["data"],
-                                "pagination": {"type": "cursor"},
-                            }
-                        },
-                    }
-                ],
-            }
-        )
-    )
-    from connector.platform import Runtime, create_app, load_definitions
-
-    with SandboxServer(app=Starlette(routes=[Route("/rows", listing)])) as api:
-        server = ServiceServer.__new__(ServiceServer)
-        server.runtime = Runtime(load_definitions(definitions), tmp_path / "s.db")
-        server.app = create_app(server.runtime)
-        server.token = server.runtime.registry.add_token("t")
-        server.port = 0
-        server.start()
-        try:
-            with server.client() as c:
-                made = c.post(
-                    "/v1/connections",
-                    json={"name": "big", "definition": "big", "params": {"ORIGIN": api.base_url}},
-                ).json()
-                with c.stream(
-                    "POST", f"/v1/connections/{made['id']}/resources/rows/operations/list"
-                ) as answer:
-                    lines = answer.iter_lines()
-                    assert json.loads(next(lines))["id"] == "0"
-                    # Wait until the service has stopped asking (its writes are blocked).
-                    seen, steady = -1, 0
-                    deadline = time.monotonic() + 20
-                    while steady < 20 and time.monotonic() < deadline:
-                        time.sleep(0.02)
-                        steady = steady + 1 if len(asked) == seen else 0
-                        seen = len(asked)
-                    paused_at = len(asked)
-                    count = 1 + sum(1 for line in lines if line)
-        finally:
-            server.stop()
+    with (
+        service_for(tmp_path, _ROWS, Starlette(routes=[Route("/rows", listing)])) as (server, api),
+        server.client() as c,
+    ):
+        made = c.post(
+            "/v1/connections",
+            json={"name": "big", "definition": "big", "params": {"ORIGIN": api.base_url}},
+        ).json()
+        with c.stream(
+            "POST", f"/v1/connections/{made['id']}/resources/rows/operations/list"
+        ) as answer:
+            lines = answer.iter_lines()
+            assert json.loads(next(lines))["id"] == "0"
+            # Wait until the service has stopped asking (its writes are blocked).
+            seen, steady = -1, 0
+            deadline = time.monotonic() + 20
+            while steady < 20 and time.monotonic() < deadline:
+                time.sleep(0.02)
+                steady = steady + 1 if len(asked) == seen else 0
+                seen = len(asked)
+            paused_at = len(asked)
+            count = 1 + sum(1 for line in lines if line)
     print(f"paused after {paused_at} of {pages_total} pages")
     assert paused_at < pages_total / 2, paused_at
     assert count == pages_total * per_page and len(asked) == pages_total
@@ -700,3 +663,38 @@ def test_cors_is_off_unless_origins_are_configured(tmp_path: Path) -> None:
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://platform.example"
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_an_error_after_the_stream_began_ends_it_with_a_problem_line(tmp_path: Path) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def listing(request: Request) -> JSONResponse:
+        if request.query_params.get("after_id"):
+            error = {"type": "not_found_error", "message": "the cursor expired"}
+            return JSONResponse(
+                {"type": "error", "error": error}, status_code=404, headers={"request-id": "req_2"}
+            )
+        return JSONResponse({"data": [{"id": "a"}, {"id": "b"}], "has_more": True, "last_id": "b"})
+
+    with (
+        service_for(tmp_path, _ROWS, Starlette(routes=[Route("/rows", listing)])) as (server, api),
+        server.client() as c,
+    ):
+        made = c.post(
+            "/v1/connections",
+            json={"name": "e", "definition": "big", "params": {"ORIGIN": api.base_url}},
+        ).json()
+        answer = c.post(f"/v1/connections/{made['id']}/resources/rows/operations/list")
+    lines = [json.loads(line) for line in answer.text.splitlines()]
+    assert answer.status_code == 200 and [line.get("id") for line in lines[:2]] == ["a", "b"]
+    problem = lines[2]["error"]
+    assert problem["status"] == 502
+    assert problem["upstream"] == {
+        "status": 404,
+        "type": "not_found_error",
+        "message": "the cursor expired",
+        "request_id": "req_2",
+    }

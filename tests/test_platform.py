@@ -698,3 +698,26 @@ def test_an_error_after_the_stream_began_ends_it_with_a_problem_line(tmp_path: P
         "message": "the cursor expired",
         "request_id": "req_2",
     }
+
+
+def test_a_cut_off_or_absent_upstream_is_a_problem_not_a_500(
+    client: httpx.Client,
+) -> None:
+    from connector.sandbox.faults import FaultPlan, FaultRule
+
+    once = FaultPlan(rules=[FaultRule(route="/v1/models", method="GET", drop_rate=1.0, limit=1)])
+    with sandbox(faults=once) as flaky:
+        made = new_connection(client, flaky.base_url, name="flaky")
+        path = f"/v1/connections/{made['id']}/resources/models/operations/list"
+        # The sandbox starts the answer, then drops the connection: the body is cut off.
+        # (The engine retries only failures before an answer; this one is a problem, not a 500.)
+        cut = client.post(path)
+        assert cut.status_code == 502 and cut.json()["type"].endswith("upstream-interrupted")
+        again = client.post(path)
+        assert again.status_code == 200 and again.text.count("\n") >= 1
+    # The sandbox is gone now: no answer at all, after the engine's retries, is a 504.
+    gone = client.post(
+        f"/v1/connections/{made['id']}/resources/models/operations/read", json={"model_id": "m"}
+    )
+    assert gone.status_code == 504
+    assert gone.json()["type"].endswith("upstream-unreachable")

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
+import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -137,6 +138,14 @@ async def _on_connector_error(request: Request, exc: Exception) -> Response:
     return from_error(exc)
 
 
+async def _on_cut_off(request: Request, exc: Exception) -> Response:
+    # The engine retries what fails before an answer; an answer cut off while its body was
+    # read surfaces as httpx's own error (reported to the engine): still the upstream's fault.
+    return problem(
+        502, "upstream-interrupted", f"the API's answer was cut off ({type(exc).__name__})"
+    )
+
+
 async def _on_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     kinds = {404: "not-found", 405: "method-not-allowed"}
@@ -198,6 +207,7 @@ def create_app(
             HTTPProblem: _on_problem,
             ConnectorError: _on_connector_error,
             HTTPException: _on_http,
+            httpx.TransportError: _on_cut_off,
         },
         lifespan=lifespan,
     )

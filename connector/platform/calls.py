@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -31,7 +32,7 @@ from connector.client import AsyncConnector
 from connector.errors import ConnectorError, InputError, InputProblem
 from connector.platform.bodies import read_json
 from connector.platform.connections import find_connection, runtime_of
-from connector.platform.problems import HTTPProblem, JSONAnswer, dumps, from_error
+from connector.platform.problems import HTTPProblem, JSONAnswer, dumps, from_error, problem
 from connector.responses import error_from_response
 from connector.types import JSON
 
@@ -137,6 +138,11 @@ async def _stream_pages(
                     chunk, size = [], 0
         except ConnectorError as exc:
             chunk.append(_line({"error": json.loads(bytes(from_error(exc).body))}))
+        except httpx.TransportError as exc:  # a page's answer cut off while it was read
+            cut = problem(
+                502, "upstream-interrupted", f"the API's answer was cut off ({type(exc).__name__})"
+            )
+            chunk.append(_line({"error": json.loads(bytes(cut.body))}))
         finally:
             await items.aclose()  # type: ignore[attr-defined]
         if chunk:

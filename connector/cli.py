@@ -112,6 +112,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{args.file}: valid ({len(definition.resources)} resources, {operations} operations, {webhooks} webhooks)",
         file=sys.stderr,
     )
+    # What an untrusted definition can read from the environment, said before it is run.
+    variables = ", ".join(definition.environment_variables) or "none"
+    print(f"environment variables read: {variables}", file=sys.stderr)
     return 0
 
 
@@ -131,12 +134,14 @@ def _read_body(path: str | None) -> JSON:
         raise InputError(
             [InputProblem("--body", f"cannot read {path!r}: {exc.strerror}")]
         ) from None
+    from .jsontext import JSONTextError, parse_strict
+    from .requests import BODY_DEPTH
+
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            [InputProblem("--body", f"not JSON: {exc.msg} (line {exc.lineno})")]
-        ) from None
+        return parse_strict(text, max_depth=BODY_DEPTH)
+    except JSONTextError as exc:
+        line = f" (line {exc.line})" if exc.line else ""
+        raise InputError([InputProblem("--body", f"{exc.message}{line}")]) from None
 
 
 def _write_records(records: Iterable[JSON], output: str, out: IO[str]) -> int:

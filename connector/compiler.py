@@ -7,24 +7,42 @@ the rules; both run inside :func:`connector.definitions.load_definition`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from difflib import get_close_matches
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ValidationError
+from jinja2.exceptions import SecurityError
 
+from .definition_rules import (
+    header_name_problem,
+    header_value_problem,
+    parameter_name_problem,
+    path_start_problem,
+    webhook_path_problem,
+)
 from .errors import Problem
+from .jsontext import JSONTextError, parse_strict
+from .locations import format_location, locate_validation_errors
 from .pulls.spec import check_pulls
 from .selectors import Selector, SelectorSyntaxError
-from .templates import CompiledTemplate, TemplateSyntaxProblem, compile_template
+from .templates import (
+    CompiledTemplate,
+    Mode,
+    RenderError,
+    TemplateSyntaxProblem,
+    compile_template,
+    names_read,
+)
+from .types import JSON
 
 if TYPE_CHECKING:
     from .definitions import Connection, Operation, Placeholder, Resource, Template, TemplateMap
 
-__all__ = ["compile_connection", "locate_validation_errors"]
+__all__ = ["compile_connection", "format_location", "locate_validation_errors"]
 
-_SAMPLE = {
+_ROLES = ("baseURL", "apiKey")
+
+_SAMPLE: dict[str, JSON] = {
     "String": "sample",
     "Integer": 1,
     "Number": 1.5,
@@ -33,109 +51,6 @@ _SAMPLE = {
     "Object": {"key": "value"},
     "Array": [1, 2],
 }
-
-
-def _vocabulary() -> list[str]:
-    from . import definitions
-
-    words: set[str] = set()
-    for item in vars(definitions).values():
-        if isinstance(item, type) and issubclass(item, BaseModel) and item is not BaseModel:
-            for name, info in item.model_fields.items():
-                words.add(info.alias or name)
-    return sorted(words)
-
-
-def format_location(loc: Sequence[str | int], *, bare: bool) -> str:
-    """``("resources", 1, "operations", "create")`` → ``resources[1].operations.create``."""
-    parts = list(loc)
-    if bare and parts[:1] == ["resources"]:
-        parts = parts[1:]
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += ("." if text else "") + str(part)
-    return text
-
-
-def locate_validation_errors(exc: ValidationError, *, bare: bool) -> list[Problem]:
-    """Turn pydantic's errors into located problems; unknown keys name the nearest known key."""
-    problems: list[Problem] = []
-    vocabulary = _vocabulary()
-    unions: dict[tuple[str | int, ...], list[object]] = {}
-    for error in exc.errors(include_url=False):
-        raw_loc = list(error["loc"])
-        union_at = next((i for i, part in enumerate(raw_loc) if _is_plain_union_tag(part)), None)
-        if union_at is not None:
-            # One problem per value that fits no member of a union (a selector is a list of
-            # keys and indices or a JSONPath string), not one per member tried.
-            unions.setdefault(tuple(_strip_tags(raw_loc[:union_at])), []).append(error.get("input"))
-            continue
-        loc = _strip_tags(raw_loc)
-        location = format_location(loc, bare=bare)
-        kind = error["type"]
-        if kind == "extra_forbidden":
-            key = str(loc[-1]) if loc else ""
-            close = get_close_matches(key, vocabulary, n=1, cutoff=0.6)
-            hint = (
-                f"did you mean {close[0]!r}?"
-                if close
-                else "remove it (free-form data belongs in 'meta')"
-            )
-            problems.append(Problem(location, f"unknown key {key!r}; {hint}"))
-            continue
-        allowed = None
-        ctx = error.get("ctx") or {}
-        if kind == "literal_error":
-            allowed = str(ctx.get("expected", ""))
-        elif kind == "string_pattern_mismatch":
-            allowed = f"text matching {ctx.get('pattern')}"
-        elif kind == "union_tag_invalid":
-            allowed = str(ctx.get("expected_tags", ""))
-        found = None if kind == "missing" else error.get("input")
-        if isinstance(found, dict | list):
-            found = type(found).__name__
-        problems.append(Problem(location, error["msg"], found, allowed))
-    for union_loc, inputs in unions.items():
-        found = inputs[-1]
-        if isinstance(found, dict | list):
-            found = type(found).__name__
-        key = next((p for p in reversed(union_loc) if isinstance(p, str)), "")
-        if key in _SELECTOR_KEYS:
-            message, allowed = (
-                "not a selector",
-                "a list of string keys and integer indices, or a JSONPath string starting with '$'",
-            )
-        else:
-            message, allowed = "a value of the wrong shape", None
-        problems.append(
-            Problem(format_location(list(union_loc), bare=bare), message, found, allowed)
-        )
-    return problems
-
-
-_SELECTOR_KEYS = {"selector", "records", "idField", "cursor", "hasMore", "token"}
-
-
-def _is_plain_union_tag(part: str | int) -> bool:
-    # pydantic names the member it tried for plain unions ("list[union[str,int]]", "str");
-    # these are not keys of the user's document.
-    return isinstance(part, str) and ("[" in part or part in ("str", "int"))
-
-
-def _strip_tags(loc: list[str | int]) -> list[str | int]:
-    """Drop the member names pydantic inserts: plain-union tags anywhere, and the tag of the
-    pagination union right after ``pagination`` (a key named ``cursor`` stays)."""
-    out: list[str | int] = []
-    for index, part in enumerate(loc):
-        if _is_plain_union_tag(part):
-            continue
-        if index and loc[index - 1] == "pagination" and part in ("cursor", "pageToken"):
-            continue
-        out.append(part)
-    return out
 
 
 class _Checker:
@@ -153,15 +68,31 @@ class _Checker:
         self.problems.append(Problem(format_location(loc, bare=self.bare), message, found, allowed))
 
     def template(
-        self, loc: list[str | int], template: Template, mode: str
+        self, loc: list[str | int], template: Template, mode: Mode
     ) -> CompiledTemplate | None:
-        try:
-            compiled = compile_template(template.value, mode)  # type: ignore[arg-type]
-        except TemplateSyntaxProblem as exc:
-            self.add([*loc, "value"], str(exc), template.value)
-            return None
-        template._compiled = compiled
+        compiled = self.text([*loc, "value"], template.value, mode)
+        if compiled is not None:
+            template._compiled = compiled
         return compiled
+
+    def text(self, loc: list[str | int], text: str, mode: Mode) -> CompiledTemplate | None:
+        """Compile the template ``text`` found at ``loc``, or report why it cannot."""
+        try:
+            return compile_template(text, mode)
+        except TemplateSyntaxProblem as exc:
+            self.add(loc, str(exc), text)
+            return None
+
+    def renders(
+        self, loc: list[str | int], compiled: CompiledTemplate, samples: dict[str, JSON]
+    ) -> None:
+        """Render once with sample values: a template over its budget is refused at load."""
+        try:
+            compiled.render(samples)
+        except SecurityError as exc:
+            self.add(loc, str(exc))
+        except RenderError:
+            pass  # other failures depend on real values; the call reports them
 
     def selector(self, loc: list[str | int], spec: object) -> Selector | None:
         try:
@@ -206,20 +137,58 @@ def compile_connection(connection: Connection, *, bare: bool) -> list[Problem]:
 
 
 def _compile_service(check: _Checker, connection: Connection) -> None:
-    from .definitions import Template
 
     service = connection.service
     assert service is not None
     loc: list[str | int] = ["service"]
-    allowed = {"env"}
+    declared = set(service.variables.values())
+    for role in service.variables:
+        close = get_close_matches(role, _ROLES, n=1, cutoff=0.6)
+        if role not in _ROLES and close:
+            check.add(
+                [*loc, "variables", role],
+                f"unknown role; did you mean {close[0]!r}? (other names declare variables "
+                "read by templates but stand for no flag)",
+                role,
+            )
     texts: list[tuple[list[str | int], str]] = [([*loc, "baseURL"], service.base_url)]
     texts += [([*loc, "headers", k], v) for k, v in service.headers.items()]
     texts += [([*loc, "auth", "params", k], v) for k, v in service.auth.params.items()]
+    for key in service.headers:
+        problem = header_name_problem(key)
+        if problem:
+            check.add([*loc, "headers", key], problem, key)
+    header = service.auth.params.get("header")
+    if header is not None and header_name_problem(header):
+        check.add([*loc, "auth", "params", "header"], str(header_name_problem(header)), header)
+    sample = {"env": dict.fromkeys(declared, "")}
     for where, text in texts:
-        compiled = check.template(where, Template(value=text), "text")
-        if compiled is not None:
-            for name in sorted(compiled.variables - allowed):
-                check.add(where, f"service templates may only read 'env', not {name!r}", text)
+        if where[1] == "headers" or where[-1] in ("header", "prefix"):
+            problem = header_value_problem(text)
+            if problem:
+                check.add(where, problem, text)
+        compiled = check.text(where, text, "text")
+        if compiled is None:
+            continue
+        for name in sorted(compiled.variables - {"env"}):
+            check.add(where, f"service templates may only read 'env', not {name!r}", text)
+        keys, other = names_read(text, "env")
+        if other:
+            check.add(
+                where,
+                "service templates may read env only as env.NAME or env['NAME'] "
+                "(so that the variables read can be checked)",
+                text,
+            )
+        for key in sorted(keys - declared):
+            check.add(
+                where,
+                f"reads the environment variable {key!r}, which service.variables does not "
+                "declare; templates may read only declared variables",
+                key,
+                allowed=", ".join(sorted(declared)) or "none declared",
+            )
+        check.renders(where, compiled, sample)
     auth = service.auth
     needed = {"none": set(), "api_token": {"header", "token"}, "basic": {"username", "password"}}[
         auth.method
@@ -238,6 +207,12 @@ def _compile_resource(
     events: set[str],
 ) -> None:
     endpoint = check.template([*loc, "endpoint"], resource.endpoint, "path")
+    problem = path_start_problem(resource.endpoint.value, may_be_empty=False)
+    if problem:
+        check.add([*loc, "endpoint", "value"], problem, resource.endpoint.value)
+    if endpoint is not None and endpoint.variables:
+        samples = {p.name: _SAMPLE[p.type] for p in resource.endpoint.placeholders}
+        check.renders([*loc, "endpoint", "value"], endpoint, samples)
     for f_index, field in enumerate(resource.fields):
         field._selector = check.selector([*loc, "fields", f_index, "selector"], field.selector)
     check.selector([*loc, "idField"], resource.id_field)
@@ -260,8 +235,9 @@ def _compile_resource(
         if webhook.event in events:
             check.add([*w_loc, "event"], "event declared twice", webhook.event)
         events.add(webhook.event)
-        if not webhook.path.startswith("/"):
-            check.add([*w_loc, "path"], "a webhook path starts with '/'", webhook.path)
+        problem = webhook_path_problem(webhook.path)
+        if problem:
+            check.add([*w_loc, "path"], problem, webhook.path)
         for p_index, field in enumerate(webhook.payload):
             field._selector = check.selector(
                 [*w_loc, "payload", p_index, "selector"], field.selector
@@ -291,6 +267,9 @@ def _compile_operation(
     used: set[str] = set(endpoint.variables) if endpoint else set()
     parts: list[tuple[list[str | int], CompiledTemplate | None]] = []
     path = check.template([*loc, "path"], operation.path, "path")
+    problem = path_start_problem(operation.path.value, may_be_empty=True)
+    if problem:
+        check.add([*loc, "path", "value"], problem, operation.path.value)
     parts.append(([*loc, "path"], path))
     body = None
     if operation.body_template is not None:
@@ -304,9 +283,13 @@ def _compile_operation(
             parts += _compile_map(check, [*loc, key], template_map)
     if resource.headers is not None:
         parts += _compile_map(check, [*loc[:-2], "headers"], resource.headers)
+    samples = {p.name: _SAMPLE[p.type] for p in placeholders}
     for where, compiled in parts:
         if compiled is None:
             continue
+        if compiled is not body:
+            at = [*where, "value"] if where[-1] == "path" else where
+            check.renders(at, compiled, samples)
         used |= compiled.variables
         for name in sorted(compiled.variables - declared):
             check.add(
@@ -362,15 +345,20 @@ def _compile_operation(
 def _compile_map(
     check: _Checker, loc: list[str | int], template_map: TemplateMap
 ) -> list[tuple[list[str | int], CompiledTemplate | None]]:
-    from .definitions import Template
 
+    headers = loc[-1] == "headers"
     out: list[tuple[list[str | int], CompiledTemplate | None]] = []
     compiled_map: dict[str, CompiledTemplate] = {}
     for key, text in template_map.value.items():
-        if any(c in key for c in "\r\n:") or not key:
-            check.add([*loc, key], "not a valid header or parameter name", key)
+        problem = header_name_problem(key) if headers else parameter_name_problem(key)
+        if problem:
+            check.add([*loc, key], problem, key)
             continue
-        compiled = check.template([*loc, "value", key], Template(value=text), "text")
+        problem = header_value_problem(text) if headers else None
+        if problem:
+            check.add([*loc, "value", key], problem, text)
+            continue
+        compiled = check.text([*loc, "value", key], text, "text")
         if compiled is not None:
             compiled_map[key] = compiled
         out.append(([*loc, "value", key], compiled))
@@ -389,10 +377,9 @@ def _check_body_renders(
         check.add(loc, f"body template does not render: {exc}")
         return
     try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
+        parse_strict(text)
+    except JSONTextError as exc:
+        where = f" at column {exc.column}" if exc.column else ""
         check.add(
-            loc,
-            f"body template does not render valid JSON ({exc.msg} at column {exc.colno})",
-            text[:120],
+            loc, f"body template does not render valid JSON ({exc.message}{where})", text[:120]
         )

@@ -11,28 +11,33 @@ The models *are* the format's schema: ``connector schema`` exports it from them.
 
 from __future__ import annotations
 
-import json
+import gc
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Discriminator,
-    GetJsonSchemaHandler,
     PrivateAttr,
     TypeAdapter,
     model_validator,
 )
 from pydantic import Field as PydanticField
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
 
-from .errors import DefinitionError, InputError, InputProblem, Problem
+from .definition_parts import (
+    NAME_PATTERN,
+    STRICT_CONFIG,
+    Field,
+    Placeholder,
+    SelectorSpec,
+    Template,
+    TemplateMap,
+)
+from .documents import read_document
+from .errors import DefinitionError, InputError, InputProblem
 from .pulls.spec import Child, ChildWhere, Incremental
-from .selectors import FieldType, Selector, convert_value
-from .templates import CompiledTemplate
+from .selectors import Selector
 from .types import JSON
 
 __all__ = [
@@ -62,113 +67,11 @@ __all__ = [
     "load_definition",
 ]
 
-SelectorSpec = list[str | int] | list[str] | str
-_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_NAME = NAME_PATTERN
 
 
 class _Strict(BaseModel):
-    # Unknown keys are errors (the loader names the nearest known key); camelCase aliases
-    # are the format's spelling, snake_case the Python one.
-    # strict: a definition says `true`, not "yes"; `1`, not "1" (no silent coercion).
-    model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, validate_default=False, strict=True
-    )
-
-
-class Placeholder(_Strict):
-    """A typed input of a template: what a low-code UI renders as one form field."""
-
-    name: Annotated[str, PydanticField(pattern=_NAME)]
-    type: FieldType = "String"
-    description: str | None = None
-    required: bool = False
-    default: JSON = None
-    label: str | None = None
-    options: list[JSON] | None = None
-    aliases: list[Annotated[str, PydanticField(pattern=_NAME)]] = []
-    """Extension: other names that bind to this placeholder (the API reference's own names)."""
-    secret: bool = False
-    """Extension: the value is a secret; it is never echoed in errors or logs."""
-    meta: dict[str, JSON] | None = None
-
-
-def _template_shape(value: object) -> object:
-    return {"value": value} if isinstance(value, str) else value
-
-
-class Template(_Strict):
-    """A string template: a bare string, or ``{"value": ..., "placeholders": [...]}``."""
-
-    value: str
-    placeholders: list[Placeholder] = []
-    _compiled: CompiledTemplate | None = PrivateAttr(default=None)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shape(cls, data: object) -> object:
-        return _template_shape(data)
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        # The schema must accept both shapes the loader accepts, or the exported schema
-        # would refuse definitions that load (a bare-string endpoint, say).
-        return {"anyOf": [{"type": "string"}, handler(core_schema)]}
-
-    @property
-    def compiled(self) -> CompiledTemplate:
-        """The compiled template (set at load)."""
-        assert self._compiled is not None, "definition not compiled"
-        return self._compiled
-
-
-class TemplateMap(_Strict):
-    """Templated headers or query parameters: ``{"value": {name: template}, "placeholders"}``,
-    or a plain ``{name: template}`` map. An entry whose placeholders are all absent is left out."""
-
-    value: dict[str, str]
-    placeholders: list[Placeholder] = []
-    _compiled: dict[str, CompiledTemplate] = PrivateAttr(default_factory=dict)
-
-    @property
-    def compiled(self) -> dict[str, CompiledTemplate]:
-        """The compiled template of each entry (set at load)."""
-        return self._compiled
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shape(cls, data: object) -> object:
-        if isinstance(data, dict) and not ({"value"} <= data.keys() <= {"value", "placeholders"}):
-            return {"value": data}
-        return data
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        # Both shapes the loader accepts: the plain {name: template} map (claude-api.json's
-        # resource headers) and {"value": {...}, "placeholders": [...]}.
-        plain = {"type": "object", "additionalProperties": {"type": "string"}}
-        return {"anyOf": [plain, handler(core_schema)]}
-
-
-class Field(_Strict):
-    """A named, typed value picked out of a record by its selector."""
-
-    name: str
-    type: FieldType = "String"
-    selector: SelectorSpec
-    meta: dict[str, JSON] | None = None
-    _selector: Selector | None = PrivateAttr(default=None)
-
-    def extract(self, document: JSON) -> JSON:
-        """This field's typed value in ``document`` (``None`` where the path is missing)."""
-        # The private slot is read directly: this runs for every field of every record, and
-        # pydantic's __getattr__ for private attributes cost more than the selection itself.
-        selector = (self.__pydantic_private__ or {}).get("_selector")
-        assert selector is not None, "definition not compiled"
-        return convert_value(selector.select(document), self.type)
+    model_config = STRICT_CONFIG
 
 
 class CursorPagination(_Strict):
@@ -251,14 +154,14 @@ class Operation(_Strict):
     """One call on a resource: method, path below the endpoint, body, headers, query."""
 
     method: Method
-    path: Template = Template(value="")
+    path: Template = PydanticField(default_factory=lambda: Template(value=""))
     body_template: Template | None = PydanticField(default=None, alias="bodyTemplate")
     headers: TemplateMap | None = None
     query_params: TemplateMap | None = PydanticField(default=None, alias="queryParams")
     operation_id: str | None = PydanticField(default=None, alias="operationId")
     records: SelectorSpec | None = None
     pagination: Pagination | None = None
-    response: ResponseSpec = ResponseSpec()
+    response: ResponseSpec = PydanticField(default_factory=ResponseSpec)
     multipart: Multipart | None = None
     idempotent: bool | None = None
     incremental: Incremental | None = None
@@ -268,6 +171,8 @@ class Operation(_Strict):
     _name: str = PrivateAttr(default="")
     _handle: str = PrivateAttr(default="")
     _records: Selector | None = PrivateAttr(default=None)
+    _plan: Any = PrivateAttr(default=None)
+    """The request plan (``connector.request_plans``), made on the first request."""
 
     @model_validator(mode="before")
     @classmethod
@@ -387,13 +292,18 @@ class Auth(_Strict):
 
 
 class Service(_Strict):
-    """Where the API lives and how to authenticate; templates here may read ``env``."""
+    """Where the API lives and how to authenticate; templates here may read only the
+    environment variables named in ``variables``."""
 
     base_url: str = PydanticField(alias="baseURL")
     headers: dict[str, str] = {}
     auth: Auth = Auth()
-    variables: dict[Literal["baseURL", "apiKey"], str] = {}
-    """Extension: the environment variables that ``--base-url`` and ``--api-key`` stand for."""
+    variables: dict[
+        Annotated[str, PydanticField(pattern=_NAME)], Annotated[str, PydanticField(pattern=_NAME)]
+    ] = {}
+    """Extension: role → environment variable. The only variables service templates may read
+    (``env.X`` for any other is refused at load); ``baseURL`` and ``apiKey`` are the ones that
+    ``--base-url`` and ``--api-key`` stand for, other roles name further variables read."""
     meta: dict[str, JSON] | None = None
 
 
@@ -462,6 +372,13 @@ class Definition:
         """The resource, name and operation carrying ``operationId``, or None."""
         return self._by_operation_id.get(operation_id)
 
+    @property
+    def environment_variables(self) -> list[str]:
+        """The environment variables the service templates read (declared in
+        ``service.variables``; nothing else is ever read from the environment)."""
+        service = self.connection.service
+        return sorted(set(service.variables.values())) if service is not None else []
+
     def __repr__(self) -> str:
         return f"<Definition {self.file or '<memory>'}: {len(self.resources)} resources>"
 
@@ -474,46 +391,26 @@ def load_definition(
     A ``str`` that starts with ``[`` or ``{`` (after white space) is JSON text; any other
     ``str`` or a ``Path`` is a file to read. Raises DefinitionError listing every problem.
     """
-    from .compiler import compile_connection, locate_validation_errors
+    from .compiler import compile_connection
+    from .locations import locate_validation_errors
 
-    data: object
-    if isinstance(source, Path) or (
-        isinstance(source, str) and source.lstrip()[:1] not in ("[", "{")
-    ):
-        path = Path(source)
-        file = file or str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise DefinitionError(
-                [Problem("", f"cannot read the file: {exc.strerror}")], file=file
-            ) from None
-        data = _parse_json(text, file)
-    elif isinstance(source, str):
-        data = _parse_json(source, file)
-    else:
-        data = source
+    data, file = read_document(source, file)
     bare = isinstance(data, list)
     document = {"resources": data} if bare else data
     from pydantic import ValidationError
 
+    # Load allocates many long-lived objects and frees none: the cyclic collector would walk
+    # the growing heap again and again (load time quadratic in resources), so it waits.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         connection = Connection.model_validate(document)
+        problems = compile_connection(connection, bare=bare)
     except ValidationError as exc:
         raise DefinitionError(locate_validation_errors(exc, bare=bare), file=file) from None
-    problems = compile_connection(connection, bare=bare)
+    finally:
+        if collecting:
+            gc.enable()
     if problems:
         raise DefinitionError(problems, file=file)
     return Definition(connection, file=file, bare=bare)
-
-
-def _parse_json(text: str, file: str | None) -> object:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        problem = Problem(
-            f"line {exc.lineno} column {exc.colno}",
-            f"not valid JSON: {exc.msg}",
-            allowed="a JSON array or object",
-        )
-        raise DefinitionError([problem], file=file) from None

@@ -6,18 +6,22 @@
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .errors import InputError, InputProblem
+from .jsontext import JSONTextError, parse_strict
 from .types import JSON
 
 if TYPE_CHECKING:
     from .definitions import Placeholder
 
-__all__ = ["coerce_inputs", "coerce_value"]
+__all__ = ["PlaceholderIndex", "coerce_inputs", "coerce_value"]
+
+VALUE_DEPTH = 512
+"""Nesting levels an Object or Array value may have."""
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -52,7 +56,9 @@ def coerce_value(value: JSON, type_name: str) -> JSON:
                 pass
         raise _Mistyped("expected an integer such as 100")
     if type_name == "Number":
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and math.isfinite(value):
             return value
         if isinstance(value, str):
             try:
@@ -84,9 +90,9 @@ def coerce_value(value: JSON, type_name: str) -> JSON:
         wanted = dict if type_name == "Object" else list
         if isinstance(value, str):
             try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise _Mistyped(f"expected a JSON {type_name.lower()}") from None
+                value = parse_strict(value, max_depth=VALUE_DEPTH)
+            except JSONTextError as exc:
+                raise _Mistyped(f"expected a JSON {type_name.lower()}: {exc.message}") from None
         if isinstance(value, tuple):
             value = list(value)
         if isinstance(value, wanted):
@@ -95,8 +101,18 @@ def coerce_value(value: JSON, type_name: str) -> JSON:
     raise _Mistyped(f"unknown placeholder type {type_name}")
 
 
+class PlaceholderIndex:
+    """An operation's placeholders by name and by alias, built once (at its first request)."""
+
+    __slots__ = ("aliases", "declared")
+
+    def __init__(self, placeholders: Iterable[Placeholder]) -> None:
+        self.declared = {p.name: p for p in placeholders}
+        self.aliases = {alias: p.name for p in self.declared.values() for alias in p.aliases}
+
+
 def coerce_inputs(
-    placeholders: Iterable[Placeholder],
+    placeholders: Iterable[Placeholder] | PlaceholderIndex,
     given: Mapping[str, JSON],
     *,
     resource: str | None = None,
@@ -108,8 +124,11 @@ def coerce_inputs(
     ``optional`` names placeholders that are not required this time (a body replaced whole).
     Aliases (``message_batch_id`` for ``batch_id``) bind to their placeholder.
     """
-    declared = {p.name: p for p in placeholders}
-    aliases = {alias: p.name for p in declared.values() for alias in p.aliases}
+    if isinstance(placeholders, PlaceholderIndex):
+        index = placeholders
+    else:
+        index = PlaceholderIndex(placeholders)
+    declared, aliases = index.declared, index.aliases
     problems: list[InputProblem] = []
     values: dict[str, JSON] = {}
     reported: set[str] = set()

@@ -8,7 +8,6 @@ once per client. :func:`build_request` renders one operation's path, query, head
 from __future__ import annotations
 
 import base64
-import json
 import mimetypes
 import os
 from collections.abc import Iterator, Mapping
@@ -18,13 +17,17 @@ from typing import Any
 
 import httpx
 
-from .definitions import Definition, Operation, Resource, TemplateMap
+from .definition_rules import header_name_problem, header_value_problem
+from .definitions import Definition, Operation
 from .errors import ConfigurationError, InputError, InputProblem
+from .jsontext import JSONTextError, check_strict, deepest_path
+from .origins import origin_problem
 from .placeholders import coerce_inputs
+from .request_plans import Entry, RequestPlan, plan_for
 from .templates import RenderError, to_json_text
 from .types import JSON
 
-__all__ = ["UNSET", "ResolvedService", "build_request", "resolve_service"]
+__all__ = ["UNSET", "ResolvedService", "build_request", "origin_problem", "resolve_service"]
 
 
 class _Unset:
@@ -37,6 +40,9 @@ class _Unset:
 
 UNSET: Any = _Unset()
 """Marks "no body given": the operation's bodyTemplate is rendered."""
+
+BODY_DEPTH = 512
+"""Nesting levels a body given whole may have."""
 
 # gzip is negotiated as the SDK and httpx do; httpx decodes it, streamed JSONL included.
 DEFAULT_HEADERS = {
@@ -92,7 +98,11 @@ def resolve_service(
     """
     extra = _checked_headers(headers or {})
     service = definition.service
-    variables = _Env(os.environ if env is None else env)
+    source = os.environ if env is None else env
+    # Only the variables the definition declares are visible to its templates (the loader
+    # refuses templates that name others): an untrusted definition cannot read the rest.
+    declared = set(service.variables.values()) if service is not None else set()
+    variables = _Env({name: source[name] for name in declared if name in source})
     if service is None:
         plain = dict(DEFAULT_HEADERS)
         if api_key:
@@ -158,8 +168,10 @@ def resolve_service(
 def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
     checked: dict[str, str] = {}
     for name, value in headers.items():
-        if not name or any(c in name for c in " :\r\n") or "\r" in value or "\n" in value:
-            raise ConfigurationError(f"not a valid header: {name!r}", setting="--header")
+        problem = header_name_problem(name) or header_value_problem(value)
+        if problem:
+            # The value is never shown: configured headers often carry credentials.
+            raise ConfigurationError(f"not a valid header {name!r}: {problem}", setting="--header")
         checked[name.lower()] = value
     return checked
 
@@ -183,34 +195,44 @@ def build_request(
     """
     resource = definition.resource(handle)
     operation = resource.operation(operation_name)
-    optional = operation.body_placeholder_names() if body is not UNSET else frozenset()
+    plan = plan_for(resource, operation)
     values = coerce_inputs(
-        operation.placeholders() + resource.endpoint.placeholders,
+        plan.inputs,
         params or {},
         resource=handle,
         operation=operation_name,
-        optional=optional,
+        optional=plan.body_names if body is not UNSET else frozenset(),
     )
     problems: list[InputProblem] = []
-    url = service.require_base_url() + _render_path(resource, operation, values, problems)
-    query_params = _render_map(operation.query_params, values, problems, headers=False)
+    base_url = service.require_base_url()
+    for name in plan.path_variables:
+        if values.get(name) == "":
+            problems.append(
+                InputProblem(
+                    name,
+                    "cannot be empty: the value is part of the path, and an empty one would "
+                    "call another endpoint",
+                    "",
+                )
+            )
+    path = _render_path(plan, values, problems)
+    url = base_url + path
+    query_params = _render_entries(plan.query, values, problems)
     query_params.update({k: _query_text(v) for k, v in (query or {}).items() if v is not None})
     merged = dict(service.headers)
-    merged.update(_render_map(resource.headers, values, problems, headers=True))
-    merged.update(_render_map(operation.headers, values, problems, headers=True))
+    merged.update(_render_entries(plan.headers, values, problems))
     merged.update({k.lower(): v for k, v in (headers or {}).items()})
     for name, value in merged.items():
-        if "\r" in value or "\n" in value:
-            problems.append(
-                InputProblem(f"header {name}", "header values may not contain line breaks")
-            )
+        problem = header_name_problem(name) or header_value_problem(value)
+        if problem:
+            problems.append(InputProblem(f"header {name}", problem))
     if service.missing_auth and service.auth_header not in {k.lower() for k in merged if merged[k]}:
         raise ConfigurationError(service.missing_auth, setting="api_key")
     content: bytes | None = None
     files: list[tuple[str, tuple[str, Any, str]]] | None = None
     data: dict[str, str] | None = None
     if body is not UNSET:
-        content = body if isinstance(body, bytes) else to_json_text(body).encode("utf-8")
+        content = body if isinstance(body, bytes) else _body_text(body, problems)
         merged.setdefault("content-type", "application/json")
     elif operation.body_template is not None:
         content = _render_body(operation, values, problems)
@@ -219,48 +241,61 @@ def build_request(
         files, data = _multipart(operation, values, problems)
     if problems:
         raise InputError(problems, resource=handle, operation=operation_name)
-    return httpx.Request(
-        operation.method,
-        url,
-        params=query_params or None,
-        headers=merged,
-        content=content,
-        files=files,
-        data=data,
-        extensions={"connector": {"resource": handle, "operation": operation_name}},
-    )
-
-
-def _render_path(
-    resource: Resource, operation: Operation, values: dict[str, JSON], problems: list[InputProblem]
-) -> str:
     try:
-        return resource.endpoint.compiled.render(values) + operation.path.compiled.render(values)
+        request = httpx.Request(
+            operation.method,
+            url,
+            params=query_params or None,
+            headers=merged,
+            content=content,
+            files=files,
+            data=data,
+            extensions={"connector": {"resource": handle, "operation": operation_name}},
+        )
+    except httpx.InvalidURL as exc:  # "URL too long" for a 10 MB path or query value
+        refused = InputProblem("path", f"the request URL cannot be built: {exc}")
+        raise InputError([refused], resource=handle, operation=operation_name) from None
+    # Checked on the URL httpx will send (parsed once, here), before anything is sent.
+    problem = origin_problem(base_url, request.url)
+    if problem:
+        refused = InputProblem("path", problem, path)
+        raise InputError([refused], resource=handle, operation=operation_name)
+    return request
+
+
+def _body_text(body: JSON, problems: list[InputProblem]) -> bytes | None:
+    if deepest_path(body, BODY_DEPTH) is not None:
+        problems.append(InputProblem("body", f"nested more than {BODY_DEPTH} levels deep"))
+        return None
+    try:
+        return to_json_text(body).encode("utf-8")
+    except (ValueError, TypeError) as exc:  # NaN or Infinity, or a value JSON cannot hold
+        problems.append(InputProblem("body", f"not JSON: {exc}"))
+        return None
+
+
+def _render_path(plan: RequestPlan, values: dict[str, JSON], problems: list[InputProblem]) -> str:
+    try:
+        return plan.endpoint.render(values) + plan.path.render(values)
     except RenderError as exc:
         problems.append(InputProblem("path", f"cannot render: {exc}"))
         return ""
 
 
-def _render_map(
-    template_map: TemplateMap | None,
-    values: dict[str, JSON],
-    problems: list[InputProblem],
-    *,
-    headers: bool,
+def _render_entries(
+    entries: tuple[Entry, ...], values: dict[str, JSON], problems: list[InputProblem]
 ) -> dict[str, str]:
     rendered: dict[str, str] = {}
-    if template_map is None:
-        return rendered
-    for key, compiled in template_map.compiled.items():
+    for name, written, compiled in entries:
         # An entry whose placeholders were not given is left out: optional query parameters.
         if not compiled.variables <= values.keys():
             continue
         try:
-            # Header names are case-insensitive (kept lower so later layers override them);
+            # Header names are case-insensitive (sent lower so later layers override them);
             # query parameter names are case-sensitive and kept as written.
-            rendered[key.lower() if headers else key] = compiled.render(values)
+            rendered[name] = compiled.render(values)
         except RenderError as exc:
-            problems.append(InputProblem(key, f"cannot render: {exc}"))
+            problems.append(InputProblem(written, f"cannot render: {exc}"))
     return rendered
 
 
@@ -280,11 +315,11 @@ def _render_body(
         problems.append(InputProblem("body", f"cannot render: {exc}"))
         return None
     try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
-        # The load-time check renders sample values; a value that still breaks the JSON is an
-        # input problem (a template statement that loops over it, say), reported as such.
-        problems.append(InputProblem("body", f"the rendered body is not valid JSON: {exc.msg}"))
+        check_strict(text)
+    except JSONTextError as exc:
+        # The load-time check renders sample values; a value that still breaks the JSON (or
+        # names a key twice through a templated key) is an input problem, reported as such.
+        problems.append(InputProblem("body", f"the rendered body is not valid JSON: {exc.message}"))
         return None
     return text.encode("utf-8")
 

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
-from jsonpath_ng.ext.parser import parse as parse_jsonpath
+from jsonpath_ng.ext import parser as jsonpath_parser
+from jsonpath_ng.ext.arithmetic import Operation
+from jsonpath_ng.ext.filter import Expression
+from jsonpath_ng.ext.string import Sub
 
 from .types import JSON
 
@@ -46,10 +50,7 @@ class Selector:
         if isinstance(spec, str):
             if not spec.startswith("$"):
                 raise SelectorSyntaxError("a string selector must be JSONPath starting with '$'")
-            try:
-                self._jsonpath = parse_jsonpath(spec)
-            except Exception as exc:  # jsonpath-ng raises several unrelated types
-                raise SelectorSyntaxError(f"invalid JSONPath: {exc}") from None
+            self._jsonpath = _parse(spec)
         else:
             steps = tuple(spec)
             for step in steps:
@@ -79,6 +80,51 @@ class Selector:
 
     def __repr__(self) -> str:
         return f"Selector({self.spec!r})"
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Any:
+    # jsonpath-ng's parse() builds a new parser (ply's tables) on every call: ~3 ms each.
+    # The class was spelled "Extented" before jsonpath-ng 1.7; the old name now warns.
+    parser_class: Any = getattr(jsonpath_parser, "ExtendedJsonPathParser", None)
+    return (parser_class or jsonpath_parser.ExtentedJsonPathParser)()  # type: ignore[operator]
+
+
+@lru_cache(maxsize=8192)
+def _parse(spec: str) -> Any:
+    """Parse JSONPath once per text (jsonpath-ng's parser costs about a millisecond) and refuse
+    what could cost more than linear time per record."""
+    try:
+        parsed = _parser().parse(spec)
+    except Exception as exc:  # jsonpath-ng raises several unrelated types
+        raise SelectorSyntaxError(f"invalid JSONPath: {exc}") from None
+    _refuse_unbounded(parsed)
+    return parsed
+
+
+def _refuse_unbounded(parsed: object) -> None:
+    """Refuse regular expressions (``=~``, ``sub(/re/, ...)``: Python's engine backtracks, so
+    ``(a+)+$`` takes seconds per record) and arithmetic (``$.a * 100000000`` builds a huge
+    string per record). A selector selects; it does not compute."""
+    stack = [parsed]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Expression) and node.op == "=~":
+            raise SelectorSyntaxError(
+                "regular expression filters (=~) are not allowed in selectors: they can take "
+                "exponential time per record; compare with ==, !=, <, > instead"
+            )
+        if isinstance(node, Sub):
+            raise SelectorSyntaxError(
+                "sub(/regex/, ...) is not allowed in selectors: a regular expression can take "
+                "exponential time per record"
+            )
+        if isinstance(node, Operation):
+            raise SelectorSyntaxError("arithmetic is not allowed in selectors")
+        if isinstance(node, list | tuple):
+            stack.extend(node)
+        elif hasattr(node, "__dict__"):
+            stack.extend(vars(node).values())
 
 
 def _walk(value: JSON, steps: Sequence[str | int]) -> JSON:

@@ -1,38 +1,52 @@
-"""Templates: one sandboxed, strict Jinja2 environment and JSON-safe rendering.
+"""Templates: one sandboxed, strict, bounded Jinja2 environment and JSON-safe rendering.
 
-A body template is JSON text with Jinja expressions in it. At load, each ``{{ ... }}`` is
-classified by where it stands: inside a JSON string literal it is rewritten to escape its value
-as JSON string content; standing bare it is rewritten to write its value as JSON. So
-``{"content": "{{content}}"}`` stays valid JSON whatever ``content`` holds, ``{{max_tokens}}``
-renders ``100`` and an Array placeholder placed bare renders a JSON list.
+A body template is JSON text with Jinja expressions in it. At load the template is parsed by
+Jinja itself (its lexer and parser, never a regular expression), and each expression written
+out is classified by where it stands in the JSON text: inside a string literal it is wrapped to
+escape its value as JSON string content; standing bare it is wrapped to write its value as
+JSON. So ``{"content": "{{content}}"}`` stays valid JSON whatever ``content`` holds,
+``{{max_tokens}}`` renders ``100`` and an Array placeholder placed bare renders a JSON list. An
+``{% if %}`` or ``{% for %}`` block may not open or close a JSON string (its branches would put
+a value in two contexts), and no expression may follow a backslash inside a string.
 
 Path templates percent-encode each value as one path segment, so ``/``, ``..``, ``?`` and ``#``
 inside a value can never change which endpoint is called.
+
+What a template may contain and what one render may cost is bounded by
+:mod:`connector.template_limits`. A template made only of text and ``{{ name }}`` placeholders
+(nearly all of them) is rendered without Jinja: pieces joined with each value's escaping.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Literal
-from urllib.parse import quote
+from functools import lru_cache
 
 import jinja2
-from jinja2 import meta, nodes
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import meta, nodes, pass_context
+from jinja2.runtime import Context
 
+from . import template_limits as limits
+from .template_positions import (
+    Classifier,
+    Mode,
+    Piece,
+    PositionProblem,
+    pieces_from_tokens,
+    plain_pieces,
+)
 from .types import JSON
 
 __all__ = [
+    "Mode",
+    "RenderError",
     "TemplateSyntaxProblem",
     "compile_template",
+    "render_safely",
     "to_json_text",
 ]
-
-Mode = Literal["json", "path", "text"]
 
 
 class TemplateSyntaxProblem(Exception):
@@ -47,6 +61,23 @@ def _defined(value: JSON) -> JSON:
     return value
 
 
+def to_json_text(value: JSON) -> str:
+    """Compact JSON text; falls back to ASCII escapes where a string holds lone surrogates.
+
+    NaN and infinities are refused (``ValueError``): they are not JSON, and an API would
+    reject the body they make.
+    """
+    value = _defined(value)
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+
+
 def _json_string_content(value: JSON) -> str:
     value = _defined(value)
     if isinstance(value, datetime):
@@ -55,20 +86,9 @@ def _json_string_content(value: JSON) -> str:
     return to_json_text(text)[1:-1]
 
 
-def to_json_text(value: JSON) -> str:
-    """Compact JSON text; falls back to ASCII escapes where a string holds lone surrogates."""
-    value = _defined(value)
-    if isinstance(value, datetime):
-        value = value.isoformat()
-    try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
-
-
 def _path_segment(value: JSON) -> str:
+    from urllib.parse import quote
+
     value = _defined(value)
     if isinstance(value, datetime):
         value = value.isoformat()
@@ -90,34 +110,29 @@ def _plain_text(value: JSON) -> str:
     return to_json_text(value)
 
 
-_MAX_REPEAT = 100_000
+_WRAPPERS: dict[str, Callable[[JSON], str]] = {
+    "_json": to_json_text,
+    "_json_str": _json_string_content,
+    "_segment": _path_segment,
+    "_text": _plain_text,
+}
 
 
-class _BoundedEnvironment(SandboxedEnvironment):
-    """The sandbox, plus bounds on the two operators that can build huge values.
+def _charged(function: Callable[[JSON], str]) -> Callable[[Context, JSON], str]:
+    # What an expression writes is charged to the budget before it is built; pass_context
+    # keeps Jinja from folding the call while compiling, outside any budget.
+    @pass_context
+    def wrapper(context: Context, value: JSON) -> str:
+        budget = limits.active_budget()
+        if not isinstance(value, str):
+            budget.spend(limits.weight(value, budget.chars))
+        return function(value)
 
-    ``'a' * 10**12`` would exhaust memory while rendering (and every body template is rendered
-    once at load), so ``**`` is refused and ``*`` may repeat a string or list only so far.
-    """
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(
-        self, context: jinja2.runtime.Context, operator: str, left: object, right: object
-    ) -> object:
-        if operator == "**":
-            raise SecurityError("the ** operator is not allowed in templates")
-        sequence, count = (left, right) if isinstance(right, int) else (right, left)
-        if isinstance(sequence, str | list | tuple) and isinstance(count, int):
-            if len(sequence) * max(count, 0) > _MAX_REPEAT:
-                raise SecurityError(
-                    f"repeating a value to more than {_MAX_REPEAT} items is not allowed"
-                )
-        return super().call_binop(context, operator, left, right)
+    return wrapper
 
 
-def _make_environment() -> SandboxedEnvironment:
-    env = _BoundedEnvironment(
+def _make_environment() -> limits.BoundedEnvironment:
+    env = limits.BoundedEnvironment(
         # Undefined names are errors, never silently empty strings in a request.
         undefined=jinja2.StrictUndefined,
         # Escaping is ours (JSON or path), chosen per expression position, not HTML's.
@@ -128,90 +143,114 @@ def _make_environment() -> SandboxedEnvironment:
     # No globals: range/lipsum/cycler/joiner/namespace/dict give loops and objects that a
     # request template never needs and an attacker could use for resource exhaustion.
     env.globals.clear()
-    env.filters["_json"] = to_json_text
-    env.filters["_json_str"] = _json_string_content
-    env.filters["_segment"] = _path_segment
-    env.filters["_text"] = _plain_text
+    limits.restrict(env)
+    env.filters.update({name: _charged(function) for name, function in _WRAPPERS.items()})
     return env
 
 
 ENVIRONMENT = _make_environment()
 
-# Attribute names a template may never touch, refused at load (the sandbox would also refuse
-# them when rendering, but a definition that tries is hostile or broken and must not load).
-_FORBIDDEN_ATTRIBUTES = {"mro", "format", "format_map", "gi_frame", "func_globals", "f_globals"}
 
-_EXPRESSION = re.compile(r"\{\{(.*?)\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
-
-
-def _rewrite(source: str, mode: Mode) -> str:
-    """Wrap every ``{{ expr }}`` in the filter its position needs."""
-    out: list[str] = []
-    position = 0
-    in_string = False
-    for match in _EXPRESSION.finditer(source):
-        literal = source[position : match.start()]
-        out.append(literal)
-        if mode == "json":
-            in_string = _scan_json_strings(literal, in_string)
-        position = match.end()
-        expression = match.group(1)
-        if expression is None:  # a {% statement %} or {# comment #}: left as written
-            out.append(match.group(0))
-            continue
-        if mode == "path":
-            wrapper = "_segment"
-        elif mode == "text":
-            wrapper = "_text"
-        else:
-            wrapper = "_json_str" if in_string else "_json"
-        out.append("{{ (" + expression.strip() + ") | " + wrapper + " }}")
-    out.append(source[position:])
-    return "".join(out)
-
-
-def _scan_json_strings(text: str, in_string: bool) -> bool:
-    """Whether the JSON text ends inside a string literal, given whether it started in one."""
-    escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-    return in_string
+def _variables(tree: nodes.Template) -> frozenset[str]:
+    """The names a template reads from its context."""
+    if any(True for _ in tree.find_all(nodes.For)):
+        # Loops bind names in their own scope: let Jinja's own analysis tell them apart.
+        return frozenset(meta.find_undeclared_variables(tree))
+    # Without loops (and with no {% set %}, refused) every name read is a context name.
+    return frozenset(node.name for node in tree.find_all(nodes.Name))
 
 
 class CompiledTemplate:
     """A template compiled at load: ``variables`` it reads and ``render(context)``."""
 
-    __slots__ = ("_constant", "_template", "mode", "source", "variables")
+    __slots__ = ("_constant", "_pieces", "_template", "mode", "source", "variables")
 
     def __init__(self, source: str, mode: Mode) -> None:
         self.source = source
         self.mode = mode
-        rewritten = _rewrite(source, mode)
+        if len(source) > limits.MAX_SOURCE:
+            raise TemplateSyntaxProblem(
+                f"the template is longer than {limits.MAX_SOURCE} characters"
+            )
+        self._template: jinja2.Template | None = None
+        if "{" not in source:
+            # Every Jinja delimiter starts with "{" (line statements are off): plain text.
+            self.variables: frozenset[str] = frozenset()
+            self._constant: str | None = source
+            self._pieces: list[Piece] | None = [(source, None)]
+            return
         try:
-            tree = ENVIRONMENT.parse(rewritten)
+            pieces = pieces_from_tokens(ENVIRONMENT, source, mode)
+        except PositionProblem as exc:
+            raise TemplateSyntaxProblem(str(exc)) from None
+        if pieces is not None:
+            self._pieces = pieces
+            self.variables = frozenset(name for _, name in pieces if name is not None)
+            self._constant = None if self.variables else "".join(t for t, _ in pieces)
+            return
+        try:
+            tree = ENVIRONMENT.parse(source)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateSyntaxProblem(f"template syntax error: {exc.message}") from None
-        _refuse_unsafe(tree)
-        self.variables: frozenset[str] = frozenset(meta.find_undeclared_variables(tree))
-        self._template = ENVIRONMENT.from_string(tree)
-        self._constant: str | None = None
+        except (RecursionError, MemoryError, ValueError, OverflowError) as exc:
+            raise TemplateSyntaxProblem(f"template cannot be parsed: {exc}") from None
+        try:
+            limits.check_tree(tree)
+        except ValueError as exc:
+            raise TemplateSyntaxProblem(str(exc)) from None
+        self.variables = _variables(tree)
+        try:
+            Classifier(mode).body(tree.body)
+        except PositionProblem as exc:
+            raise TemplateSyntaxProblem(str(exc)) from None
+        self._constant = None
+        self._pieces = plain_pieces(tree, _WRAPPERS)
+        if self._pieces is not None:
+            if not self.variables:
+                self._constant = "".join(text for text, _ in self._pieces)
+            return
+        limits.guard_tree(tree)
+        token = limits.activate(limits.Budget())
+        try:
+            self._template = ENVIRONMENT.from_string(tree)
+        except jinja2.TemplateError as exc:
+            raise TemplateSyntaxProblem(f"template does not compile: {exc}") from None
+        except (RecursionError, MemoryError, SyntaxError, ValueError) as exc:
+            raise TemplateSyntaxProblem(f"template does not compile: {exc}") from None
+        finally:
+            limits.deactivate(token)
 
     def render(self, context: Mapping[str, JSON]) -> str:
-        """Render with ``context``; raises jinja2 errors for the caller to translate."""
+        """Render with ``context``; raises jinja2 errors for the caller to translate.
+
+        A render that would exceed its budget raises ``BudgetExceeded`` (a SecurityError).
+        """
         if self._constant is not None:
             return self._constant
-        text = self._template.render(context)
+        if self._pieces is not None:
+            out: list[str] = []
+            for text, name in self._pieces:
+                if name is None:
+                    out.append(text)
+                elif name in context:
+                    out.append(_WRAPPERS[text](context[name]))
+                else:
+                    raise jinja2.UndefinedError(f"{name!r} is undefined")
+            return "".join(out)
+        assert self._template is not None
+        budget = limits.budget_for(context)
+        token = limits.activate(budget)
+        try:
+            template = self._template
+            written: list[str] = []
+            for piece in template.root_render_func(template.new_context(dict(context))):
+                budget.spend(len(piece))
+                written.append(piece)
+        finally:
+            limits.deactivate(token)
+        text = "".join(written)
         if not self.variables:
-            # A template that reads no variable (most endpoints, paths and beta headers)
-            # always renders the same text: keep it instead of rendering on every request.
+            # A template that reads no variable always renders the same text: keep it.
             self._constant = text
         return text
 
@@ -219,40 +258,18 @@ class CompiledTemplate:
         return f"CompiledTemplate({self.source!r}, mode={self.mode!r})"
 
 
-def _refuse_unsafe(tree: nodes.Template) -> None:
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
-        name: object
-        if isinstance(node, nodes.Getattr):
-            name = node.attr
-        elif isinstance(node, nodes.Filter):
-            if node.name != "attr":
-                continue
-            # `x|attr('__class__')` is `x.__class__` spelled as a filter; a computed name
-            # cannot be checked at load, so it is refused outright.
-            arg = node.args[0] if node.args else None
-            if not isinstance(arg, nodes.Const):
-                raise TemplateSyntaxProblem(
-                    "template uses the attr filter with a computed name; templates may only "
-                    "read placeholder values"
-                )
-            name = arg.value
-        else:
-            arg = getattr(node, "arg", None)
-            name = arg.value if isinstance(arg, nodes.Const) else None
-        if isinstance(name, str) and (name.startswith("_") or name in _FORBIDDEN_ATTRIBUTES):
-            raise TemplateSyntaxProblem(
-                f"template reaches for the attribute {name!r}; templates may only read "
-                "placeholder values (no underscore or interpreter attributes)"
-            )
-
-
+@lru_cache(maxsize=8192)
 def compile_template(source: str, mode: Mode) -> CompiledTemplate:
-    """Compile ``source`` for ``mode`` (``json`` body, ``path`` segments, plain ``text``)."""
+    """Compile ``source`` for ``mode`` (``json`` body, ``path`` segments, plain ``text``).
+
+    Compiled templates are immutable and shared: the same text compiles once per process.
+    """
     return CompiledTemplate(source, mode)
 
 
-RenderError = (jinja2.TemplateError, TypeError, ValueError, OverflowError)
-"""What rendering may raise; callers translate these into InputError at the boundary."""
+RenderError = (jinja2.TemplateError, TypeError, ValueError, OverflowError, RecursionError)
+"""What rendering may raise (``SecurityError`` and ``BudgetExceeded`` are TemplateErrors);
+callers translate these into InputError at the boundary."""
 
 
 def render_safely(
@@ -264,3 +281,29 @@ def render_safely(
     except RenderError as exc:
         on_error(str(exc) or type(exc).__name__)
         return None
+
+
+def names_read(source: str, variable: str) -> tuple[set[str], bool]:
+    """The keys a template reads from ``variable`` (``env.X``, ``env['X']``), and whether it
+    uses ``variable`` any other way (``env|list``, ``env[name]``), which cannot be checked."""
+    try:
+        tree = ENVIRONMENT.parse(source)
+    except (jinja2.TemplateSyntaxError, RecursionError, ValueError):
+        return set(), False
+    keys: set[str] = set()
+    other = False
+    for parent in tree.find_all(nodes.Node):
+        for child in parent.iter_child_nodes():
+            if not (isinstance(child, nodes.Name) and child.name == variable):
+                continue
+            if isinstance(parent, nodes.Getattr):
+                keys.add(parent.attr)
+            elif (
+                isinstance(parent, nodes.Getitem)
+                and isinstance(parent.arg, nodes.Const)
+                and isinstance(parent.arg.value, str)
+            ):
+                keys.add(parent.arg.value)
+            else:
+                other = True
+    return keys, other

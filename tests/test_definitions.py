@@ -183,6 +183,7 @@ def _good() -> dict[str, Any]:
         "service": {
             "baseURL": "https://things.example",
             "auth": {"method": "api_token", "params": {"header": "x-key", "token": "{{ env.K }}"}},
+            "variables": {"apiKey": "K"},
         },
         "resources": [
             {

@@ -275,6 +275,7 @@ def _basic_definition() -> Any:
                     "method": "basic",
                     "params": {"username": "{{ env.U }}", "password": "{{ env.P }}"},
                 },
+                "variables": {"user": "U", "password": "P"},
             },
             "resources": [
                 {"handle": "h", "endpoint": "/h", "operations": {"list": {"method": "GET"}}}

@@ -342,7 +342,7 @@ def test_oauth2_client_credentials_get_a_token_once_and_send_it(tmp_path: Path) 
     )
     definition = {
         "handle": "items-api",
-        "service": {"baseURL": "{{ env.ORIGIN }}/api"},
+        "service": {"baseURL": "{{ env.ORIGIN }}/api", "variables": {"baseURL": "ORIGIN"}},
         "resources": [
             {
                 "handle": "items",
@@ -581,7 +581,7 @@ def test_definitions_are_served_by_handle(tmp_path: Path) -> None:
 
 _ROWS = {
     "handle": "big",
-    "service": {"baseURL": "{{ env.ORIGIN }}"},
+    "service": {"baseURL": "{{ env.ORIGIN }}", "variables": {"baseURL": "ORIGIN"}},
     "resources": [
         {
             "handle": "rows",

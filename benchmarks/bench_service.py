@@ -126,7 +126,7 @@ class Service:
     def __init__(self, state: Path) -> None:
         def cli(*args: str) -> str:
             done = subprocess.run(
-                [sys.executable, "-m", "connector.cli", "--state", str(state), *args],
+                [sys.executable, "-m", "connector", "--state", str(state), *args],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -135,7 +135,7 @@ class Service:
 
         self.token = cli("tokens", "add", "bench")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "connector.cli", "--state", str(state), "serve", "--port", "0"],
+            [sys.executable, "-m", "connector", "--state", str(state), "serve", "--port", "0"],
             stderr=subprocess.PIPE,
             text=True,
         )

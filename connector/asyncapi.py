@@ -172,7 +172,9 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
 
     document = json.dumps(webhooks_asyncapi(load_configured_definition(args)), indent=2) + "\n"
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as out:
+        from .output_files import replacing
+
+        with replacing(args.out) as out:
             out.write(document)
         print(f"wrote {args.out}", file=sys.stderr)
     else:
@@ -185,5 +187,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     parser = subparsers.add_parser(
         "asyncapi", help="an AsyncAPI 3.1 document of the webhooks, for subscribers"
     )
-    parser.add_argument("--out", metavar="FILE")
+    parser.add_argument(
+        "--out", metavar="FILE", help="write the document to FILE (default: stdout)"
+    )
     parser.set_defaults(func=cmd_asyncapi)

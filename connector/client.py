@@ -21,6 +21,7 @@ import httpx
 
 from .definitions import Definition, Operation, Resource, load_definition
 from .errors import TransportError
+from .redaction import redact_url
 from .requests import UNSET, ResolvedService, build_request, resolve_service
 from .responses import (
     PageState,
@@ -83,7 +84,7 @@ class _Core:
 
     def __init__(
         self,
-        definition: Definition | str | Path,
+        definition: Definition | str | Path | None,
         *,
         base_url: str | None,
         api_key: str | None,
@@ -93,6 +94,10 @@ class _Core:
         retry: RetryPolicy | None,
         on_write: WriteObserver | None,
     ) -> None:
+        if definition is None:
+            from .settings import bundled_definition_path
+
+            definition = bundled_definition_path()
         self.definition = (
             definition if isinstance(definition, Definition) else load_definition(definition)
         )
@@ -133,7 +138,7 @@ class _Core:
     def final_error(
         self, request: httpx.Request, error: httpx.TransportError, attempts: int
     ) -> TransportError:
-        url = str(request.url.copy_with(query=None))
+        url = redact_url(str(request.url.copy_with(query=None)))
         kind = type(error).__name__
         return TransportError(
             f"{request.method} {url}: {kind} after {attempts} attempt(s): {error}",
@@ -169,7 +174,7 @@ class Connector:
 
     def __init__(
         self,
-        definition: Definition | str | Path,
+        definition: Definition | str | Path | None = None,
         *,
         base_url: str | None = None,
         api_key: str | None = None,
@@ -216,7 +221,7 @@ class Connector:
             self._http.close()
 
     def __repr__(self) -> str:
-        return f"<Connector {self._core.service.base_url or '<no base URL>'}>"
+        return f"<Connector {redact_url(self._core.service.base_url or '<no base URL>')}>"
 
     def send(
         self,
@@ -371,7 +376,7 @@ class AsyncConnector:
 
     def __init__(
         self,
-        definition: Definition | str | Path,
+        definition: Definition | str | Path | None = None,
         *,
         base_url: str | None = None,
         api_key: str | None = None,
@@ -418,7 +423,7 @@ class AsyncConnector:
             await self._http.aclose()
 
     def __repr__(self) -> str:
-        return f"<AsyncConnector {self._core.service.base_url or '<no base URL>'}>"
+        return f"<AsyncConnector {redact_url(self._core.service.base_url or '<no base URL>')}>"
 
     async def send(
         self,

@@ -1,5 +1,8 @@
-"""Configuration: where the definition, the key, the base URL and the state store come from.
+"""The command line's bridge to :class:`~connector.settings.Settings`.
 
+Commands receive an ``argparse.Namespace``; these helpers read the global options from it
+(``--definition``, ``--base-url``, ``--api-key``, ``--header``, ``--state``, ``--debug``) and
+build the same typed :class:`Settings` a library user or a service builds without argparse.
 Flags win over environment variables, which win over defaults (``DESIGN.md`` §2).
 """
 
@@ -7,72 +10,61 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .client import Connector
-from .definitions import Definition, load_definition
-from .errors import ConfigurationError
+from .settings import DEFAULT_STATE, Settings, bundled_definition_path, parse_headers
+
+if TYPE_CHECKING:
+    from .client import Connector
+    from .definitions import Definition
 
 __all__ = [
     "bundled_definition_path",
+    "configured_headers",
+    "connector_options",
     "default_state",
     "load_configured_definition",
     "open_connector",
+    "settings_from_args",
 ]
-
-
-def bundled_definition_path() -> Path:
-    """The shipped ``definitions/claude-api.json`` (from the checkout, or the installed copy)."""
-    here = Path(__file__).resolve().parent
-    checkout = here.parent / "definitions" / "claude-api.json"
-    return checkout if checkout.is_file() else here / "data" / "claude-api.json"
 
 
 def default_state() -> str:
     """``CONNECTOR_STATE`` or ``./connector-state.db``."""
-    return os.environ.get("CONNECTOR_STATE") or "connector-state.db"
+    return os.environ.get("CONNECTOR_STATE") or DEFAULT_STATE
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The settings the global options (and the environment) describe."""
+    return Settings.from_env(
+        definition=getattr(args, "definition", None),
+        base_url=getattr(args, "base_url", None),
+        api_key=getattr(args, "api_key", None),
+        headers=list(getattr(args, "header", None) or []),
+        state=getattr(args, "state", None),
+        debug=getattr(args, "debug", None),
+    )
 
 
 def load_configured_definition(args: argparse.Namespace) -> Definition:
-    """The definition named by ``--definition`` / ``CONNECTOR_DEFINITION``, else the bundled one."""
-    path = (
-        getattr(args, "definition", None)
-        or os.environ.get("CONNECTOR_DEFINITION")
-        or bundled_definition_path()
-    )
-    return load_definition(Path(path))
+    """The definition named by ``--definition`` / ``CONNECTOR_DEFINITION``, else the bundled
+    one, with the base URL it will use checked."""
+    return settings_from_args(args).checked_definition()
 
 
 def configured_headers(args: argparse.Namespace) -> dict[str, str]:
     """Extra headers: ``CONNECTOR_HEADERS`` (one ``Name: value`` a line), then each ``--header``."""
-    lines = os.environ.get("CONNECTOR_HEADERS", "").splitlines() + list(
-        getattr(args, "header", None) or []
+    return parse_headers(
+        os.environ.get("CONNECTOR_HEADERS", "").splitlines(), getattr(args, "header", None) or []
     )
-    headers: dict[str, str] = {}
-    for line in lines:
-        if not line.strip():
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not name.strip():
-            raise ConfigurationError(
-                f"a header is written 'Name: value', not {line!r}",
-                setting="--header / CONNECTOR_HEADERS",
-            )
-        headers[name.strip()] = value.strip()
-    return headers
 
 
 def connector_options(args: argparse.Namespace) -> dict[str, Any]:
     """``base_url``, ``api_key`` and ``headers`` for a Connector, from the global options."""
-    return {
-        "base_url": getattr(args, "base_url", None),
-        "api_key": getattr(args, "api_key", None),
-        "headers": configured_headers(args),
-    }
+    return settings_from_args(args).connector_options()
 
 
 def open_connector(args: argparse.Namespace, **options: Any) -> Connector:
     """A Connector from the global options (``--definition``, ``--base-url``, ``--api-key``,
     ``--header``)."""
-    return Connector(load_configured_definition(args), **connector_options(args), **options)
+    return settings_from_args(args).connector(**options)

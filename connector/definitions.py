@@ -271,12 +271,16 @@ class Resource(_Strict):
         try:
             return self.operations[name]
         except KeyError:
+            from difflib import get_close_matches
+
+            close = get_close_matches(name, self.operations, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
             known = ", ".join(self.operations) or "none"
             raise InputError(
                 [
                     InputProblem(
                         "operation",
-                        f"{self.handle} has no operation {name!r} (known: {known})",
+                        f"{self.handle} has no operation {name!r} (known: {known}){hint}",
                         name,
                     )
                 ]

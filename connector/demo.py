@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from .cli.output import print_table
 from .client import Connector
 from .config import bundled_definition_path
 from .types import JSON
@@ -135,14 +136,22 @@ def run_demo(
                     file=err,
                 )
                 kinds: Counter[str] = Counter()
-                print(f"{'custom_id':<16} {'result':<10} reply", file=out)
+                rows = []
                 for line in api.stream_jsonl("message_batches", "results", {"batch_id": batch_id}):
                     custom_id, kind, detail = summarize(line)
                     kinds[kind] += 1
-                    print(f"{custom_id:<16} {kind:<10} {detail}", file=out)
+                    rows.append({"custom_id": custom_id, "result": kind, "reply": detail})
+                print_table(rows, out, vertical_single=False)
                 print(
                     "results: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())), file=out
                 )
+                if kinds.get("errored"):
+                    print(
+                        "  (unknown-model errored on purpose: it names a model that does not "
+                        "exist, so the API answers not_found_error for that one request while "
+                        "the others succeed)",
+                        file=out,
+                    )
             if hooks is not None:
                 arrived = hooks.wait_for("message_batches.ended", batch_id)
                 if arrived is None:
@@ -152,7 +161,17 @@ def run_demo(
         finally:
             if hooks is not None:
                 hooks.close()
+    print(NEXT_STEPS, file=out)
     return 0
+
+
+NEXT_STEPS = """
+next, try:
+  connector sandbox --port 8080 &                # the same API imitation, kept running
+  export ANTHROPIC_BASE_URL=http://127.0.0.1:8080 ANTHROPIC_API_KEY=any-key
+  connector describe messages                    # what a call needs
+  connector call messages create -p model=claude-haiku-4-5 -p max_tokens=100 -p content=Hello
+  connector batch run requests.jsonl             # your own batch (see connector batch run --help)"""
 
 
 def _start_webhooks(base_url: str, workdir: Path, err: IO[str]) -> _Webhooks | None:

@@ -29,8 +29,9 @@ def read_document(
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
+            where = "" if path.is_absolute() else f" ({path.resolve()})"
             raise DefinitionError(
-                [Problem("", f"cannot read the file: {exc.strerror}")], file=file
+                [Problem("", f"cannot read the file{where}: {exc.strerror}")], file=file
             ) from None
         except UnicodeDecodeError as exc:
             raise DefinitionError(

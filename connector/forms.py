@@ -125,5 +125,8 @@ def describe_resource(resource: Resource) -> dict[str, JSON]:
         "description": (resource.meta or {}).get("description"),
         "fields": [{"name": f.name, "type": f.type} for f in resource.fields],
         "operations": [describe_operation(n, op) for n, op in resource.operations.items()],
-        "webhooks": [{"event": w.event, "path": w.path} for w in resource.webhooks],
+        "webhooks": [
+            {"event": w.event, "path": w.path, "payload": [f.name for f in w.payload]}
+            for w in resource.webhooks
+        ],
     }

@@ -248,7 +248,9 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     definition = load_configured_definition(args)
     text = render_openapi(definition, args.format, base_url=getattr(args, "base_url", None))
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as out:
+        from .output_files import replacing
+
+        with replacing(args.out) as out:
             out.write(text)
         print(f"wrote {args.out}", file=sys.stderr)
     else:
@@ -261,6 +263,10 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     parser = subparsers.add_parser(
         "openapi", help="an OpenAPI 3.1 description of the definition's operations"
     )
-    parser.add_argument("--format", choices=("yaml", "json"), default="yaml")
-    parser.add_argument("--out", metavar="FILE")
+    parser.add_argument(
+        "--format", choices=("yaml", "json"), default="yaml", help="the document's syntax"
+    )
+    parser.add_argument(
+        "--out", metavar="FILE", help="write the document to FILE (default: stdout)"
+    )
     parser.set_defaults(func=cmd_openapi)

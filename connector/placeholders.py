@@ -153,7 +153,8 @@ def coerce_inputs(
             continue
         if placeholder.options and value not in placeholder.options:
             allowed = ", ".join(map(str, placeholder.options))
-            problems.append(InputProblem(key, f"must be one of: {allowed}", value))
+            shown = None if placeholder.secret else value
+            problems.append(InputProblem(key, f"must be one of: {allowed}", shown))
             continue
         values[name] = value
     for name, placeholder in declared.items():

@@ -16,6 +16,7 @@ from connector.errors import InputError
 from connector.sandbox.clock import ManualClock
 from connector.sandbox.server import SandboxServer
 from connector.workflows.batch import (
+    BatchCounts,
     BatchLimits,
     Progress,
     read_requests,
@@ -114,7 +115,7 @@ def test_run_batches_a_thousand_requests_split_and_merged(
         out=out,
         poll_interval=30,
         limits=BatchLimits(max_requests=300),
-        progress=Progress(stream, tty=False),
+        progress=Progress(stream),
         sleep=clock.advance,
     )
     assert len(outcome.batch_ids) == 4
@@ -122,9 +123,7 @@ def test_run_batches_a_thousand_requests_split_and_merged(
     assert sorted(ids) == sorted(f"req_{i}" for i in range(1000)) and len(set(ids)) == 1000
     assert outcome.result_types == {"succeeded": 1000}
     assert (
-        stream.getvalue()
-        .splitlines()[-1]
-        .startswith("4/4 batch(es) ended, 1000/1000 requests done")
+        stream.getvalue().splitlines()[-1].startswith("4/4 batches ended, 1000/1000 requests done")
     )
 
 
@@ -159,7 +158,7 @@ def test_run_batches_interrupted_asks_whether_to_cancel(connector: Connector, ca
     assert status == ("canceling" if cancel else "in_progress")
 
 
-def test_progress_draws_a_bar_on_a_tty() -> None:
+def test_progress_lines_say_the_counts_and_the_next_check() -> None:
     stream = io.StringIO()
     batches = {
         "b": {
@@ -167,11 +166,13 @@ def test_progress_draws_a_bar_on_a_tty() -> None:
             "request_counts": {"processing": 0, "succeeded": 3, "errored": 1},
         }
     }
-    Progress(stream, tty=True, width=10).update(batches, 4)
-    assert (
-        stream.getvalue()
-        == "\r[##########] 1/1 batch(es) ended, 4/4 requests done (succeeded 3 errored 1 canceled 0 expired 0)\n"
-    )
+    Progress(stream).update(BatchCounts.of(batches, 4), None)
+    Progress(stream).update(BatchCounts.of(batches, 5), 10.0)
+    assert stream.getvalue().splitlines() == [
+        "1/1 batch ended, 4/4 requests done (succeeded 3, errored 1, canceled 0, expired 0)",
+        "1/1 batch ended, 5/5 requests done (succeeded 3, errored 1, canceled 0, expired 0)"
+        "; next check in 10 s",
+    ]
 
 
 def test_batch_run_command_end_to_end(

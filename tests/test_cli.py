@@ -176,7 +176,7 @@ def test_pull_csv_and_max_items(
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out_file.read_text())))
     assert len(rows) >= 3 and set(rows[0]) == {"id", "display_name", "created_at"}
-    assert f"{len(rows)} models record(s)" in err
+    assert f"{len(rows)} models" in err
     code, out, _ = run(capsys, "pull", "models", "--max-items", "2", "-p", "limit=1")
     assert code == 0 and len(out.splitlines()) == 2
 

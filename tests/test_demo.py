@@ -29,3 +29,7 @@ def test_demo_runs_end_to_end_without_a_key_in_under_15_seconds() -> None:
     assert "submitted msgbatch_" in done.stderr and "ended" in done.stderr
     webhook = next(line for line in lines if line.startswith("webhook:"))
     assert "message_batches.ended" in webhook and "signature verified" in webhook
+    # It says which reply errored on purpose and why, and what to try next (issue 13 item 10).
+    assert "unknown-model errored on purpose" in done.stdout and "not_found_error" in done.stdout
+    tips = done.stdout.split("next, try:", 1)[1].splitlines()
+    assert sum(1 for tip in tips if tip.strip().startswith("connector ")) >= 3

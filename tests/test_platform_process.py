@@ -28,7 +28,7 @@ HOOK_SECRET = "whsec_Y2FuYXJ5LXNpZ25pbmctc2VjcmV0LTAxMjM0NTY3"
 
 def connector(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "connector.cli", "--state", str(state), *args],
+        [sys.executable, "-m", "connector", "--state", str(state), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -73,7 +73,7 @@ def test_serve_finishes_in_flight_calls_on_sigterm_and_logs_no_secret(tmp_path: 
             [
                 sys.executable,
                 "-m",
-                "connector.cli",
+                "connector",
                 "--state",
                 str(state),
                 "serve",

@@ -272,7 +272,7 @@ def test_pull_with_results_yields_each_ended_batchs_results_through_retries(
             (b, f"b{i}-{j}") for i, b in enumerate(ended) for j in range(2)
         )
         assert all(r["result"]["type"] == "succeeded" for r in lines)
-        assert "12 results record(s)" in err
+        assert "12 results of message_batches" in err
         # The batch still processing had no results: it is held below the cursor, and
         # once it ends the next incremental pull brings exactly its results.
         clock.advance(3)

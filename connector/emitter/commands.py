@@ -31,8 +31,14 @@ from datetime import UTC, datetime
 
 import anyio
 
+from connector.cli.exits import USAGE_ERRORS as _USAGE_ERRORS
+from connector.cli.hints import check_events, guard_hint, refuse_without_credentials, same_url
 from connector.client import AsyncConnector
-from connector.config import connector_options, default_state, load_configured_definition
+from connector.config import (
+    default_state,
+    load_configured_definition,
+    settings_from_args,
+)
 from connector.definitions import Definition
 from connector.emitter.guard import Guard
 from connector.emitter.service import DEFAULT_INTERVAL, CycleReport, Emitter, stop_on_signals
@@ -43,13 +49,12 @@ from connector.emitter.writes import WriteRecorder
 from connector.errors import (
     ConfigurationError,
     ConnectorError,
-    DefinitionError,
     InputError,
     InputProblem,
-    StoreError,
     SubscriptionError,
     UnsafeDestinationError,
 )
+from connector.secret_files import add_secret_file
 
 __all__ = [
     "REPLAY_WINDOW",
@@ -66,14 +71,6 @@ __all__ = [
 REPLAY_WINDOW = 30 * 86400.0
 _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([smhd])$")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_USAGE_ERRORS = (
-    ConfigurationError,
-    DefinitionError,
-    InputError,
-    StoreError,
-    SubscriptionError,
-    UnsafeDestinationError,
-)
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -92,32 +89,43 @@ def _add_subscriptions(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     add.add_argument("url", help="the endpoint; each event is POSTed to URL + the webhook path")
     add.add_argument("--events", default="", help="comma-separated types or prefixes (files.*)")
     add.add_argument("--secret", help="a whsec_ secret to use instead of a generated one")
+    add_secret_file(add, "--secret-file", dest="secret", help="read that whsec_ secret from FILE")
     add.add_argument(
         "--since",
         metavar="T",
         help="also send the stored events since T (RFC 3339, epoch or 2h/7d ago); default: only new ones",
     )
     add.add_argument(
-        "--allow-private", action="store_true", help="allow http and private/loopback hosts"
+        "--allow-private",
+        action="store_true",
+        help="allow http, loopback and private hosts and any port (local testing)",
+    )
+    add.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the subscription(s) this URL already has (their queued deliveries go)",
     )
     add.set_defaults(func=subscriptions_add)
     listing = commands.add_parser("list", help="every subscription as JSON lines (no secrets)")
     listing.set_defaults(func=subscriptions_list)
     remove = commands.add_parser("remove", help="delete a subscription and its deliveries")
-    remove.add_argument("id")
+    remove.add_argument("id", help="the subscription, sub_...")
     remove.set_defaults(func=subscriptions_remove)
     rotate = commands.add_parser(
         "rotate", help="new secret (printed once); the old one keeps signing for 24 h"
     )
-    rotate.add_argument("id")
+    rotate.add_argument("id", help="the subscription, sub_...")
     rotate.add_argument("--secret", help="the new whsec_ secret (default: generated)")
+    add_secret_file(rotate, "--secret-file", dest="secret", help="read the new secret from FILE")
     rotate.set_defaults(func=subscriptions_rotate)
     enable = commands.add_parser("enable", help="resume a disabled subscription")
-    enable.add_argument("id")
+    enable.add_argument("id", help="the subscription, sub_...")
     enable.set_defaults(func=subscriptions_enable)
     disable = commands.add_parser("disable", help="pause a subscription, keeping its queue")
-    disable.add_argument("id")
-    disable.add_argument("--reason", default="disabled by the operator")
+    disable.add_argument("id", help="the subscription, sub_...")
+    disable.add_argument(
+        "--reason", default="disabled by the operator", help="shown by status and list"
+    )
     disable.set_defaults(func=subscriptions_disable)
 
 
@@ -276,9 +284,34 @@ def parse_moment(text: str, now: float, *, option: str = "--since") -> float:
 def subscriptions_add(args: argparse.Namespace) -> int:
     """Add a subscription; print it as JSON, with the secret only if it was generated here."""
     events = [e.strip() for e in args.events.split(",") if e.strip()]
+    check_events(events, load_configured_definition(args))
+    url = args.url
+    if "://" not in url:
+        raise SubscriptionError(
+            f"{url!r} has no scheme: write https://{url} (or http://{url} with "
+            "--allow-private for local testing)",
+            field="url",
+        )
     since = parse_moment(args.since, time.time()) if args.since else None
     with opened_store(args, create=True) as store:
-        sub = store.add_subscription(args.url, events, args.secret)
+        same = [s for s in store.list_subscriptions() if same_url(s.url, url)]
+        if same and not args.replace:
+            ids = ", ".join(s.id for s in same)
+            raise SubscriptionError(
+                f"{url} already has a subscription ({ids}); pass --replace to replace it "
+                f"(its queued deliveries are dropped), or remove it first "
+                f"(connector subscriptions remove {same[0].id})",
+                field="url",
+            )
+        try:
+            sub = store.add_subscription(url, events, args.secret)
+        except UnsafeDestinationError as exc:
+            raise UnsafeDestinationError(
+                f"{exc}{guard_hint(args)}", url=exc.url, address=exc.address
+            ) from None
+        for old in same:
+            store.remove_subscription(old.id)
+            say(f"connector: replaced {old.id} (same URL) by {sub.id}")
         caught_up = store.queue_history(sub.id, since) if since is not None else 0
     shown = _subscription_json(sub)
     if since is not None:
@@ -349,7 +382,9 @@ def emit(args: argparse.Namespace) -> int:
     SIGTERM or Ctrl-C."""
     _log_to_stderr()
     definition = load_configured_definition(args)
-    connector = AsyncConnector(definition, **connector_options(args))
+    settings = settings_from_args(args)
+    refuse_without_credentials(definition, settings)
+    connector = AsyncConnector(definition, **settings.connector_options())
     with opened_store(args, create=True) as store:
         return anyio.run(_emit, args, connector, store)
 
@@ -391,6 +426,7 @@ async def _emit_with(args: argparse.Namespace, connector: AsyncConnector, store:
             report = await emitter.run_once(stop=stop)
             group.cancel_scope.cancel()
             out(report.to_json())
+            _say_if_nobody_listens(store)
             return 0 if report.ok and not stop.is_set() else 1
         cycles = 0
 
@@ -401,10 +437,20 @@ async def _emit_with(args: argparse.Namespace, connector: AsyncConnector, store:
                 out({"cycle": cycles, "at": rfc3339(time.time()), **report.to_json()})
 
         say(f"connector emit: polling every {args.interval:g} s; Ctrl-C to stop")
+        _say_if_nobody_listens(store)
         await emitter.run(stop, interval=args.interval, grace=args.grace, on_cycle=show)
         group.cancel_scope.cancel()
     say("connector emit: stopped")
     return 0
+
+
+def _say_if_nobody_listens(store: Store) -> None:
+    if not store.list_subscriptions():
+        say(
+            "connector emit: no subscriptions yet, so events are recorded but sent nowhere; "
+            "add one with: connector subscriptions add URL (http://127.0.0.1:PORT needs "
+            "--allow-private)"
+        )
 
 
 def _announce(name: str) -> None:

@@ -17,16 +17,32 @@ import time
 
 from connector.emitter.store import SubscriptionHealth
 from connector.emitter.views import health_json as _line
+from connector.emitter.views import last_answers as _last_answers
 
 __all__ = ["add_commands", "assess", "status"]
 
 
+_REFUSED = {401: "rejects our signatures", 403: "refuses our deliveries"}
+
+
 def assess(
-    health: list[SubscriptionHealth], now: float, max_wait: float
+    health: list[SubscriptionHealth],
+    now: float,
+    max_wait: float,
+    last_answers: dict[str, int | None] | None = None,
 ) -> tuple[dict[str, object], list[str]]:
-    """The totals line and the list of problems (empty when all is well)."""
+    """The totals line and the list of problems (empty when all is well). ``last_answers``:
+    the last HTTP status of each failing subscription; a 401 or 403 counts against health at
+    once (the endpoint will not accept anything until its secret or access is fixed)."""
     problems: list[str] = []
     for sub in health:
+        answer = (last_answers or {}).get(sub.id)
+        if sub.state == "active" and answer in _REFUSED:
+            problems.append(
+                f"{sub.id} ({sub.url}) {_REFUSED[answer]} (HTTP {answer}): check that the "
+                "receiver uses this subscription's secret (connector subscriptions rotate ID, "
+                "or add --replace for a new one)"
+            )
         if sub.state != "active":
             problems.append(f"{sub.id} is {sub.state}: {sub.disabled_reason or 'no reason given'}")
         if sub.failed:
@@ -55,9 +71,10 @@ def status(args: argparse.Namespace) -> int:
     now = time.time()
     with opened_store(args) as store:
         health = store.health()
+        answers = _last_answers(store, health)
     for sub in health:
-        print(json.dumps(_line(sub, now)))
-    totals, problems = assess(health, now, args.max_wait)
+        print(json.dumps(_line(sub, now, answers.get(sub.id))))
+    totals, problems = assess(health, now, args.max_wait, answers)
     print(json.dumps(totals))
     return 1 if args.check and problems else 0
 

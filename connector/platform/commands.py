@@ -138,18 +138,30 @@ def _positive(text: str) -> float:
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``serve`` and ``tokens``."""
     p = subparsers.add_parser("serve", help="the HTTP API for platforms, with a web console")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on (127.0.0.1)")
     p.add_argument("--port", type=_port, default=8000, help="0: any free port")
     p.add_argument("--definitions", metavar="DIR", help="serve every *.json definition in DIR")
     p.add_argument("--emit", action="store_true", help="also run the webhook emitter")
-    p.add_argument("--emit-interval", type=_positive, default=30.0, metavar="SECONDS")
+    p.add_argument(
+        "--emit-interval",
+        type=_positive,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds between polls, and between looks for new subscriptions (30)",
+    )
     p.add_argument(
         "--allow-private", action="store_true", help="webhooks may go to http/private hosts"
     )
     p.add_argument(
         "--cors-origin", action="append", metavar="ORIGIN", help="allow this origin (repeat)"
     )
-    p.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, metavar="BYTES")
+    p.add_argument(
+        "--max-body",
+        type=int,
+        default=DEFAULT_MAX_BODY,
+        metavar="BYTES",
+        help=f"the request body cap; larger bodies get 413 ({DEFAULT_MAX_BODY})",
+    )
     p.add_argument(
         "--grace",
         type=_positive,
@@ -164,8 +176,8 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     commands = t.add_subparsers(dest="tokens_command", metavar="COMMAND")
     commands.required = True
     add = commands.add_parser("add", help="make a token; printed once")
-    add.add_argument("name")
+    add.add_argument("name", help="a name to recognise and revoke it by")
     commands.add_parser("list", help="token names (never the tokens)")
     remove = commands.add_parser("remove", help="revoke a token")
-    remove.add_argument("name")
+    remove.add_argument("name", help="the token's name")
     t.set_defaults(func=tokens)

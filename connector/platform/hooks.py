@@ -20,7 +20,7 @@ from connector.asyncapi import webhooks_asyncapi
 from connector.emitter.commands import parse_moment
 from connector.emitter.status import assess
 from connector.emitter.store import DELIVERY_STATUSES, DeliveryInfo, Store
-from connector.emitter.views import health_json, rfc3339, subscription_json
+from connector.emitter.views import health_json, last_answers, rfc3339, subscription_json
 from connector.errors import StoreError, SubscriptionError
 from connector.platform.bodies import read_model
 from connector.platform.connections import find_connection, runtime_of
@@ -263,8 +263,10 @@ async def health(request: Request) -> Response:
             errors=[{"location": "?max_wait", "message": "expected a number of seconds"}],
         )
     found = store.health()
-    totals, _ = assess(found, now, max_wait)
-    return JSONResponse({"subscriptions": [health_json(s, now) for s in found], "totals": totals})
+    answers = last_answers(store, found)
+    totals, _ = assess(found, now, max_wait, answers)
+    shown = [health_json(s, now, answers.get(s.id)) for s in found]
+    return JSONResponse({"subscriptions": shown, "totals": totals})
 
 
 async def definition_asyncapi(request: Request) -> Response:

@@ -75,7 +75,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def cmd_pull(args: argparse.Namespace) -> int:
     """Run one pull; the checkpoint is stored only after the output is safely written."""
-    from ..cli import parse_params
+    from ..cli.calls import parse_params
 
     params = parse_params(args.param or [])
     if args.to:
@@ -104,6 +104,10 @@ def cmd_pull(args: argparse.Namespace) -> int:
             )
         print(summary, file=sys.stderr)
         return 0
+    from ..cli.output import is_terminal, plural
+    from ..cli.output import write_records as show_records
+
+    on_screen = not args.out and not args.output and is_terminal()
     output = args.output or ("parquet" if (args.out or "").endswith(".parquet") else "jsonl")
     incremental = args.incremental or args.full_refresh
     store = PullStateStore(args.state) if incremental else None
@@ -121,8 +125,11 @@ def cmd_pull(args: argparse.Namespace) -> int:
             with_=args.with_,
             concurrency=args.concurrency,
         )
-        count = write_records(pull.records(), output, args.out, columns=pull.columns())
+        if on_screen:  # a person reads: a table that fits the terminal
+            count = show_records(pull.records(), "table", sys.stdout)
+        else:
+            count = write_records(pull.records(), output, args.out, columns=pull.columns())
         pull.commit()
-    what = f"{args.with_} record(s) of {args.handle}" if args.with_ else f"{args.handle} record(s)"
-    print(f"{count} {what}", file=sys.stderr)
+    what = plural(count, args.with_ or args.handle) + (f" of {args.handle}" if args.with_ else "")
+    print(what, file=sys.stderr)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -12,7 +13,9 @@ from starlette.routing import BaseRoute, Route
 
 from .responder import count_input_tokens, reply, validate_message_params
 from .state import CUSTOM_ID, Batch, SandboxState, page_of
-from .wire import JSON, api_error, derived_id, error_body, json_response
+from .wire import JSON, api_error, derived_id, error_body, json_response, parse_json
+
+_LIMIT = re.compile("-?[0-9]{1,9}")  # ASCII digits only: '²'.isdigit() is true
 
 __all__ = [
     "Settings",
@@ -61,7 +64,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 ``request_too_large`` as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length", "")
     too_large = api_error(413, f"request body is over the {limit}-byte limit of this endpoint")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_large
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -77,10 +80,7 @@ async def read_json(request: Request, limit: int) -> JSON:
     raw = await read_body(request, limit)
     if not raw.strip():
         return {}
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise api_error(400, f"request body is not valid JSON: {error}") from None
+    return parse_json(raw)
 
 
 def read_limit(request: Request) -> int:
@@ -88,7 +88,7 @@ def read_limit(request: Request) -> int:
     raw = request.query_params.get("limit")
     if raw is None:
         return 20
-    if not raw.lstrip("-").isdigit() or not 1 <= int(raw) <= 1000:
+    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= 1000:
         raise api_error(400, f"limit: must be an integer from 1 to 1000 (found {raw!r})")
     return int(raw)
 

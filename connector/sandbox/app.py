@@ -8,6 +8,7 @@ the control endpoints live under ``/_sandbox`` and need no key.
 from __future__ import annotations
 
 import hmac
+import logging
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders
@@ -34,6 +35,7 @@ __all__ = ["SEED_PREFIX", "create_app"]
 SEED_PREFIX = "/rest/anthropic-message-batches-api/1.0.0"
 VERSIONS = (OLD_VERSION, MODERN_VERSION)
 _REQUEST_ID = "sandbox.request_id"
+_log = logging.getLogger("connector.sandbox")
 
 
 def create_app(
@@ -86,7 +88,6 @@ def create_app(
         exception_handlers={
             UpstreamError: _upstream_error,
             HTTPException: _http_error,
-            Exception: _unexpected_error,
         },
     )
     app.state.sandbox = state
@@ -120,10 +121,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    return _envelope(request, 500, f"internal sandbox error: {type(exc).__name__}")
-
-
 class Gate:
     """The ASGI middleware in front of every route: it stamps ``request-id`` on the answer,
     injects faults, and checks the key and ``anthropic-version`` on API paths."""
@@ -143,18 +140,36 @@ class Gate:
         request_id = self.state.ids.make("req")
         scope[_REQUEST_ID] = request_id
 
+        started = False
+
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
                 MutableHeaders(scope=message)["request-id"] = request_id
+                started = True
             await send(message)
 
         path: str = scope["path"]
-        if not path.startswith("/_sandbox/"):
-            refusal = await self._fault_or_refusal(scope, path, request_id, send_with_id)
-            if refusal is not None:
-                await refusal(scope, receive, send_with_id)
-                return
-        await self.app(scope, receive, send_with_id)
+        try:
+            if not path.startswith("/_sandbox/"):
+                refusal = await self._fault_or_refusal(scope, path, request_id, send_with_id)
+                if refusal is not None:
+                    await refusal(scope, receive, send_with_id)
+                    return
+            await self.app(scope, receive, send_with_id)
+        except ConnectionDropped:
+            raise
+        except Exception as exc:
+            # A bug of ours, not the client's: log it, and answer the API's 500 envelope with
+            # the request id (the connection stays usable). Once the answer has started
+            # there is nothing left to say, so the server closes the connection.
+            _log.exception("internal sandbox error on %s %s", scope["method"], path)
+            if started:
+                raise
+            body = error_body(
+                "api_error", f"internal sandbox error: {type(exc).__name__}", request_id
+            )
+            await json_response(body, status=500)(scope, receive, send_with_id)
 
     async def _fault_or_refusal(
         self, scope: Scope, path: str, request_id: str, send: Send

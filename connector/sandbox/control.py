@@ -106,13 +106,25 @@ async def add_model(request: Request) -> Response:
     return json_response(record.to_json(), status=201)
 
 
+_MAX_ADVANCE = 100 * 365.25 * 86400
+
+
 async def advance_clock(request: Request) -> Response:
     """Move time forward by ``seconds``."""
     body = await read_json(request, _CONTROL_LIMIT)
     seconds = body.get("seconds") if isinstance(body, dict) else None
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-        raise api_error(400, "seconds: a number of seconds, zero or more")
-    now = sandbox_of(request).advance(float(seconds))
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not 0 <= seconds <= _MAX_ADVANCE
+    ):
+        raise api_error(
+            400, f"seconds: a number of seconds from 0 to {_MAX_ADVANCE:.0f} (about 100 years)"
+        )
+    try:
+        now = sandbox_of(request).advance(float(seconds))
+    except (OverflowError, ValueError):
+        raise api_error(400, "seconds: that moves the clock past the year 9999") from None
     return json_response({"now": format_time(now)})
 
 

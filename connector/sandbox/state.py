@@ -280,7 +280,9 @@ class SandboxState:
 
     def advance(self, seconds: float) -> datetime:
         """Move time forward: the injected :class:`ManualClock` if there is one, else an offset
-        over the real clock (so a running sandbox can be fast-forwarded too)."""
+        over the real clock (so a running sandbox can be fast-forwarded too). A move past
+        what a datetime holds raises ``OverflowError`` and changes nothing."""
+        self.now() + timedelta(seconds=seconds)  # refuse before anything moves
         if isinstance(self.clock, ManualClock):
             self.clock.advance(seconds)
         else:

@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Message, Receive
 
 from .api import read_limit, sandbox_of, settings_of, version_of
 from .responder import OLD_VERSION
@@ -46,15 +47,33 @@ def _require_beta(request: Request, token: str) -> None:
         )
 
 
-def _check_upload(request: Request) -> int:
-    """Refuse an upload that is too large or not multipart; return the size limit."""
+def _check_upload(request: Request) -> tuple[Request, int]:
+    """Refuse an upload that is too large or not multipart; return the request to read (its
+    body counted while it streams, so a chunked or lying upload stops at the limit too) and
+    the size limit."""
     limit = settings_of(request).max_file_bytes
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise api_error(413, f"upload is over the {limit}-byte limit")
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise api_error(400, "content-type: expected multipart/form-data")
-    return limit
+    return Request(request.scope, _limited(request.receive, limit)), limit
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """``receive`` that raises 413 once the body passes ``limit`` bytes, whatever the framing."""
+    seen = 0
+
+    async def counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise api_error(413, f"upload is over the {limit}-byte limit")
+        return message
+
+    return counted
 
 
 def _page(
@@ -96,7 +115,7 @@ async def upload_file(request: Request) -> Response:
     """``POST /v1/files``: multipart, part ``file``."""
     _require_beta(request, FILES_BETA)
     state = sandbox_of(request)
-    limit = _check_upload(request)
+    request, limit = _check_upload(request)
     async with request.form(max_files=10_000, max_part_size=limit) as form:
         part = form.get("file")
         if not isinstance(part, UploadFile):
@@ -184,7 +203,7 @@ async def create_skill(request: Request) -> Response:
     """``POST /v1/skills``: ``files`` parts under one directory with ``SKILL.md`` at its root."""
     _require_beta(request, SKILLS_BETA)
     state = sandbox_of(request)
-    limit = _check_upload(request)
+    request, limit = _check_upload(request)
     async with request.form(max_files=10_000, max_part_size=limit) as form:
         # The 2.x SDK names the parts "files[]"; curl users write "files".
         parts = [

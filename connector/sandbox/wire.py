@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import threading
 from typing import Any
 
@@ -14,12 +15,17 @@ from connector.errors import UpstreamError, error_class_for
 
 __all__ = [
     "JSON",
+    "MAX_JSON_DEPTH",
     "IdMaker",
     "api_error",
     "derived_id",
     "error_body",
     "json_response",
+    "parse_json",
 ]
+
+MAX_JSON_DEPTH = 128
+"""Deepest nesting a request body may have (arrays and objects); deeper is a 400."""
 
 JSON = Any
 """A JSON value as the json module reads and writes it."""
@@ -81,9 +87,54 @@ def error_body(error_type: str, message: str, request_id: str | None = None) -> 
 
 
 def json_response(body: JSON, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A compact JSON response (no spaces: the API's own bodies are compact)."""
-    data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    """A compact JSON response (no spaces: the API's own bodies are compact). A string that
+    UTF-8 cannot carry (a lone surrogate) is written as its ``\\uXXXX`` escape instead."""
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:
+        data = json.dumps(body, separators=(",", ":")).encode()
     return Response(data, status_code=status, headers=headers, media_type="application/json")
+
+
+def _refuse_constant(name: str) -> JSON:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def parse_json(raw: bytes, where: str = "request body") -> JSON:
+    """A request body as JSON, or the API's 400: invalid UTF-8 or JSON, ``NaN``/``Infinity``,
+    integers of more than 4,300 digits, nesting deeper than :data:`MAX_JSON_DEPTH` and lone
+    surrogate escapes (``"\\ud800"``, which no UTF-8 text can hold) are all refused."""
+    try:
+        value = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except RecursionError:
+        raise api_error(400, f"{where}: nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except UnicodeDecodeError:
+        raise api_error(400, f"{where} is not valid UTF-8") from None
+    except ValueError as error:  # JSONDecodeError, NaN, and the int digit limit
+        message = str(error).split(";")[0]
+        raise api_error(400, f"{where} is not valid JSON: {message}") from None
+    _check_shape(value, where)
+    return value
+
+
+def _check_shape(value: JSON, where: str) -> None:
+    """Depth and lone surrogates, walked without recursion."""
+    pending: list[tuple[JSON, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise api_error(400, f"{where}: a string holds a lone surrogate (invalid Unicode)")
+            continue
+        if isinstance(item, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                raise api_error(400, f"{where}: nested deeper than {MAX_JSON_DEPTH} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def derived_id(prefix: str, *parts: str, length: int = 24) -> str:

@@ -16,9 +16,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Protocol
 
 from connector.errors import InputError, InputProblem
+from connector.output_files import replacing
 
 from .expressions import JSON
 
@@ -26,9 +27,11 @@ if TYPE_CHECKING:
     from connector.client import Connector
 
 __all__ = [
+    "BatchCounts",
     "BatchLimits",
     "BatchOutcome",
     "Progress",
+    "ProgressReporter",
     "read_requests",
     "run_batches",
     "split_requests",
@@ -154,35 +157,53 @@ def split_requests(
     return chunks
 
 
-class Progress:
-    """Request counts while waiting: a bar redrawn in place on a TTY, plain lines otherwise."""
+@dataclass(frozen=True)
+class BatchCounts:
+    """Where a run stands: batches ended, requests done, and the done ones by result."""
 
-    def __init__(
-        self, stream: IO[str] | None = None, *, tty: bool | None = None, width: int = 30
-    ) -> None:
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty() if tty is None else tty
-        self.width = width
+    batches: int
+    ended: int
+    total: int
+    done: int
+    results: dict[str, int]
 
-    def update(self, batches: dict[str, JSON], total: int) -> None:
-        """Show the summed request counts of ``batches`` out of ``total`` requests."""
+    @classmethod
+    def of(cls, batches: dict[str, JSON], total: int) -> BatchCounts:
+        """Sum the ``request_counts`` of ``batches`` (out of ``total`` requests)."""
         counts: Counter[str] = Counter()
         for batch in batches.values():
             counts.update({k: int(v) for k, v in (batch.get("request_counts") or {}).items()})
-        done = total - counts.get("processing", 0)
         ended = sum(1 for b in batches.values() if b.get("processing_status") == "ended")
-        detail = " ".join(
-            f"{k} {counts.get(k, 0)}" for k in ("succeeded", "errored", "canceled", "expired")
+        results = {k: counts.get(k, 0) for k in ("succeeded", "errored", "canceled", "expired")}
+        return cls(len(batches), ended, total, total - counts.get("processing", 0), results)
+
+    def text(self) -> str:
+        """``1/2 batches ended, 3/4 requests done (succeeded 3, errored 0, ...)``."""
+        detail = ", ".join(f"{k} {n}" for k, n in self.results.items())
+        noun = "batch" if self.batches == 1 else "batches"
+        return (
+            f"{self.ended}/{self.batches} {noun} ended, "
+            f"{self.done}/{self.total} requests done ({detail})"
         )
-        text = f"{ended}/{len(batches)} batch(es) ended, {done}/{total} requests done ({detail})"
-        if self.tty:
-            filled = int(self.width * done / total) if total else self.width
-            bar = "#" * filled + "-" * (self.width - filled)
-            self.stream.write(f"\r[{bar}] {text}")
-            if ended == len(batches):
-                self.stream.write("\n")
-        else:
-            self.stream.write(text + "\n")
+
+
+class ProgressReporter(Protocol):
+    """What :func:`run_batches` tells while it waits (the CLI draws a live bar)."""
+
+    def update(self, counts: BatchCounts, next_check: float | None) -> None:
+        """The counts after a check; ``next_check``: seconds until the next (None: done)."""
+
+
+class Progress:
+    """Plain progress lines on a stream, one per check, saying when the next check is."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stderr
+
+    def update(self, counts: BatchCounts, next_check: float | None) -> None:
+        """Write one line."""
+        wait = f"; next check in {next_check:g} s" if next_check is not None else ""
+        self.stream.write(counts.text() + wait + "\n")
         self.stream.flush()
 
 
@@ -194,7 +215,7 @@ def run_batches(
     wait: bool = True,
     poll_interval: float = 10.0,
     limits: BatchLimits = BatchLimits(),
-    progress: Progress | None = None,
+    progress: ProgressReporter | None = None,
     sleep: Callable[[float], None] = time.sleep,
     on_interrupt: Callable[[list[str]], bool] | None = None,
     on_submit: Callable[[str], None] | None = None,
@@ -225,7 +246,7 @@ def run_batches(
         raise
     outcome.finished = True
     if out is not None:
-        with out.open("w", encoding="utf-8") as handle:
+        with replacing(out) as handle:
             for result in _results(connector, outcome.batch_ids):
                 handle.write(json.dumps(result, separators=(",", ":"), ensure_ascii=False) + "\n")
                 outcome.result_types[str((result.get("result") or {}).get("type"))] += 1
@@ -241,7 +262,7 @@ def _wait(
     outcome: BatchOutcome,
     total: int,
     poll_interval: float,
-    progress: Progress | None,
+    progress: ProgressReporter | None,
     sleep: Callable[[float], None],
 ) -> None:
     while True:
@@ -250,9 +271,10 @@ def _wait(
                 outcome.batches[batch_id] = connector.call(
                     "message_batches", "read", {"batch_id": batch_id}, raw=True
                 )
+        done = all(b.get("processing_status") == "ended" for b in outcome.batches.values())
         if progress is not None:
-            progress.update(outcome.batches, total)
-        if all(b.get("processing_status") == "ended" for b in outcome.batches.values()):
+            progress.update(BatchCounts.of(outcome.batches, total), None if done else poll_interval)
+        if done:
             return
         sleep(poll_interval)
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack, closing
 from pathlib import Path
 
 from connector.errors import InputError, InputProblem
 
-from .batch import BatchLimits, Progress, read_requests, run_batches
+from .batch import BatchLimits, read_requests, run_batches
 from .binding import OperationExecutor
 from .document import ArazzoDocument, load_document
 from .executors import ConnectorExecutor
@@ -27,7 +28,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     workflow = subparsers.add_parser("workflow", help="run or validate Arazzo workflows")
     actions = workflow.add_subparsers(dest="workflow_command", required=True)
     run = actions.add_parser("run", help="run an Arazzo document; prints its outputs as JSON")
-    run.add_argument("file", type=Path)
+    run.add_argument("file", type=Path, help="the Arazzo document (YAML or JSON)")
     run.add_argument("--workflow", help="the workflowId to run (default: the first)")
     run.add_argument(
         "--input",
@@ -62,7 +63,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     run.set_defaults(func=run_workflow_command)
     validate = actions.add_parser("validate", help="load and check an Arazzo document")
-    validate.add_argument("file", type=Path)
+    validate.add_argument("file", type=Path, help="the Arazzo document (YAML or JSON)")
     validate.add_argument(
         "--source",
         action="append",
@@ -80,18 +81,45 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         metavar="URL",
         help="the OpenAPI description the document names (default <connection>.openapi.yml)",
     )
-    generate.add_argument("--out", type=Path, metavar="FILE")
+    generate.add_argument(
+        "--out", type=Path, metavar="FILE", help="write the document to FILE (default: stdout)"
+    )
     generate.set_defaults(func=generate_workflow_command)
 
     batch = subparsers.add_parser("batch", help="message batches from a JSONL file")
     batch_actions = batch.add_subparsers(dest="batch_command", required=True)
     batch_run = batch_actions.add_parser(
-        "run", help="submit, wait with a progress bar, save results"
+        "run",
+        help="submit, wait with a progress bar, save results",
+        description=(
+            "Submit the requests of a JSONL file as message batches (split at the API's "
+            "limits), wait with progress, and save the results, one line per request.\n\n"
+            "Each line of REQUESTS.jsonl is one request:\n"
+            '  {"custom_id": "q1", "params": {"model": "claude-haiku-4-5", "max_tokens": 100,\n'
+            '   "messages": [{"role": "user", "content": "Hello"}]}}\n'
+            "custom_id: 1-64 letters, digits, _ or -, unique in the file; params: a Messages "
+            "create body (model, max_tokens and messages required). Every line is checked "
+            "before anything is sent."
+        ),
     )
-    batch_run.add_argument("requests", type=Path, metavar="REQUESTS.jsonl")
-    batch_run.add_argument("--out", type=Path, default=Path("results.jsonl"))
+    batch_run.add_argument(
+        "requests", type=Path, metavar="REQUESTS.jsonl", help="one request per line (see above)"
+    )
+    batch_run.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results.jsonl"),
+        metavar="FILE",
+        help="where the results go, one JSON line per request (replaced only once complete)",
+    )
     batch_run.add_argument("--no-wait", action="store_true", help="submit and print the batch ids")
-    batch_run.add_argument("--poll-interval", type=float, default=10.0, metavar="S")
+    batch_run.add_argument(
+        "--poll-interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds between checks of the batches' progress",
+    )
     batch_run.set_defaults(func=batch_run_command)
 
 
@@ -156,7 +184,10 @@ def generate_workflow_command(args: argparse.Namespace) -> int:
 
     text = yaml.dump(document, Dumper=_Plain, sort_keys=False, allow_unicode=True, width=100)
     if args.out:
-        args.out.write_text(text, encoding="utf-8")
+        from connector.output_files import replacing
+
+        with replacing(args.out) as out:
+            out.write(text)
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -165,16 +196,63 @@ def generate_workflow_command(args: argparse.Namespace) -> int:
 
 def run_workflow_command(args: argparse.Namespace) -> int:
     """Run one workflow and print its outputs as JSON on stdout."""
+    from connector.cli.output import print_json, say, sleeper
+
     document = load_document(args.file)
     inputs = parse_inputs(args.input)
+    workflow = document.workflow(args.workflow) if args.workflow else document.workflows[0]
+    if workflow is not None:
+        _complete_inputs(workflow.inputs, inputs, args, say)
     options = RunOptions(
-        deadline=args.deadline, max_retry_after=args.max_retry_after, results_out=args.results_out
+        deadline=args.deadline,
+        max_retry_after=args.max_retry_after,
+        results_out=args.results_out,
+        sleep=sleeper(lambda s: "a step asked to retry later (its retryAfter or Retry-After)"),
     )
     with ExitStack() as stack:
         runner = WorkflowRunner(document, _executors(document, args, stack), options)
         outputs = runner.run(args.workflow, inputs)
-    print(json.dumps(outputs, indent=2, ensure_ascii=False, default=str))
+    print_json(outputs)
     return 0
+
+
+def _complete_inputs(
+    schema: dict[str, JSON] | None,
+    inputs: dict[str, JSON],
+    args: argparse.Namespace,
+    say: Callable[[str], None],
+) -> None:
+    """An ``apiKey`` input not given comes from the configured key (``--api-key``, or the
+    definition's key variable, ``ANTHROPIC_API_KEY`` for the bundled one); any other missing
+    required input is refused naming the ``--input`` flag."""
+    if not isinstance(schema, dict) or "$ref" in schema:
+        return
+    properties = schema.get("properties") or {}
+    if "apiKey" in properties and "apiKey" not in inputs:
+        from connector.config import settings_from_args
+
+        settings = settings_from_args(args)
+        definition = settings.load_definition()
+        variable = (definition.service.variables if definition.service else {}).get("apiKey")
+        key = settings.api_key or (os.environ.get(variable) if variable else None)
+        if key:
+            inputs["apiKey"] = key
+            say(
+                f"connector: input apiKey taken from {'--api-key' if settings.api_key else variable}"
+            )
+    missing = [
+        name
+        for name in schema.get("required") or []
+        if name not in inputs
+        and not (isinstance(properties.get(name), dict) and "default" in properties[name])
+    ]
+    if missing:
+        raise InputError(
+            [
+                InputProblem(name, f"is required: pass --input {name}=VALUE (or {name}=@FILE)")
+                for name in missing
+            ]
+        )
 
 
 def _executors(
@@ -218,6 +296,8 @@ def _executors(
 
 def batch_run_command(args: argparse.Namespace) -> int:
     """Validate, submit, wait with progress on stderr, save results and print a summary."""
+    from connector.cli.calls import retry_wait
+    from connector.cli.output import BatchProgress, print_json, say
     from connector.config import open_connector
 
     try:
@@ -228,7 +308,8 @@ def batch_run_command(args: argparse.Namespace) -> int:
             [InputProblem(str(args.requests), f"cannot read: {exc.strerror}")]
         ) from None
     limits = getattr(args, "batch_limits", None) or BatchLimits()
-    with open_connector(args) as connector:
+    progress = BatchProgress()
+    with open_connector(args, sleep=retry_wait) as connector, closing(progress):
         try:
             outcome = run_batches(
                 connector,
@@ -237,14 +318,14 @@ def batch_run_command(args: argparse.Namespace) -> int:
                 wait=not args.no_wait,
                 poll_interval=args.poll_interval,
                 limits=limits,
-                progress=Progress(sys.stderr),
+                progress=progress,
                 on_interrupt=_ask_to_cancel,
-                on_submit=lambda batch_id: print(f"submitted {batch_id}", file=sys.stderr),
+                on_submit=lambda batch_id: say(f"submitted {batch_id}"),
             )
         except KeyboardInterrupt:
             return 130
     if args.no_wait:
-        print(json.dumps({"batch_ids": outcome.batch_ids, "requests": len(requests)}))
+        print_json({"batch_ids": outcome.batch_ids, "requests": len(requests)})
         return 0
     summary = {
         "batch_ids": outcome.batch_ids,
@@ -252,7 +333,7 @@ def batch_run_command(args: argparse.Namespace) -> int:
         "results": dict(sorted(outcome.result_types.items())),
         "out": str(args.out),
     }
-    print(json.dumps(summary))
+    print_json(summary)
     return 0
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from connector.errors import Problem, StepFailedError, WorkflowDefinitionError, WorkflowError
+from connector.output_files import replacing
 
 from .binding import NO_BODY, OperationCall, OperationExecutor, OperationRef, OperationResponse
 from .bound import BoundDocument
@@ -345,7 +346,7 @@ class WorkflowRunner:
             lines = (line for line in response.iter_lines() if line.strip())
             if self.options.results_out is not None:
                 count = 0
-                with self.options.results_out.open("w", encoding="utf-8") as out:
+                with replacing(self.options.results_out) as out:
                     for line in lines:
                         out.write(line.rstrip("\r\n") + "\n")
                         count += 1

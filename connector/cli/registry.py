@@ -1,0 +1,48 @@
+"""Which module brings which command: the one list a part edits to plug its commands in.
+
+A part adds its commands by writing a module with ``add_commands(subparsers)`` (argparse
+sub-parsers: add one parser per command, ``set_defaults(func=handler)``; the handler takes the
+``argparse.Namespace`` and returns the exit code) and listing it here with each command's
+one-line help. The command line imports a module only when one of its commands runs, so
+``connector --help`` and ``connector describe`` stay fast (no aiohttp, uvicorn, starlette or
+yaml for them); ``tests/test_cli_registry.py`` checks that this list and the modules agree.
+"""
+
+from __future__ import annotations
+
+__all__ = ["COMMANDS"]
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # command: (module that registers it, its one-line help as shown by `connector --help`)
+    "describe": ("connector.cli.describe", "resources, operations and placeholders"),
+    "validate": ("connector.cli.describe", "load and lint a definition"),
+    "schema": ("connector.cli.describe", "the JSON Schema of the definition format"),
+    "call": ("connector.cli.calls", "call one operation"),
+    "pull": (
+        "connector.pulls.commands",
+        "a list operation across all pages (incremental, with children, into a database)",
+    ),
+    "results": ("connector.cli.calls", "stream a batch's JSONL results (constant memory)"),
+    "sandbox": ("connector.sandbox.commands", "serve a local imitation of the Anthropic API"),
+    "demo": ("connector.demo", "the whole flow on an in-process sandbox: no key, no set-up"),
+    "asyncapi": (
+        "connector.asyncapi",
+        "an AsyncAPI 3.1 document of the webhooks, for subscribers",
+    ),
+    "openapi": (
+        "connector.openapi",
+        "an OpenAPI 3.1 description of the definition's operations",
+    ),
+    "subscriptions": ("connector.emitter.commands", "who receives which webhooks"),
+    "emit": ("connector.emitter.commands", "poll the API, detect changes, deliver webhooks"),
+    "events": ("connector.emitter.log_commands", "the event log and replays"),
+    "status": ("connector.emitter.status", "webhook delivery health, per subscription"),
+    "receive": (
+        "connector.receiver_commands",
+        "run a verifying webhook subscriber that prints each event as a JSON line",
+    ),
+    "workflow": ("connector.workflows.commands", "run or validate Arazzo workflows"),
+    "batch": ("connector.workflows.commands", "message batches from a JSONL file"),
+    "serve": ("connector.platform.commands", "the HTTP API for platforms, with a web console"),
+    "tokens": ("connector.platform.commands", "bearer tokens for connector serve"),
+}

@@ -19,18 +19,14 @@ from typing import IO
 import anyio
 import httpx
 
-from .definitions import Definition, Operation, Resource, load_definition
-from .errors import TransportError
+from .auth import ClientCredentials
+from .client_core import ClientCore, WriteObserver
+from .definitions import Definition
+from .listing import AsyncListing, Listing
+from .multistep import OperationRun, hidden_handle
 from .redaction import redact_url
-from .requests import UNSET, ResolvedService, build_request, resolve_service
-from .responses import (
-    PageState,
-    error_from_response,
-    extract_record,
-    parse_json,
-    select_items,
-    shape_records,
-)
+from .requests import UNSET
+from .responses import error_from_response
 from .results import CHUNK_SIZE, aiter_jsonl, iter_jsonl
 from .retry import RetryPolicy
 from .sse import AsyncEventStream, EventStream, aopened, is_event_stream, opened
@@ -38,128 +34,7 @@ from .types import JSON
 
 __all__ = ["AsyncConnector", "Connector", "WriteObserver"]
 
-WriteObserver = Callable[[str, str, JSON], None]
-"""Called as ``observer(handle, operation, body)`` after every successful write (non-GET call
-with a JSON answer); the emitter uses it to record ``<handle>.created`` events."""
-
 DEFAULT_TIMEOUT = 600.0
-
-
-class _Listing:
-    """One walk through a list operation's pages; both shells feed it responses.
-
-    ``query`` is the next page's parameters (``{}`` for the first, None when done) and
-    ``read(response)`` gives that page's items, shaped, up to ``max_items`` in all.
-    """
-
-    def __init__(
-        self, resource: Resource, operation: Operation, raw: bool, max_items: int | None
-    ) -> None:
-        self.resource = resource
-        self.operation = operation
-        self.shape = not raw and bool(resource.fields)
-        self.remaining = max_items
-        self.pages = PageState(operation, resource.handle)
-        self.query: dict[str, str] | None = {} if max_items is None or max_items > 0 else None
-
-    def read(self, response: httpx.Response) -> list[JSON]:
-        if response.is_error:
-            raise error_from_response(response, self.resource.handle, self.operation.name)
-        payload = parse_json(response, self.resource.handle, self.operation.name)
-        items = select_items(self.operation, payload)
-        self.query = self.pages.next_query(payload, items)
-        if self.remaining is not None:
-            items = items[: self.remaining]
-            self.remaining -= len(items)
-            if self.remaining <= 0:
-                self.query = None
-        if not self.shape:
-            return items
-        fields = self.resource.fields
-        return [extract_record(fields, item) if isinstance(item, dict) else item for item in items]
-
-
-class _Core:
-    """What both shells share: the definition, the resolved service, the policy."""
-
-    def __init__(
-        self,
-        definition: Definition | str | Path | None,
-        *,
-        base_url: str | None,
-        api_key: str | None,
-        env: Mapping[str, str] | None,
-        headers: Mapping[str, str] | None,
-        max_retries: int,
-        retry: RetryPolicy | None,
-        on_write: WriteObserver | None,
-    ) -> None:
-        if definition is None:
-            from .settings import bundled_definition_path
-
-            definition = bundled_definition_path()
-        self.definition = (
-            definition if isinstance(definition, Definition) else load_definition(definition)
-        )
-        self.service: ResolvedService = resolve_service(
-            self.definition, base_url=base_url, api_key=api_key, env=env, headers=headers
-        )
-        self.retry = retry or RetryPolicy(max_retries=max_retries)
-        self.on_write = on_write
-
-    def listing(self, handle: str, operation: str, raw: bool, max_items: int | None) -> _Listing:
-        resource, op = self.target(handle, operation)
-        return _Listing(resource, op, raw, max_items)
-
-    def target(self, handle: str, operation: str) -> tuple[Resource, Operation]:
-        resource = self.definition.resource(handle)
-        return resource, resource.operation(operation)
-
-    def build(
-        self,
-        handle: str,
-        operation: str,
-        params: Mapping[str, JSON] | None,
-        headers: Mapping[str, str] | None,
-        query: Mapping[str, JSON] | None,
-        body: JSON,
-    ) -> httpx.Request:
-        return build_request(
-            self.definition,
-            self.service,
-            handle,
-            operation,
-            params,
-            headers=headers,
-            query=query,
-            body=body,
-        )
-
-    def final_error(
-        self, request: httpx.Request, error: httpx.TransportError, attempts: int
-    ) -> TransportError:
-        url = redact_url(str(request.url.copy_with(query=None)))
-        kind = type(error).__name__
-        return TransportError(
-            f"{request.method} {url}: {kind} after {attempts} attempt(s): {error}",
-            url=url,
-            attempts=attempts,
-        )
-
-    def result(
-        self, resource: Resource, operation: Operation, response: httpx.Response, raw: bool
-    ) -> JSON:
-        """The value ``call`` returns for a read, successful, non-streamed response."""
-        if response.is_error:
-            raise error_from_response(response, resource.handle, operation.name)
-        if operation.response_format == "binary":
-            return response.content
-        if operation.response_format == "jsonl":
-            return list(iter_jsonl([response.content]))
-        payload = parse_json(response, resource.handle, operation.name)
-        if operation.method != "GET" and self.on_write is not None:
-            self.on_write(resource.handle, operation.name, payload)
-        return shape_records(resource, operation, payload, raw=raw)
 
 
 class Connector:
@@ -168,7 +43,8 @@ class Connector:
     ``base_url`` is the API origin with the official SDK's meaning (no ``/v1``) and ``api_key``
     the key; both default to the environment variables the definition's service names
     (``ANTHROPIC_BASE_URL``, ``ANTHROPIC_API_KEY``). ``headers`` go on every request, over
-    the service's own. ``transport`` takes any httpx transport,
+    the service's own; ``settings`` give the connection parameters (``service.params``).
+    ``transport`` takes any httpx transport,
     e.g. ``httpx.ASGITransport(app)`` to talk to the sandbox in process.
     """
 
@@ -180,6 +56,7 @@ class Connector:
         api_key: str | None = None,
         env: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        settings: Mapping[str, JSON] | None = None,
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
         max_retries: int = 2,
@@ -188,12 +65,13 @@ class Connector:
         on_write: WriteObserver | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._core = _Core(
+        self._core = ClientCore(
             definition,
             base_url=base_url,
             api_key=api_key,
             env=env,
             headers=headers,
+            settings=settings,
             max_retries=max_retries,
             retry=retry,
             on_write=on_write,
@@ -233,16 +111,21 @@ class Connector:
         query: Mapping[str, JSON] | None = None,
         body: JSON = UNSET,
         stream: bool = False,
+        url: str | httpx.URL | None = None,
     ) -> httpx.Response:
         """Send one operation with retries; return the response without raising for its status.
 
         With ``stream=True`` the body is not read and the caller must close the response.
+        ``url`` (a next-page link) replaces the rendered URL and query.
         """
-        _, op = self._core.target(handle, operation)
-        idempotent = op.is_idempotent
+        headers, idempotent = self._core.prepare(handle, operation, headers)
         retries = 0
+        oauth = self._core.oauth_for(headers)
+        refreshed = False
         while True:
-            request = self._core.build(handle, operation, params, headers, query, body)
+            request = self._core.build(handle, operation, params, headers, query, body, url)
+            if oauth is not None:
+                request.headers["authorization"] = "Bearer " + self._token(oauth)
             try:
                 response = self._http.send(request, stream=True)
             except httpx.TransportError as exc:
@@ -250,9 +133,13 @@ class Connector:
                 if delay is None:
                     raise self._core.final_error(request, exc, retries + 1) from None
             else:
-                delay = self._core.retry.delay_after_response(
-                    response, retries, idempotent=idempotent
-                )
+                if oauth is not None and response.status_code == 401 and not refreshed:
+                    # The token may have been revoked or expired early: fetch one once more.
+                    response.close()
+                    oauth.invalidate()
+                    refreshed = True
+                    continue
+                delay = self._core.delay(response, retries, idempotent)
                 if delay is None:
                     if not stream:
                         try:
@@ -263,6 +150,21 @@ class Connector:
                 response.close()
             retries += 1
             self._sleep(delay)
+
+    def _token(self, oauth: ClientCredentials) -> str:
+        token = oauth.current()
+        if token is not None:
+            return token
+        with oauth.lock:
+            token = oauth.current()
+            if token is None:
+                request = oauth.token_request()
+                try:
+                    response = self._http.send(request)
+                except httpx.TransportError as exc:
+                    raise self._core.final_error(request, exc, 1) from None
+                token = oauth.accept(response)
+        return token
 
     def call(
         self,
@@ -285,6 +187,43 @@ class Connector:
         response = self.send(handle, operation, params, headers=headers, body=body)
         return self._core.result(resource, op, response, raw)
 
+    def run(self, handle: str, inputs: Mapping[str, JSON] | None = None) -> dict[str, JSON]:
+        """Run a top-level multi-step operation (Corteza's ``operations``): its steps in
+        order, each reading the inputs and what earlier steps mapped; returns its outputs."""
+        run = OperationRun(self.definition.multistep(handle), inputs or {})
+        hidden = hidden_handle(handle)
+        resource = self.definition.resource(hidden)
+        for name, step in resource.operations.items():
+            response = self.send(hidden, name, run.params(step.placeholders()))
+            run.take(self._core.result(resource, step, response, True), step._response_map)
+        return run.outputs()
+
+    def listing(
+        self,
+        handle: str,
+        operation: str = "list",
+        params: Mapping[str, JSON] | None = None,
+        *,
+        raw: bool = False,
+        max_items: int | None = None,
+        max_pages: int | None = None,
+        page_size: int | None = None,
+    ) -> Listing:
+        """A listing to iterate (items, or :meth:`Listing.pages`); afterwards its ``complete``
+        and ``truncated`` say whether it reached the end or ``max_pages`` stopped it.
+        ``page_size`` is sent as the paginator's page-size parameter (clamped to its
+        ``maxPageSize``)."""
+        walker = self._core.walker(
+            handle,
+            operation,
+            params,
+            raw=raw,
+            max_items=max_items,
+            max_pages=max_pages,
+            page_size=page_size,
+        )
+        return Listing(self, walker)
+
     def iterate(
         self,
         handle: str,
@@ -293,10 +232,13 @@ class Connector:
         *,
         raw: bool = False,
         max_items: int | None = None,
+        max_pages: int | None = None,
+        page_size: int | None = None,
         with_: str | None = None,
         concurrency: int = 4,
     ) -> Iterator[JSON]:
-        """Every item of a list operation, page after page, fetched lazily.
+        """Every item of a list operation, page after page, fetched lazily (see
+        :meth:`listing` to learn afterwards whether a ``max_pages`` cap cut it short).
 
         ``with_`` names a child the resource declares (``results``): the children of each
         listed record instead, ``concurrency`` parents at a time (:mod:`connector.pulls`).
@@ -315,10 +257,28 @@ class Connector:
                 max_items=max_items,
             )
             return
-        listing = self._core.listing(handle, operation, raw, max_items)
-        while listing.query is not None:
-            response = self.send(handle, operation, params, query=listing.query)
-            yield from listing.read(response)
+        yield from self.listing(
+            handle,
+            operation,
+            params,
+            raw=raw,
+            max_items=max_items,
+            max_pages=max_pages,
+            page_size=page_size,
+        )
+
+    def probe(self) -> httpx.Response:
+        """One GET of the service's ``probe.path`` (the base URL itself without a probe), with
+        the service's headers and authentication and no retry: what ``connector check`` asks."""
+        request = self._core.probe_request()
+        oauth = self._core.oauth_for(None)
+        if oauth is not None:
+            request.headers["authorization"] = "Bearer " + self._token(oauth)
+        try:
+            response = self._http.send(request)
+        except httpx.TransportError as exc:
+            raise self._core.final_error(request, exc, 1) from None
+        return response
 
     def stream_jsonl(
         self, handle: str, operation: str, params: Mapping[str, JSON] | None = None
@@ -328,7 +288,7 @@ class Connector:
         try:
             if response.is_error:
                 response.read()
-                raise error_from_response(response, handle, operation)
+                raise error_from_response(response, handle, operation, self._core.conventions)
             yield from iter_jsonl(response.iter_bytes())
         finally:
             response.close()
@@ -351,7 +311,7 @@ class Connector:
                 response.read()
             finally:
                 response.close()
-        return opened(response, handle, op)
+        return opened(response, handle, op, self._core.conventions)
 
     def download(
         self, handle: str, operation: str, params: Mapping[str, JSON] | None, out: IO[bytes]
@@ -361,7 +321,7 @@ class Connector:
         try:
             if response.is_error:
                 response.read()
-                raise error_from_response(response, handle, operation)
+                raise error_from_response(response, handle, operation, self._core.conventions)
             written = 0
             for chunk in response.iter_bytes(CHUNK_SIZE):
                 out.write(chunk)
@@ -382,6 +342,7 @@ class AsyncConnector:
         api_key: str | None = None,
         env: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        settings: Mapping[str, JSON] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
         max_retries: int = 2,
@@ -390,12 +351,13 @@ class AsyncConnector:
         on_write: WriteObserver | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
-        self._core = _Core(
+        self._core = ClientCore(
             definition,
             base_url=base_url,
             api_key=api_key,
             env=env,
             headers=headers,
+            settings=settings,
             max_retries=max_retries,
             retry=retry,
             on_write=on_write,
@@ -435,13 +397,17 @@ class AsyncConnector:
         query: Mapping[str, JSON] | None = None,
         body: JSON = UNSET,
         stream: bool = False,
+        url: str | httpx.URL | None = None,
     ) -> httpx.Response:
         """See :meth:`Connector.send`."""
-        _, op = self._core.target(handle, operation)
-        idempotent = op.is_idempotent
+        headers, idempotent = self._core.prepare(handle, operation, headers)
         retries = 0
+        oauth = self._core.oauth_for(headers)
+        refreshed = False
         while True:
-            request = self._core.build(handle, operation, params, headers, query, body)
+            request = self._core.build(handle, operation, params, headers, query, body, url)
+            if oauth is not None:
+                request.headers["authorization"] = "Bearer " + await self._token(oauth)
             try:
                 response = await self._http.send(request, stream=True)
             except httpx.TransportError as exc:
@@ -449,9 +415,12 @@ class AsyncConnector:
                 if delay is None:
                     raise self._core.final_error(request, exc, retries + 1) from None
             else:
-                delay = self._core.retry.delay_after_response(
-                    response, retries, idempotent=idempotent
-                )
+                if oauth is not None and response.status_code == 401 and not refreshed:
+                    await response.aclose()
+                    oauth.invalidate()
+                    refreshed = True
+                    continue
+                delay = self._core.delay(response, retries, idempotent)
                 if delay is None:
                     if not stream:
                         try:
@@ -462,6 +431,17 @@ class AsyncConnector:
                 await response.aclose()
             retries += 1
             await self._sleep(delay)
+
+    async def _token(self, oauth: ClientCredentials) -> str:
+        token = oauth.current()
+        if token is not None:
+            return token
+        request = oauth.token_request()
+        try:
+            response = await self._http.send(request)
+        except httpx.TransportError as exc:
+            raise self._core.final_error(request, exc, 1) from None
+        return oauth.accept(response)
 
     async def call(
         self,
@@ -483,6 +463,39 @@ class AsyncConnector:
         response = await self.send(handle, operation, params, headers=headers, body=body)
         return self._core.result(resource, op, response, raw)
 
+    async def run(self, handle: str, inputs: Mapping[str, JSON] | None = None) -> dict[str, JSON]:
+        """See :meth:`Connector.run`."""
+        run = OperationRun(self.definition.multistep(handle), inputs or {})
+        hidden = hidden_handle(handle)
+        resource = self.definition.resource(hidden)
+        for name, step in resource.operations.items():
+            response = await self.send(hidden, name, run.params(step.placeholders()))
+            run.take(self._core.result(resource, step, response, True), step._response_map)
+        return run.outputs()
+
+    def listing(
+        self,
+        handle: str,
+        operation: str = "list",
+        params: Mapping[str, JSON] | None = None,
+        *,
+        raw: bool = False,
+        max_items: int | None = None,
+        max_pages: int | None = None,
+        page_size: int | None = None,
+    ) -> AsyncListing:
+        """See :meth:`Connector.listing`."""
+        walker = self._core.walker(
+            handle,
+            operation,
+            params,
+            raw=raw,
+            max_items=max_items,
+            max_pages=max_pages,
+            page_size=page_size,
+        )
+        return AsyncListing(self, walker)
+
     async def iterate(
         self,
         handle: str,
@@ -491,13 +504,21 @@ class AsyncConnector:
         *,
         raw: bool = False,
         max_items: int | None = None,
+        max_pages: int | None = None,
+        page_size: int | None = None,
     ) -> AsyncIterator[JSON]:
         """See :meth:`Connector.iterate`."""
-        listing = self._core.listing(handle, operation, raw, max_items)
-        while listing.query is not None:
-            response = await self.send(handle, operation, params, query=listing.query)
-            for item in listing.read(response):
-                yield item
+        listing = self.listing(
+            handle,
+            operation,
+            params,
+            raw=raw,
+            max_items=max_items,
+            max_pages=max_pages,
+            page_size=page_size,
+        )
+        async for item in listing:
+            yield item
 
     async def stream(
         self,
@@ -518,7 +539,7 @@ class AsyncConnector:
                 await response.aread()
             finally:
                 await response.aclose()
-        return aopened(response, handle, op)
+        return aopened(response, handle, op, self._core.conventions)
 
     async def stream_jsonl(
         self, handle: str, operation: str, params: Mapping[str, JSON] | None = None
@@ -528,7 +549,7 @@ class AsyncConnector:
         try:
             if response.is_error:
                 await response.aread()
-                raise error_from_response(response, handle, operation)
+                raise error_from_response(response, handle, operation, self._core.conventions)
             async for item in aiter_jsonl(response.aiter_bytes()):
                 yield item
         finally:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from jinja2.exceptions import SecurityError
 
+from .auth import NEEDED_PARAMS as NEEDED_AUTH_PARAMS
 from .definition_rules import (
     header_name_problem,
     header_value_problem,
@@ -23,8 +24,10 @@ from .definition_rules import (
 from .errors import Problem
 from .jsontext import JSONTextError, parse_strict
 from .locations import format_location, locate_validation_errors
+from .pagination import compile_paginator
+from .placeholders import coerce_value
 from .pulls.spec import check_pulls
-from .selectors import Selector, SelectorSyntaxError
+from .selectors import Selector, SelectorSyntaxError, path_selector
 from .templates import (
     CompiledTemplate,
     Mode,
@@ -38,7 +41,9 @@ from .types import JSON
 if TYPE_CHECKING:
     from .definitions import Connection, Operation, Placeholder, Resource, Template, TemplateMap
 
-__all__ = ["compile_connection", "format_location", "locate_validation_errors"]
+_SELECTOR_ALLOWED = "a list of keys and indices, or JSONPath starting with '$'"
+
+__all__ = ["compile_connection", "compile_steps", "format_location", "locate_validation_errors"]
 
 _ROLES = ("baseURL", "apiKey")
 
@@ -55,6 +60,8 @@ _SAMPLE: dict[str, JSON] = {
 
 class _Checker:
     def __init__(self, bare: bool) -> None:
+        self.settings: set[str] = set()
+        """The connection parameters (``service.params``) every template may read."""
         self.bare = bare
         self.problems: list[Problem] = []
 
@@ -121,6 +128,7 @@ def compile_connection(connection: Connection, *, bare: bool) -> list[Problem]:
     """Compile every template and selector in place; return every problem found."""
     check = _Checker(bare)
     if connection.service is not None:
+        check.settings = {p.name for p in connection.service.params}
         _compile_service(check, connection)
     handles: set[str] = set()
     operation_ids: dict[str, str] = {}
@@ -133,6 +141,22 @@ def compile_connection(connection: Connection, *, bare: bool) -> list[Problem]:
         _compile_resource(check, loc, resource, operation_ids, events)
     for where, message, found in check_pulls(connection):
         check.add(where, message, found)
+    return check.problems
+
+
+def compile_steps(
+    located: list[tuple[list[str | int], Resource]], *, bare: bool, settings: set[str]
+) -> list[Problem]:
+    """Compile the steps of multi-step operations (each a hidden resource whose operations
+    ``step0``, ``step1`` ... are its steps), located at ``operations[i].steps[j].http``."""
+    check = _Checker(bare)
+    check.settings = settings
+    for loc, resource in located:
+        endpoint = check.template([*loc, "endpoint"], resource.endpoint, "path")
+        for index, (name, operation) in enumerate(resource.operations.items()):
+            operation._name = name
+            operation._handle = resource.handle
+            _compile_operation(check, [*loc, "steps", index, "http"], resource, operation, endpoint)
     return check.problems
 
 
@@ -170,7 +194,7 @@ def _compile_service(check: _Checker, connection: Connection) -> None:
         compiled = check.text(where, text, "text")
         if compiled is None:
             continue
-        for name in sorted(compiled.variables - {"env"}):
+        for name in sorted(compiled.variables - {"env"} - check.settings):
             check.add(where, f"service templates may only read 'env', not {name!r}", text)
         keys, other = names_read(text, "env")
         if other:
@@ -189,13 +213,25 @@ def _compile_service(check: _Checker, connection: Connection) -> None:
                 allowed=", ".join(sorted(declared)) or "none declared",
             )
         check.renders(where, compiled, sample)
+    if service.probe is not None:
+        check.template([*loc, "probe", "path"], service.probe.path, "path")
     auth = service.auth
-    needed = {"none": set(), "api_token": {"header", "token"}, "basic": {"username", "password"}}[
-        auth.method
-    ]
-    for key in sorted(needed - auth.params.keys()):
+    required, optional = NEEDED_AUTH_PARAMS[auth.method]
+    for key in sorted(required - auth.params.keys()):
         check.add(
             [*loc, "auth", "params"], f"auth method {auth.method!r} needs the parameter {key!r}"
+        )
+    for key in sorted(auth.params.keys() - required - optional):
+        known = ", ".join(sorted(required | optional)) or "none"
+        check.add(
+            [*loc, "auth", "params", key],
+            f"auth method {auth.method!r} has no parameter {key!r}",
+            allowed=known,
+        )
+    if auth.method == "api_token" and ("header" in auth.params) == ("query" in auth.params):
+        check.add(
+            [*loc, "auth", "params"],
+            "auth method 'api_token' needs exactly one of 'header' and 'query'",
         )
 
 
@@ -250,6 +286,8 @@ def _compile_resource(
                 check.add([*w_loc, "trigger", "selector"], "a transition trigger needs a selector")
             if trigger.where is not None:
                 check.selector([*w_loc, "trigger", "where", "selector"], trigger.where.selector)
+            if trigger.time is not None:
+                check.selector([*w_loc, "trigger", "time"], trigger.time)
 
 
 def _compile_operation(
@@ -263,7 +301,7 @@ def _compile_operation(
         resource.endpoint.placeholders if resource.endpoint else []
     )
     check.unique_placeholders(loc, placeholders)
-    declared = {p.name for p in placeholders}
+    declared = {p.name for p in placeholders} | check.settings
     used: set[str] = set(endpoint.variables) if endpoint else set()
     parts: list[tuple[list[str | int], CompiledTemplate | None]] = []
     path = check.template([*loc, "path"], operation.path, "path")
@@ -283,6 +321,15 @@ def _compile_operation(
             parts += _compile_map(check, [*loc, key], template_map)
     if resource.headers is not None:
         parts += _compile_map(check, [*loc[:-2], "headers"], resource.headers)
+    if endpoint is not None:
+        for name in sorted(endpoint.variables - declared):
+            check.add(
+                [*loc[:-2], "endpoint"],
+                f"the endpoint uses {name!r}, which neither the endpoint nor operation "
+                f"{loc[-1]!r} declares as a placeholder (nor service.params)",
+                allowed=", ".join(sorted(declared)) or None,
+            )
+    _coerce_defaults(check, loc, resource, operation)
     samples = {p.name: _SAMPLE[p.type] for p in placeholders}
     for where, compiled in parts:
         if compiled is None:
@@ -325,21 +372,51 @@ def _compile_operation(
         _check_body_renders(check, [*loc, "bodyTemplate", "value"], body, placeholders)
     if operation.records is not None:
         operation._records = check.selector([*loc, "records"], operation.records)
+    if operation.response_map is not None:
+        operation._response_map = {
+            name: selector
+            for name, text in operation.response_map.items()
+            if (selector := check.selector([*loc, "responseMap", name], path_selector(text)))
+        }
     pagination = operation.pagination
     if pagination is not None:
-        selectors = (
-            [("cursor", pagination.cursor), ("hasMore", pagination.has_more)]
-            if pagination.type == "cursor"
-            else [("token", pagination.token)]
-        )
-        for key, spec in selectors:
-            check.selector([*loc, "pagination", key], spec)
+        paginator, wrong = compile_paginator(pagination)
+        for key, message, found in wrong:
+            check.add([*loc, "pagination", key], message, found, _SELECTOR_ALLOWED)
+        operation._paginator = paginator
         if operation.method != "GET":
             check.add([*loc, "pagination"], "only GET operations paginate", operation.method, "GET")
     if operation.multipart is not None and operation.body_template is not None:
         check.add(
             [*loc, "multipart"], "an operation has a bodyTemplate or multipart parts, not both"
         )
+
+
+def _coerce_defaults(
+    check: _Checker, loc: list[str | int], resource: Resource, operation: Operation
+) -> None:
+    """Give each placeholder default its declared type, once, at load (a Number default
+    ``"1"`` is sent as 1, like ``-p priority=1``); a default that cannot be is a problem."""
+    parts: list[tuple[list[str | int], object]] = [
+        ([*loc, "path"], operation.path),
+        ([*loc, "queryParams"], operation.query_params),
+        ([*loc, "headers"], operation.headers),
+        ([*loc, "bodyTemplate"], operation.body_template),
+        ([*loc, "multipart"], operation.multipart),
+        ([*loc[:-2], "endpoint"], resource.endpoint),
+    ]
+    for where, part in parts:
+        for index, placeholder in enumerate(getattr(part, "placeholders", None) or []):
+            if placeholder.default is None:
+                continue
+            try:
+                placeholder.default = coerce_value(placeholder.default, placeholder.type)
+            except ValueError as exc:
+                check.add(
+                    [*where, "placeholders", index, "default"],
+                    f"the default is not a {placeholder.type}: {exc}",
+                    None if placeholder.secret else placeholder.default,
+                )
 
 
 def _compile_map(

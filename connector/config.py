@@ -12,6 +12,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
+from .errors import ConfigurationError
 from .settings import DEFAULT_STATE, Settings, bundled_definition_path, parse_headers
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         headers=list(getattr(args, "header", None) or []),
         state=getattr(args, "state", None),
         debug=getattr(args, "debug", None),
+        connection=configured_settings(args),
     )
 
 
@@ -59,8 +61,22 @@ def configured_headers(args: argparse.Namespace) -> dict[str, str]:
     )
 
 
+def configured_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The connection parameters given as ``--set NAME=VALUE`` (typed by their placeholders)."""
+    settings: dict[str, str] = {}
+    for item in getattr(args, "set", None) or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigurationError(
+                f"a connection parameter is written NAME=VALUE, not {item!r}", setting="--set"
+            )
+        settings[name.strip()] = value
+    return settings
+
+
 def connector_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``base_url``, ``api_key`` and ``headers`` for a Connector, from the global options."""
+    """``base_url``, ``api_key``, ``headers`` and the connection parameters (``settings``,
+    from ``--set``) for a Connector, from the global options."""
     return settings_from_args(args).connector_options()
 
 

@@ -18,13 +18,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    Discriminator,
     PrivateAttr,
     TypeAdapter,
     model_validator,
 )
 from pydantic import Field as PydanticField
 
+from .compiler import compile_connection, compile_steps
+from .conventions import Conventions, DeleteReceipt, ErrorEnvelope, Rules, packaged_service
+from .corteza import prepare_document
 from .definition_parts import (
     NAME_PATTERN,
     STRICT_CONFIG,
@@ -36,6 +38,18 @@ from .definition_parts import (
 )
 from .documents import read_document
 from .errors import DefinitionError, InputError, InputProblem
+from .locations import locate_validation_errors
+from .multistep import ConnectionOperation, hidden_handle, step_documents
+from .pagination import (
+    CursorPagination,
+    HeaderCursorPagination,
+    LinkPagination,
+    OffsetPagination,
+    PageNumberPagination,
+    PageTokenPagination,
+    Pagination,
+    Paginator,
+)
 from .pulls.spec import Child, ChildWhere, Incremental
 from .selectors import Selector
 from .types import JSON
@@ -46,13 +60,20 @@ __all__ = [
     "ChildWhere",
     "Condition",
     "Connection",
+    "Conventions",
     "CursorPagination",
     "Definition",
+    "DeleteReceipt",
+    "ErrorEnvelope",
     "Field",
+    "HeaderCursorPagination",
     "Incremental",
+    "LinkPagination",
     "Multipart",
     "MultipartPart",
+    "OffsetPagination",
     "Operation",
+    "PageNumberPagination",
     "PageTokenPagination",
     "Placeholder",
     "Resource",
@@ -74,26 +95,9 @@ class _Strict(BaseModel):
     model_config = STRICT_CONFIG
 
 
-class CursorPagination(_Strict):
-    """ID-cursor pages: send ``param=<cursor>`` while ``hasMore`` is true (batches, models)."""
-
-    type: Literal["cursor"]
-    param: str = "after_id"
-    cursor: SelectorSpec = ["last_id"]
-    has_more: SelectorSpec = PydanticField(default=["has_more"], alias="hasMore")
-    limit_param: str | None = PydanticField(default=None, alias="limitParam")
-
-
-class PageTokenPagination(_Strict):
-    """Opaque page tokens: send ``param=<token>`` until the token is null or empty (files, skills)."""
-
-    type: Literal["pageToken"]
-    param: str = "page"
-    token: SelectorSpec = ["next_page"]
-    limit_param: str | None = PydanticField(default=None, alias="limitParam")
-
-
-Pagination = Annotated[CursorPagination | PageTokenPagination, Discriminator("type")]
+ContentType = Literal[
+    "application/json", "application/x-www-form-urlencoded", "multipart/form-data"
+]
 
 
 KeyPath = list[str | int]
@@ -164,6 +168,13 @@ class Operation(_Strict):
     response: ResponseSpec = PydanticField(default_factory=ResponseSpec)
     multipart: Multipart | None = None
     idempotent: bool | None = None
+    content_type: ContentType | None = PydanticField(default=None, alias="contentType")
+    """How the body is sent (default: the service's ``contentType``, else JSON)."""
+    response_map: dict[str, str] | None = PydanticField(default=None, alias="responseMap")
+    """Corteza's: output name -> where in the answer (``a.b.0.c`` or JSONPath ``$...``)."""
+    creates: bool | None = None
+    """Extension: whether a success creates a record (default: POST operations whose answer
+    has the resource's id); the emitter's ``created`` events follow it."""
     incremental: Incremental | None = None
     """Extension: how a data pull reads only what changed (:mod:`connector.pulls.spec`)."""
     meta: dict[str, JSON] | None = None
@@ -171,6 +182,8 @@ class Operation(_Strict):
     _name: str = PrivateAttr(default="")
     _handle: str = PrivateAttr(default="")
     _records: Selector | None = PrivateAttr(default=None)
+    _paginator: Paginator | None = PrivateAttr(default=None)
+    _response_map: dict[str, Selector] | None = PrivateAttr(default=None)
     _plan: Any = PrivateAttr(default=None)
     """The request plan (``connector.request_plans``), made on the first request."""
 
@@ -184,7 +197,8 @@ class Operation(_Strict):
     @property
     def name(self) -> str:
         """The operation's name in its resource (``create``, ``list`` ...)."""
-        return self._name
+        name: str = (self.__pydantic_private__ or {}).get("_name", "")  # fast: every call
+        return name
 
     @property
     def handle(self) -> str:
@@ -192,9 +206,22 @@ class Operation(_Strict):
         return self._handle
 
     @property
+    def paginator(self) -> Paginator | None:
+        """The compiled ``pagination`` block (None for an operation that does not paginate)."""
+        return self._paginator
+
+    @property
     def response_format(self) -> str:
         """``json``, ``jsonl``, ``binary`` or ``sse``."""
         return self.response.format
+
+    @property
+    def is_creating(self) -> bool:
+        """Whether a success creates a record (the emitter's write-through ``created``):
+        ``creates`` where declared, else a POST to the resource's collection (empty path)."""
+        if self.creates is not None:
+            return self.creates
+        return self.method == "POST" and self.path.value.strip("/") == ""
 
     @property
     def is_idempotent(self) -> bool:
@@ -228,7 +255,8 @@ class Condition(_Strict):
     """``where`` of a trigger: the selected value compared with ``value``."""
 
     selector: SelectorSpec
-    op: Literal["==", "!=", ">", ">=", "<", "<="] = "=="
+    op: Literal["==", "!=", ">", ">=", "<", "<=", "contains"] = "=="
+    """``contains``: the value equals ``value`` or is a list holding it (Corteza's poll filter)."""
     value: JSON = None
 
 
@@ -239,6 +267,9 @@ class Trigger(_Strict):
     selector: SelectorSpec | None = None
     to: JSON = None
     where: Condition | None = None
+    time: SelectorSpec | None = None
+    """Extension: where the record keeps the event's time (default: ``created_at`` for a
+    creation, ``<to>_at`` then ``updated_at`` for a transition)."""
 
 
 class Webhook(_Strict):
@@ -288,11 +319,23 @@ class Resource(_Strict):
 
 
 class Auth(_Strict):
-    """``none``, ``api_token`` (params ``header``, ``token``, optional ``prefix``) or ``basic``
-    (params ``username``, ``password``). Values are templates over ``env``."""
+    """``none``, ``api_token`` (params ``token`` and ``header`` with an optional ``prefix``, or
+    ``query``), ``basic`` (``username``, ``password``) or ``oauth2_client_credentials``
+    (``tokenURL``, ``clientID``, ``clientSecret``, optional ``scopes``, ``audience``,
+    ``clientAuth``); see :mod:`connector.auth`. Values are templates over ``env``."""
 
-    method: Literal["none", "api_token", "basic"] = "none"
+    method: Literal["none", "api_token", "basic", "oauth2_client_credentials"] = "none"
     params: dict[str, str] = {}
+
+
+class Probe(_Strict):
+    """``service.probe``: a GET of ``path`` (below the base URL) expected to answer
+    ``expectedStatus`` (200)."""
+
+    path: Template
+    expected_status: Annotated[int, PydanticField(ge=100, le=599)] = PydanticField(
+        default=200, alias="expectedStatus"
+    )
 
 
 class Service(_Strict):
@@ -308,6 +351,17 @@ class Service(_Strict):
     """Extension: role → environment variable. The only variables service templates may read
     (``env.X`` for any other is refused at load); ``baseURL`` and ``apiKey`` are the ones that
     ``--base-url`` and ``--api-key`` stand for, other roles name further variables read."""
+    conventions: Conventions = Conventions()
+    """Extension: how the API's errors, request ids, retries and receipts look."""
+    protocol: Literal["http", "https", "HTTP", "HTTPS", "rest", "REST"] | None = None
+    """Corteza's: only HTTP APIs are supported."""
+    content_type: ContentType | None = PydanticField(default=None, alias="contentType")
+    """How request bodies are sent: JSON (default), form-urlencoded or multipart."""
+    probe: Probe | None = None
+    """Corteza's: the call ``connector check`` makes to prove the connection works."""
+    params: list[Placeholder] = []
+    """Corteza's connection-level inputs (``--set NAME=VALUE``), readable by name in every
+    template (service and endpoints)."""
     meta: dict[str, JSON] | None = None
 
 
@@ -318,6 +372,8 @@ class Connection(_Strict):
     meta: dict[str, JSON] | None = None
     service: Service | None = None
     resources: list[Resource]
+    operations: list[ConnectionOperation] = []
+    """Corteza's top-level multi-step operations (:mod:`connector.multistep`)."""
 
 
 def definition_json_schema() -> dict[str, Any]:
@@ -336,11 +392,27 @@ def definition_json_schema() -> dict[str, Any]:
 class Definition:
     """A loaded, compiled definition: ``resources``, ``service``, lookups by handle and id."""
 
-    def __init__(self, connection: Connection, *, file: str | None, bare: bool) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        file: str | None,
+        bare: bool,
+        notes: list[str] | None = None,
+        hidden: list[Resource] | None = None,
+    ) -> None:
         self.connection = connection
         self.file = file
         self.bare = bare
-        self._by_handle = {r.handle: r for r in connection.resources}
+        self.notes = list(notes or [])
+        """What loading accepted but ignores (a Corteza export's stored-connection metadata)."""
+        service = connection.service
+        self.conventions: Rules = (
+            Rules(service.conventions) if service is not None else packaged_service()[0]
+        )
+        """The compiled conventions (a bare array's come from the packaged definition)."""
+        self._by_handle = {r.handle: r for r in [*connection.resources, *(hidden or [])]}
+        self._operations = {op.handle: op for op in connection.operations}
         self._by_operation_id = {
             op.operation_id: (r, name, op)
             for r in connection.resources
@@ -372,6 +444,20 @@ class Definition:
                 [InputProblem("resource", f"unknown resource (known: {known}){hint}", handle)]
             ) from None
 
+    @property
+    def operations(self) -> dict[str, ConnectionOperation]:
+        """The top-level multi-step operations by handle."""
+        return self._operations
+
+    def multistep(self, handle: str) -> ConnectionOperation:
+        """The multi-step operation ``handle``, or an InputError naming the known ones."""
+        try:
+            return self._operations[handle]
+        except KeyError:
+            known = ", ".join(self._operations) or "none"
+            problem = InputProblem("operation", f"no such operation (known: {known})", handle)
+            raise InputError([problem]) from None
+
     def find_operation(self, operation_id: str) -> tuple[Resource, str, Operation] | None:
         """The resource, name and operation carrying ``operationId``, or None."""
         return self._by_operation_id.get(operation_id)
@@ -395,12 +481,12 @@ def load_definition(
     A ``str`` that starts with ``[`` or ``{`` (after white space) is JSON text; any other
     ``str`` or a ``Path`` is a file to read. Raises DefinitionError listing every problem.
     """
-    from .compiler import compile_connection
-    from .locations import locate_validation_errors
 
     data, file = read_document(source, file)
     bare = isinstance(data, list)
-    document = {"resources": data} if bare else data
+    document, notes, unsupported = prepare_document(data, bare=bare)
+    if bare:
+        document = {"resources": data}
     from pydantic import ValidationError
 
     # Load allocates many long-lived objects and frees none: the cyclic collector would walk
@@ -411,10 +497,29 @@ def load_definition(
         connection = Connection.model_validate(document)
         problems = compile_connection(connection, bare=bare)
     except ValidationError as exc:
-        raise DefinitionError(locate_validation_errors(exc, bare=bare), file=file) from None
+        # Unknown keys are matched against every key of the format, from these models.
+        models = list(globals().values())
+        problems = unsupported + locate_validation_errors(exc, bare=bare, models=models)
+        raise DefinitionError(problems, file=file) from None
     finally:
         if collecting:
             gc.enable()
+    problems = unsupported + problems
+    hidden: list[Resource] = []
+    if connection.operations:
+        settings = {p.name for p in connection.service.params} if connection.service else set()
+        located: list[tuple[list[str | int], Resource]] = []
+        for index, operation in enumerate(connection.operations):
+            resource = Resource.model_validate(
+                {
+                    "handle": hidden_handle(operation.handle),
+                    "endpoint": "",
+                    "operations": step_documents(operation),
+                }
+            )
+            hidden.append(resource)
+            located.append((["operations", index], resource))
+        problems += compile_steps(located, bare=bare, settings=settings)
     if problems:
         raise DefinitionError(problems, file=file)
-    return Definition(connection, file=file, bare=bare)
+    return Definition(connection, file=file, bare=bare, notes=notes, hidden=hidden)

@@ -24,7 +24,7 @@ callers and tests can act on them without parsing messages::
     │   ├── RateLimitError              429 rate_limit_error
     │   └── InternalServerError         500 and any other 5xx (api_error)
     │       ├── GatewayTimeoutError         504 timeout_error
-    │       └── OverloadedError             529 overloaded_error
+    │       └── OverloadedError             the API's overloaded status (Anthropic: 529)
     ├── WebhookError                the emitter and the receiver
     │   ├── SubscriptionError           a bad subscription (URL, events, secret)
     │   ├── UnsafeDestinationError      a webhook target that is not allowed (SSRF guard)
@@ -39,7 +39,7 @@ Messages never contain secrets: API keys and signing secrets are never formatted
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -306,7 +306,8 @@ class GatewayTimeoutError(InternalServerError):
 
 
 class OverloadedError(InternalServerError):
-    """529 ``overloaded_error``: the API is overloaded; retried by default."""
+    """The status a definition declares as "overloaded" (``service.conventions.overloadedStatus``,
+    529 for Anthropic): the API did no work, so even a create is retried."""
 
 
 _BY_STATUS: dict[int, type[UpstreamError]] = {
@@ -322,34 +323,49 @@ _BY_STATUS: dict[int, type[UpstreamError]] = {
     429: RateLimitError,
     500: InternalServerError,
     504: GatewayTimeoutError,
-    529: OverloadedError,
 }
 
-_BY_TYPE: dict[str, type[UpstreamError]] = {
-    "invalid_request_error": BadRequestError,
-    "authentication_error": AuthenticationError,
-    "billing_error": BillingError,
-    "permission_error": PermissionDeniedError,
-    "not_found_error": NotFoundError,
-    "conflict_error": ConflictError,
-    "request_too_large": RequestTooLargeError,
-    "rate_limit_error": RateLimitError,
-    "api_error": InternalServerError,
-    "timeout_error": GatewayTimeoutError,
-    "overloaded_error": OverloadedError,
+ERROR_CLASSES: dict[str, type[UpstreamError]] = {
+    cls.__name__: cls
+    for cls in (
+        BadRequestError,
+        AuthenticationError,
+        BillingError,
+        PermissionDeniedError,
+        NotFoundError,
+        RequestTimeoutError,
+        ConflictError,
+        RequestTooLargeError,
+        UnprocessableEntityError,
+        RateLimitError,
+        InternalServerError,
+        GatewayTimeoutError,
+        OverloadedError,
+    )
 }
+"""The classes a definition's ``service.conventions.errors.classes`` may name."""
 
 
-def error_class_for(status: int, error_type: str | None = None) -> type[UpstreamError]:
-    """The error class for an HTTP status, refined by the envelope's ``error.type``.
+def error_class_for(
+    status: int,
+    error_type: str | None = None,
+    *,
+    overloaded_status: int | None = None,
+    classes: Mapping[str, str] | None = None,
+) -> type[UpstreamError]:
+    """The error class for an HTTP status, refined by the envelope's error type.
 
-    The status decides first (as the official SDK does); ``error_type`` only picks a class
-    when the status has none of its own (another 4xx, say).
+    The status decides first (as the official SDKs do); ``overloaded_status`` is the API's
+    "overloaded" status (an OverloadedError); ``classes`` maps the API's error types to class
+    names, used only when the status has no class of its own (another 4xx, say).
     """
+    if overloaded_status is not None and status == overloaded_status:
+        return OverloadedError
     if status in _BY_STATUS:
         return _BY_STATUS[status]
-    if error_type in _BY_TYPE:
-        return _BY_TYPE[error_type]
+    name = (classes or {}).get(error_type or "")
+    if name in ERROR_CLASSES:
+        return ERROR_CLASSES[name]
     if status >= 500:
         return InternalServerError
     return BadRequestError if 400 <= status < 500 else UpstreamError

@@ -6,25 +6,53 @@ Shared by the loader (:mod:`connector.definitions`), the compiler and strict JSO
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from difflib import get_close_matches
 
 from pydantic import BaseModel, ValidationError
 
 from .errors import Problem
+from .pagination import SELECTOR_KEYS as PAGINATION_SELECTORS
+from .pagination import STYLES as PAGINATION_STYLES
 
 __all__ = ["format_location", "locate_validation_errors"]
 
 
-def _vocabulary() -> list[str]:
-    from . import definitions
-
-    words: set[str] = set()
-    for item in vars(definitions).values():
+def _vocabulary(models: Iterable[object]) -> dict[str, set[str]]:
+    """Every key of the format -> the blocks (model names) it belongs to."""
+    words: dict[str, set[str]] = {}
+    for item in models:
         if isinstance(item, type) and issubclass(item, BaseModel) and item is not BaseModel:
             for name, info in item.model_fields.items():
-                words.add(info.alias or name)
-    return sorted(words)
+                words.setdefault(info.alias or name, set()).add(
+                    _BLOCKS.get(item.__name__, item.__name__)
+                )
+    return words
+
+
+_BLOCKS = {
+    "Connection": "the connection document (top level)",
+    "Service": "service",
+    "Auth": "service.auth",
+    "Probe": "service.probe",
+    "Conventions": "service.conventions",
+    "Resource": "a resource (resources[])",
+    "Operation": "an operation (resources[].operations.NAME)",
+    "Webhook": "a webhook (resources[].webhooks[])",
+    "Trigger": "a webhook's trigger",
+}
+
+
+def _unknown_key_hint(key: str, vocabulary: dict[str, set[str]]) -> str:
+    """What to say about an unknown key: where it belongs when the format knows it elsewhere,
+    else the nearest other key (never the key that was typed)."""
+    if key in vocabulary:
+        places = " or ".join(sorted(vocabulary[key]))
+        return f"{key!r} is not valid here: it belongs in {places}"
+    close = get_close_matches(key, [w for w in vocabulary if w != key], n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return "remove it (free-form data belongs in 'meta')"
 
 
 def format_location(loc: Sequence[str | int], *, bare: bool) -> str:
@@ -41,10 +69,12 @@ def format_location(loc: Sequence[str | int], *, bare: bool) -> str:
     return text
 
 
-def locate_validation_errors(exc: ValidationError, *, bare: bool) -> list[Problem]:
+def locate_validation_errors(
+    exc: ValidationError, *, bare: bool, models: Iterable[object] = ()
+) -> list[Problem]:
     """Turn pydantic's errors into located problems; unknown keys name the nearest known key."""
     problems: list[Problem] = []
-    vocabulary = _vocabulary()
+    vocabulary = _vocabulary(models)
     unions: dict[tuple[str | int, ...], list[object]] = {}
     for error in exc.errors(include_url=False):
         raw_loc = list(error["loc"])
@@ -59,12 +89,7 @@ def locate_validation_errors(exc: ValidationError, *, bare: bool) -> list[Proble
         kind = error["type"]
         if kind == "extra_forbidden":
             key = str(loc[-1]) if loc else ""
-            close = get_close_matches(key, vocabulary, n=1, cutoff=0.6)
-            hint = (
-                f"did you mean {close[0]!r}?"
-                if close
-                else "remove it (free-form data belongs in 'meta')"
-            )
+            hint = _unknown_key_hint(key, vocabulary)
             problems.append(Problem(location, f"unknown key {key!r}; {hint}"))
             continue
         allowed = None
@@ -97,7 +122,7 @@ def locate_validation_errors(exc: ValidationError, *, bare: bool) -> list[Proble
     return problems
 
 
-_SELECTOR_KEYS = {"selector", "records", "idField", "cursor", "hasMore", "token"}
+_SELECTOR_KEYS = {"selector", "records", "idField", *PAGINATION_SELECTORS}
 
 
 def _is_plain_union_tag(part: str | int) -> bool:
@@ -113,7 +138,7 @@ def _strip_tags(loc: list[str | int]) -> list[str | int]:
     for index, part in enumerate(loc):
         if _is_plain_union_tag(part):
             continue
-        if index and loc[index - 1] == "pagination" and part in ("cursor", "pageToken"):
+        if index and loc[index - 1] == "pagination" and part in PAGINATION_STYLES:
             continue
         out.append(part)
     return out

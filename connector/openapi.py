@@ -66,16 +66,27 @@ def _security(definition: Definition) -> tuple[dict[str, Any], list[dict[str, li
     return {"apiKey": scheme}, [{"apiKey": []}]
 
 
-def _server(definition: Definition, base_url: str | None) -> dict[str, str]:
-    from .errors import ConfigurationError
+def _server(definition: Definition, base_url: str | None) -> dict[str, Any]:
+    from .errors import ConfigurationError, InputError
     from .requests import resolve_service
 
+    # Connection parameters (service.params) stay OpenAPI server variables: {owner}.
+    params = definition.service.params if definition.service else []
+    settings = {p.name: "{" + p.name + "}" for p in params if p.type == "String"}
     try:
-        url = resolve_service(definition, base_url=base_url, env={}).base_url
-    except ConfigurationError:
+        url = resolve_service(definition, base_url=base_url, env={}, settings=settings).base_url
+    except (ConfigurationError, InputError):
         url = None
     if url:
-        return {"url": url}
+        server: dict[str, Any] = {"url": url}
+        variables = {
+            p.name: {"default": str(p.default or p.name), "description": p.description or p.name}
+            for p in params
+            if "{" + p.name + "}" in url
+        }
+        if variables:
+            server["variables"] = variables
+        return server
     # a bare resource array takes its base URL from configuration (--base-url)
     return {"url": "/", "description": "The configured base URL (--base-url)."}
 
@@ -91,10 +102,12 @@ def _operation(
     path, parameters = route(resource, operation)
     parameters += map_parameters(operation.query_params, "query")
     pagination = operation.pagination
-    if pagination is not None and all(p["name"] != pagination.param for p in parameters):
+    # A link style follows whole URLs: it has no page parameter of its own.
+    page_param = getattr(pagination, "param", None)
+    if page_param is not None and all(p["name"] != page_param for p in parameters):
         parameters.append(
             {
-                "name": pagination.param,
+                "name": page_param,
                 "in": "query",
                 "required": False,
                 "description": "The page to read (the connector follows pages itself).",

@@ -284,10 +284,14 @@ def _page_schema(operation: Operation, record_ref: dict[str, Any]) -> dict[str, 
     _insert(page, [*records, "*"], record_ref)
     pagination = operation.pagination
     if pagination is not None:
+        # The body fields each pagination style reads (link and headerCursor read headers).
+        selectors: list[tuple[Any, str]] = []
         if pagination.type == "cursor":
             selectors = [(pagination.cursor, "String"), (pagination.has_more, "Boolean")]
-        else:
+        elif pagination.type == "pageToken":
             selectors = [(pagination.token, "String")]
+        elif pagination.type in ("offset", "pageNumber") and pagination.total is not None:
+            selectors = [(pagination.total, "Integer")]
         for spec, kind in selectors:
             steps = _path_steps(spec)
             if steps:

@@ -27,8 +27,9 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
-class _Mistyped(Exception):
-    pass
+class _Mistyped(ValueError):
+    """A value that cannot be its placeholder's type (a ValueError, so callers outside may
+    catch it as one)."""
 
 
 def coerce_value(value: JSON, type_name: str) -> JSON:

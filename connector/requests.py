@@ -7,7 +7,6 @@ once per client. :func:`build_request` renders one operation's path, query, head
 
 from __future__ import annotations
 
-import base64
 import mimetypes
 import os
 from collections.abc import Iterator, Mapping
@@ -17,6 +16,9 @@ from typing import Any
 
 import httpx
 
+from .auth import ClientCredentials, basic_header
+from .bodies import encode_form
+from .conventions import packaged_service
 from .definition_rules import header_name_problem, header_value_problem
 from .definitions import Definition, Operation
 from .errors import ConfigurationError, InputError, InputProblem
@@ -72,6 +74,14 @@ class ResolvedService:
     auth_header: str | None = None
     missing_auth: str | None = None
     base_url_hint: str = "--base-url"
+    query: dict[str, str] = field(default_factory=dict, repr=False)
+    """Query parameters every request carries (an ``api_token`` sent in the query)."""
+    oauth: ClientCredentials | None = field(default=None, repr=False)
+    """The OAuth2 client-credentials grant whose token the clients put on every request."""
+    settings: dict[str, JSON] = field(default_factory=dict, repr=False)
+    """The connection parameters' values, readable by every template."""
+    content_type: str = "application/json"
+    """How request bodies are sent unless an operation says otherwise."""
 
     def require_base_url(self) -> str:
         """The base URL, or a ConfigurationError saying how to set it."""
@@ -90,11 +100,15 @@ def resolve_service(
     api_key: str | None = None,
     env: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
+    settings: Mapping[str, JSON] | None = None,
 ) -> ResolvedService:
     """Render the ``service`` block over the environment, with explicit settings winning.
 
     ``headers`` are added to every request last, over the service's own (a bare resource
     array has no service, so this is where its ``anthropic-version`` comes from).
+    ``settings`` are the values of the connection parameters (``service.params``, the CLI's
+    ``--set NAME=VALUE``); a parameter not given is read from the environment variable that
+    ``service.variables`` declares under its name, else its default.
     """
     extra = _checked_headers(headers or {})
     service = definition.service
@@ -104,12 +118,14 @@ def resolve_service(
     declared = set(service.variables.values()) if service is not None else set()
     variables = _Env({name: source[name] for name in declared if name in source})
     if service is None:
+        # A bare array sends the key in the packaged definition's header (conventions.py).
         plain = dict(DEFAULT_HEADERS)
+        key_header = (packaged_service()[1] or "authorization").lower()
         if api_key:
-            plain["x-api-key"] = api_key
+            plain[key_header] = api_key
         plain.update(extra)
         return ResolvedService(
-            base_url.rstrip("/") if base_url else None, plain, "x-api-key" if api_key else None
+            base_url.rstrip("/") if base_url else None, plain, key_header if api_key else None
         )
     base_var = service.variables.get("baseURL")
     key_var = service.variables.get("apiKey")
@@ -117,7 +133,13 @@ def resolve_service(
         variables[base_var] = base_url
     if api_key and key_var:
         variables[key_var] = api_key
-    context = {"env": variables}
+    given = dict(settings or {})
+    for placeholder in service.params:
+        var = service.variables.get(placeholder.name)
+        if placeholder.name not in given and var and source.get(var):
+            given[placeholder.name] = source[var]
+    connection_values = coerce_inputs(service.params, given, resource="service", operation="params")
+    context: dict[str, JSON] = {**connection_values, "env": variables}
 
     def render(text: str, where: str) -> str:
         from .templates import compile_template
@@ -137,12 +159,19 @@ def resolve_service(
     auth = service.auth
     auth_header = None
     missing = None
+    query: dict[str, str] = {}
+    oauth = None
+    params = {k: render(v, f"auth.params.{k}") for k, v in auth.params.items()}
     if auth.method == "api_token":
-        auth_header = auth.params["header"].lower()
-        token = render(auth.params["token"], "auth.token")
-        if token:
-            headers[auth_header] = auth.params.get("prefix", "") + token
+        token = params["token"]
+        if "query" in params:
+            if token:
+                query[params["query"]] = token
         else:
+            auth_header = params["header"].lower()
+            if token:
+                headers[auth_header] = params.get("prefix", "") + token
+        if not token:
             setting = key_var or "the API key"
             missing = (
                 f"no API key: set {setting} or pass --api-key. To try connector without a key, "
@@ -151,18 +180,38 @@ def resolve_service(
             )
     elif auth.method == "basic":
         auth_header = "authorization"
-        user = render(auth.params["username"], "auth.username")
-        password = render(auth.params["password"], "auth.password")
-        if user:
-            pair = base64.b64encode(f"{user}:{password}".encode()).decode()
-            headers[auth_header] = f"Basic {pair}"
+        if params["username"]:
+            headers[auth_header] = basic_header(params["username"], params["password"])
         else:
             missing = "no credentials: the service's basic auth username renders empty"
+    elif auth.method == "oauth2_client_credentials":
+        auth_header = "authorization"
+        if params["clientID"] and params["clientSecret"]:
+            oauth = ClientCredentials(
+                params["tokenURL"],
+                params["clientID"],
+                params["clientSecret"],
+                scopes=params.get("scopes", ""),
+                audience=params.get("audience", ""),
+                client_auth=params.get("clientAuth", "basic") or "basic",
+            )
+        else:
+            missing = "no credentials: the service's OAuth2 clientID or clientSecret renders empty"
     headers.update(extra)
     if missing and auth_header in extra:
         missing = None
     hint = f"--base-url (or {base_var})" if base_var else "--base-url"
-    return ResolvedService(resolved_base or None, headers, auth_header, missing, hint)
+    return ResolvedService(
+        resolved_base or None,
+        headers,
+        auth_header,
+        missing,
+        hint,
+        query=query,
+        oauth=oauth,
+        settings=connection_values,
+        content_type=service.content_type or "application/json",
+    )
 
 
 def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -203,6 +252,8 @@ def build_request(
         operation=operation_name,
         optional=plan.body_names if body is not UNSET else frozenset(),
     )
+    if service.settings:
+        values = {**service.settings, **values}
     problems: list[InputProblem] = []
     base_url = service.require_base_url()
     for name in plan.path_variables:
@@ -217,7 +268,8 @@ def build_request(
             )
     path = _render_path(plan, values, problems)
     url = base_url + path
-    query_params = _render_entries(plan.query, values, problems)
+    query_params = dict(service.query) if service.query else {}
+    query_params.update(_render_entries(plan.query, values, problems))
     query_params.update({k: _query_text(v) for k, v in (query or {}).items() if v is not None})
     merged = dict(service.headers)
     merged.update(_render_entries(plan.headers, values, problems))
@@ -226,10 +278,11 @@ def build_request(
         problem = header_name_problem(name) or header_value_problem(value)
         if problem:
             problems.append(InputProblem(f"header {name}", problem))
-    if service.missing_auth and service.auth_header not in {k.lower() for k in merged if merged[k]}:
+    given = {k.lower() for k in merged if merged[k]}
+    if service.missing_auth and (service.auth_header is None or service.auth_header not in given):
         raise ConfigurationError(service.missing_auth, setting="api_key")
     content: bytes | None = None
-    files: list[tuple[str, tuple[str, Any, str]]] | None = None
+    files: list[tuple[str, Any]] | None = None
     data: dict[str, str] | None = None
     if body is not UNSET:
         content = body if isinstance(body, bytes) else _body_text(body, problems)
@@ -239,6 +292,14 @@ def build_request(
         merged.setdefault("content-type", "application/json")
     elif operation.multipart is not None:
         files, data = _multipart(operation, values, problems)
+    kind = operation.content_type or service.content_type
+    if content is not None and kind != "application/json" and not isinstance(body, bytes):
+        content, form_files, data = encode_form(content, kind, problems)
+        files = form_files
+        if merged.get("content-type") == "application/json":
+            del merged["content-type"]
+        if content is not None:
+            merged["content-type"] = kind
     if problems:
         raise InputError(problems, resource=handle, operation=operation_name)
     try:

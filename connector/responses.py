@@ -8,13 +8,12 @@ from collections.abc import Sequence
 
 import httpx
 
-from .definitions import CursorPagination, Field, Operation, Resource
-from .errors import PaginationError, ResponseError, UpstreamError, error_class_for
-from .selectors import Selector
+from .conventions import GENERIC, Rules
+from .definitions import Field, Operation, Resource
+from .errors import ResponseError, UpstreamError, error_class_for
 from .types import JSON
 
 __all__ = [
-    "PageState",
     "error_from_response",
     "extract_record",
     "parse_json",
@@ -24,9 +23,13 @@ __all__ = [
 
 
 def error_from_response(
-    response: httpx.Response, resource: str | None, operation: str | None
+    response: httpx.Response,
+    resource: str | None,
+    operation: str | None,
+    conventions: Rules = GENERIC,
 ) -> UpstreamError:
-    """The typed error for an error status, from the envelope ``{"type":"error","error":{...}}``.
+    """The typed error for an error status, its message and type read by the API's
+    ``conventions`` (the definition's ``service.conventions``).
 
     Works on whatever body came back (a proxy's HTML page, an empty body): the status decides
     the class, the envelope refines the message.
@@ -41,25 +44,29 @@ def error_from_response(
         body = text or None
         if text.strip():
             message = text.strip()[:200]
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict):
-            error_type = error.get("type") if isinstance(error.get("type"), str) else None
-            if isinstance(error.get("message"), str):
-                message = error["message"]
-    cls = error_class_for(response.status_code, error_type)
+    if isinstance(body, dict | list):
+        error_type = conventions.error_type(body)
+        message = conventions.error_message(body) or message
+    cls = error_class_for(
+        response.status_code,
+        error_type,
+        overloaded_status=conventions.overloaded_status,
+        classes=conventions.error_classes,
+    )
     return cls(
         message,
         status=response.status_code,
         error_type=error_type,
-        request_id=response.headers.get("request-id"),
+        request_id=conventions.request_id(response.headers),
         resource=resource,
         operation=operation,
         body=body,
     )
 
 
-def parse_json(response: httpx.Response, resource: str, operation: str) -> JSON:
+def parse_json(
+    response: httpx.Response, resource: str, operation: str, conventions: Rules = GENERIC
+) -> JSON:
     """The JSON body of a successful response, or a ResponseError saying what came instead."""
     if not response.content:
         return None
@@ -70,7 +77,7 @@ def parse_json(response: httpx.Response, resource: str, operation: str) -> JSON:
             f"{resource}.{operation}: expected a JSON body, got {response.headers.get('content-type', 'no content type')} ({exc})",
             resource=resource,
             operation=operation,
-            request_id=response.headers.get("request-id"),
+            request_id=conventions.request_id(response.headers),
         ) from None
 
 
@@ -79,28 +86,38 @@ def extract_record(fields: Sequence[Field], document: JSON) -> dict[str, JSON]:
     return {field.name: field.extract(document) for field in fields}
 
 
-def select_items(operation: Operation, payload: JSON) -> list[JSON]:
-    """The item list of a list response (by the operation's ``records`` selector, else
-    ``data``, else the payload itself when it is a list)."""
+def select_items(operation: Operation, payload: JSON, conventions: Rules = GENERIC) -> list[JSON]:
+    """The item list of a list response: the operation's ``records`` selector, else the
+    conventions' default (``data``, else the payload itself when it is a list)."""
     selector = operation._records
-    if selector is not None:
-        items = selector.select(payload)
-    elif isinstance(payload, dict) and isinstance(payload.get("data"), list):
-        items = payload["data"]
-    else:
-        items = payload
+    items = (
+        selector.select(payload) if selector is not None else conventions.default_records(payload)
+    )
     if items is None:
         return []
     return items if isinstance(items, list) else [items]
 
 
-def shape_records(resource: Resource, operation: Operation, payload: JSON, *, raw: bool) -> JSON:
+def shape_records(
+    resource: Resource,
+    operation: Operation,
+    payload: JSON,
+    *,
+    raw: bool,
+    conventions: Rules = GENERIC,
+) -> JSON:
     """What ``call`` returns: raw JSON, a list of records (list operations) or one record."""
-    if raw or not resource.fields or not isinstance(payload, dict | list):
+    if raw:
+        return payload
+    response_map = (operation.__pydantic_private__ or {}).get("_response_map")  # fast path
+    if response_map is not None:
+        return {name: selector.select(payload) for name, selector in response_map.items()}
+    if not resource.fields or not isinstance(payload, dict | list):
         return payload
     if operation.pagination is not None or operation.records is not None:
-        return [extract_record(resource.fields, item) for item in select_items(operation, payload)]
-    if isinstance(payload, dict) and payload.get("type", "").endswith("_deleted"):
+        items = select_items(operation, payload, conventions)
+        return [extract_record(resource.fields, item) for item in items]
+    if conventions.is_receipt(payload, operation.method):
         return payload  # a deletion receipt has none of the record's fields
     record = extract_record(resource.fields, payload)
     if isinstance(payload, dict) and payload and all(v is None for v in record.values()):
@@ -108,43 +125,3 @@ def shape_records(resource: Resource, operation: Operation, payload: JSON, *, ra
         # shaping it would return only nulls and lose the answer, so it is returned as is.
         return payload
     return record
-
-
-class PageState:
-    """Follows one listing page by page; refuses a cursor that repeats (an endless loop)."""
-
-    def __init__(self, operation: Operation, resource: str) -> None:
-        self.operation = operation
-        self.resource = resource
-        self._seen: set[str] = set()
-        pagination = operation.pagination
-        # Compiled once per listing, not once per page.
-        self._has_more: Selector | None = None
-        self._cursor: Selector | None = None
-        if isinstance(pagination, CursorPagination):
-            self._has_more = Selector(pagination.has_more)
-            self._cursor = Selector(pagination.cursor)
-        elif pagination is not None:
-            self._cursor = Selector(pagination.token)
-
-    def next_query(self, payload: JSON, items: list[JSON]) -> dict[str, str] | None:
-        """The query parameters of the next page, or None when this was the last one."""
-        pagination = self.operation.pagination
-        if pagination is None or self._cursor is None:
-            return None
-        cursor = self._cursor.select(payload)
-        if self._has_more is not None:
-            # As the SDK does: a missing has_more means "go on until a page comes back empty".
-            if self._has_more.select(payload) is False or not items or cursor in (None, ""):
-                return None
-        elif cursor in (None, ""):
-            return None
-        token = str(cursor)
-        if token in self._seen:
-            raise PaginationError(
-                f"{self.resource}: the API returned the cursor {token!r} twice; stopping instead of looping",
-                resource=self.resource,
-                cursor=token,
-            )
-        self._seen.add(token)
-        return {pagination.param: token}

@@ -1,16 +1,19 @@
 """The retry policy: which failures are retried, how long to wait, when a POST is safe.
 
-Defaults follow the official SDK (``API-REFERENCE.md`` §7.1): 2 retries, a delay of
-``min(0.5 × 2ⁿ, 8) × (1 − 0.25 × random)``, and the server's own word first: ``retry-after-ms``,
-then ``retry-after`` (seconds or an HTTP date), and ``x-should-retry: true|false`` overriding the
-status rule.
+Defaults follow the official SDKs (``API-REFERENCE.md`` §7.1): 2 retries, a delay of
+``min(0.5 × 2ⁿ, 8) × (1 − 0.25 × random)``, and the server's own word first. Which statuses
+are retried and which headers carry the server's word are the API's conventions
+(``service.conventions``, :mod:`connector.conventions`): ``retry-after`` (seconds or an HTTP
+date) always, and where declared a milliseconds header (Anthropic: ``retry-after-ms``) and a
+``true|false`` override of the status rule (Anthropic: ``x-should-retry``).
 
 What differs from the SDK is the rule for operations that are not idempotent (creating a
 batch). Retrying one after an *ambiguous* failure (a 500, a reset connection, a read timeout)
 may run it twice: two batches, billed twice. So such an operation is retried only where the
-request certainly was not processed: the connection was never made, or the API said 429
-(rate limited) or 529 (overloaded), which it answers before doing any work. ``x-should-retry:
-true`` from the server also counts as its word that a retry is safe.
+request certainly was not processed: the connection was never made, or the API answered a
+status it gives before doing any work (429, and the declared overloaded status, 529 for
+Anthropic). The should-retry header's ``true`` also counts as the server's word that a retry
+is safe, and so does a declared idempotency-key header, which the client then sends.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from .conventions import GENERIC, Rules
+
 __all__ = ["RetryPolicy"]
 
-_RETRY_STATUSES = {408, 409, 429}
-_NOT_PROCESSED_STATUSES = {429, 529}
 _NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _MAX_SERVER_DELAY = 60.0
 
@@ -57,21 +60,27 @@ class RetryPolicy:
         *,
         idempotent: bool,
         now: datetime | None = None,
+        conventions: Rules = GENERIC,
     ) -> float | None:
-        """Seconds to wait before retrying ``response``, or None when it is final."""
+        """Seconds to wait before retrying ``response``, or None when it is final.
+
+        ``conventions`` (the definition's) say which statuses are retried, which mean "not
+        processed", and which headers carry the server's word.
+        """
         if retries_taken >= self.max_retries:
             return None
-        should = response.headers.get("x-should-retry", "").strip().lower()
+        should = ""
+        if conventions.should_retry_header:
+            should = response.headers.get(conventions.should_retry_header, "").strip().lower()
         status = response.status_code
         if should == "false":
             return None
         if should != "true":
-            retryable = status in _RETRY_STATUSES or status >= 500
-            if not retryable:
+            if not conventions.retryable(status):
                 return None
-            if not idempotent and status not in _NOT_PROCESSED_STATUSES:
+            if not idempotent and not conventions.unprocessed(status):
                 return None
-        server = _server_delay(response.headers, now)
+        server = _server_delay(response.headers, now, conventions.retry_after_ms_header)
         if server is not None:
             return server if 0 <= server <= self.max_server_delay else None
         return self.backoff(retries_taken)
@@ -87,8 +96,10 @@ class RetryPolicy:
         return self.backoff(retries_taken)
 
 
-def _server_delay(headers: httpx.Headers, now: datetime | None) -> float | None:
-    value = headers.get("retry-after-ms")
+def _server_delay(
+    headers: httpx.Headers, now: datetime | None, ms_header: str | None
+) -> float | None:
+    value = headers.get(ms_header) if ms_header else None
     if value:
         try:
             return float(value) / 1000.0

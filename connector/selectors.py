@@ -11,6 +11,8 @@ A path that does not exist selects ``None``; selecting never raises.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -23,7 +25,14 @@ from jsonpath_ng.ext.string import Sub
 
 from .types import JSON
 
-__all__ = ["FieldType", "Selector", "SelectorSyntaxError", "compile_selector", "convert_value"]
+__all__ = [
+    "FieldType",
+    "Selector",
+    "SelectorSyntaxError",
+    "compile_selector",
+    "convert_value",
+    "path_selector",
+]
 
 FieldType = Literal["String", "Integer", "Number", "Boolean", "DateTime", "Object", "Array"]
 
@@ -58,6 +67,12 @@ class Selector:
                     raise SelectorSyntaxError(
                         f"selector steps are string keys or integer indices, not {step!r}"
                     )
+            if any(isinstance(step, str) and _FILTER.match(step) for step in steps):
+                # Corteza's filter segment (``headers[name=From]``): the first item of the list
+                # whose field equals the value, done by the equivalent JSONPath filter.
+                self.spec = _filter_path(steps)
+                self._jsonpath = _parse(self.spec)
+                return
             self._steps = steps
 
     @property
@@ -80,6 +95,30 @@ class Selector:
 
     def __repr__(self) -> str:
         return f"Selector({self.spec!r})"
+
+
+_FILTER = re.compile(r"^(?P<key>[^\[\]=]*)\[(?P<field>[A-Za-z0-9_.-]+)=(?P<value>[^\]]*)\]$")
+
+
+def _filter_path(steps: Sequence[str | int]) -> str:
+    """The JSONPath equivalent of Corteza steps with filter segments."""
+    path = "$"
+    for step in steps:
+        if isinstance(step, int):
+            path += f"[{step}]"
+            continue
+        if step == "*":
+            path += "[*]"
+            continue
+        match = _FILTER.match(step)
+        if match is None:
+            path += "[" + json.dumps(step) + "]"
+            continue
+        if match["key"]:
+            path += "[" + json.dumps(match["key"]) + "]"
+        value = match["value"].replace("\\", "\\\\").replace("'", "\\'")
+        path += f"[?(@.{match['field']}=='{value}')]"
+    return path
 
 
 @lru_cache(maxsize=1)
@@ -186,3 +225,11 @@ def convert_value(value: JSON, field_type: FieldType) -> JSON | datetime:
 def iter_selected(selector: Selector, documents: Iterable[JSON]) -> list[JSON]:
     """Select from several documents at once (a convenience for list responses)."""
     return [selector.select(doc) for doc in documents]
+
+
+def path_selector(text: str) -> list[str | int] | str:
+    """Corteza's string paths (``responseMap``, webhook ``mapping``): JSONPath when it starts
+    with ``$``, else dotted steps where digits are indices (``items.0.id``)."""
+    if text.startswith("$"):
+        return text
+    return [int(step) if step.isdigit() else step for step in text.split(".") if step]

@@ -124,6 +124,8 @@ class Settings:
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     state: str = DEFAULT_STATE
     debug: bool = False
+    connection: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """The connection parameters (``service.params``) given as ``--set NAME=VALUE``."""
 
     @classmethod
     def from_env(
@@ -136,6 +138,7 @@ class Settings:
         headers: Sequence[str] = (),
         state: str | None = None,
         debug: bool | None = None,
+        connection: Mapping[str, str] | None = None,
     ) -> Settings:
         """Explicit values (a flag, a service's configuration) over the environment:
         ``CONNECTOR_DEFINITION``, ``CONNECTOR_HEADERS`` (one ``Name: value`` a line),
@@ -152,6 +155,7 @@ class Settings:
             headers=parse_headers(env.get("CONNECTOR_HEADERS", "").splitlines(), headers),
             state=state or env.get("CONNECTOR_STATE") or DEFAULT_STATE,
             debug=bool(debug) or env.get("CONNECTOR_DEBUG", "") not in ("", "0"),
+            connection=dict(connection or {}),
         )
 
     def with_changes(self, **changes: Any) -> Settings:
@@ -170,8 +174,14 @@ class Settings:
         return load_definition(self.definition_path)
 
     def connector_options(self) -> dict[str, Any]:
-        """``base_url``, ``api_key`` and ``headers`` as :class:`Connector` takes them."""
-        return {"base_url": self.base_url, "api_key": self.api_key, "headers": dict(self.headers)}
+        """``base_url``, ``api_key``, ``headers`` and the connection parameters (``settings``)
+        as :class:`Connector` takes them."""
+        return {
+            "base_url": self.base_url,
+            "api_key": self.api_key,
+            "headers": dict(self.headers),
+            "settings": dict(self.connection),
+        }
 
     def checked_definition(self, environ: Mapping[str, str] | None = None) -> Definition:
         """The definition, with the base URL it will use checked: the explicit one, or the

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
+from .conventions import GENERIC, Rules
 from .definitions import Operation, ResponseSpec, StreamRule
 from .errors import ResponseError, StreamInterruptedError, UpstreamError, error_class_for
 from .responses import error_from_response
@@ -113,7 +114,14 @@ class Accumulator:
 class _Stream:
     """What both shells share: checks, the count, the accumulator, the error event."""
 
-    def __init__(self, response: httpx.Response, handle: str, operation: Operation) -> None:
+    def __init__(
+        self,
+        response: httpx.Response,
+        handle: str,
+        operation: Operation,
+        conventions: Rules = GENERIC,
+    ) -> None:
+        self.conventions = conventions
         self.response = response
         self.handle = handle
         self.operation = operation
@@ -130,7 +138,7 @@ class _Stream:
                 f"{self.handle}.{self.operation.name}: expected text/event-stream, got {kind!r}",
                 resource=self.handle,
                 operation=self.operation.name,
-                request_id=self.response.headers.get("request-id"),
+                request_id=self.conventions.request_id(self.response.headers),
             )
 
     def seen(self, sse: ServerSentEvent) -> Event:
@@ -147,12 +155,16 @@ class _Stream:
         error = event.data.get("error") if isinstance(event.data, dict) else None
         kind = error.get("type") if isinstance(error, dict) else None
         message = error.get("message") if isinstance(error, dict) else None
-        cls = error_class_for(500 if kind in (None, "api_error") else 0, kind)
+        cls = error_class_for(
+            500 if kind in (None, "api_error") else 0,
+            kind,
+            classes=self.conventions.error_classes,
+        )
         return cls(
             str(message or "the stream reported an error"),
             status=self.response.status_code,
             error_type=kind if isinstance(kind, str) else None,
-            request_id=self.response.headers.get("request-id"),
+            request_id=self.conventions.request_id(self.response.headers),
             resource=self.handle,
             operation=self.operation.name,
             body=event.data,
@@ -246,20 +258,24 @@ def is_event_stream(response: httpx.Response) -> bool:
     return kind.startswith("text/event-stream")
 
 
-def opened(response: httpx.Response, handle: str, operation: Operation) -> EventStream:
+def opened(
+    response: httpx.Response, handle: str, operation: Operation, conventions: Rules = GENERIC
+) -> EventStream:
     """The EventStream of a sent (streamed) response; raises the typed error of an error status
     (the caller has read the body) or ResponseError when it is not an event stream."""
     if response.is_error:
-        raise error_from_response(response, handle, operation.name)
-    stream = EventStream(response, handle, operation)
+        raise error_from_response(response, handle, operation.name, conventions)
+    stream = EventStream(response, handle, operation, conventions)
     stream.check_start()
     return stream
 
 
-def aopened(response: httpx.Response, handle: str, operation: Operation) -> AsyncEventStream:
+def aopened(
+    response: httpx.Response, handle: str, operation: Operation, conventions: Rules = GENERIC
+) -> AsyncEventStream:
     """See :func:`opened`."""
     if response.is_error:
-        raise error_from_response(response, handle, operation.name)
-    stream = AsyncEventStream(response, handle, operation)
+        raise error_from_response(response, handle, operation.name, conventions)
+    stream = AsyncEventStream(response, handle, operation, conventions)
     stream.check_start()
     return stream

@@ -391,9 +391,9 @@ CASES: list[tuple[str, Edit, str, str]] = [
     ),
     (
         "bad pagination type",
-        _set(f"{THINGS}.operations.list.pagination.type", "offset"),
+        _set(f"{THINGS}.operations.list.pagination.type", "scroll"),
         "resources[0].operations.list.pagination",
-        "offset",
+        "scroll",
     ),
     (
         "pagination on POST",

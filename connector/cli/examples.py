@@ -34,8 +34,18 @@ EXAMPLES: dict[str, str] = {
     "pull": _examples(
         "connector pull models --output table",
         "connector pull message_batches --max-items 100 --out batches.jsonl",
+        "connector pull files --max-pages 2                # a partial pull, said so",
     ),
     "results": _examples("connector results msgbatch_01... --out results.jsonl"),
+    "stream": _examples("connector stream message_batches results -p batch_id=msgbatch_01..."),
+    "check": _examples(
+        "connector check",
+        "connector --definition definitions/examples/github-issues.json "
+        "--set owner=octo --set repo=hello check",
+    ),
+    "operation": _examples(
+        "connector --definition crm.json operation tag_new_contact -p name=Ann -p tag=vip"
+    ),
     "sandbox": _examples(
         "connector sandbox --port 8080 &",
         "export ANTHROPIC_BASE_URL=http://127.0.0.1:8080 ANTHROPIC_API_KEY=sk-sandbox",

@@ -33,6 +33,7 @@ GLOBAL_OPTIONS = (
     "--api-key",
     "--api-key-file",
     "--header",
+    "--set",
     "--state",
     "--debug",
 )
@@ -150,6 +151,12 @@ def _add_global_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="'NAME: VALUE'",
         help="a header for every request (repeatable; env CONNECTOR_HEADERS, one per line)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a connection parameter (the definition's service.params; repeatable)",
     )
     parser.add_argument(
         "--state",

@@ -23,6 +23,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "a list operation across all pages (incremental, with children, into a database)",
     ),
     "results": ("connector.cli.calls", "stream a batch's JSONL results (constant memory)"),
+    "stream": ("connector.engine_commands", "the JSON lines of any JSONL operation"),
+    "check": (
+        "connector.engine_commands",
+        "connectivity, auth and the definition's probe, as Corteza's check",
+    ),
+    "operation": (
+        "connector.engine_commands",
+        "run a top-level multi-step operation (Corteza's operations)",
+    ),
     "sandbox": ("connector.sandbox.commands", "serve a local imitation of the Anthropic API"),
     "demo": ("connector.demo", "the whole flow on an in-process sandbox: no key, no set-up"),
     "asyncapi": (

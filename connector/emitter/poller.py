@@ -50,7 +50,6 @@ from connector.emitter.triggers import (
     transition_events,
 )
 from connector.errors import ConnectorError, NotFoundError, StoreError
-from connector.responses import PageState, error_from_response, parse_json, select_items
 from connector.selectors import compile_selector
 from connector.types import JSON
 
@@ -106,8 +105,8 @@ class Poller:
     """Watches one listable resource of a connector and writes what changed to ``store``.
 
     ``clock`` gives the observation time (epoch seconds) used where the API has no time of
-    its own (deletions). ``page_size`` is sent as the list operation's ``limit`` when it has
-    one. See the module docstring for ``backfill``, ``sweep_every`` and the hold thresholds;
+    its own (deletions). ``page_size`` is sent as the list operation's page-size parameter
+    (its paginator's ``pageSizeParam``, clamped to ``maxPageSize``) when it has one. See the module docstring for ``backfill``, ``sweep_every`` and the hold thresholds;
     ``release_held=True`` lets a mass deletion through (after an operator checked it).
     """
 
@@ -142,7 +141,7 @@ class Poller:
         self.release_held = release_held
         self._id = compile_selector(self.resource.id_field)
         self._transitions = transition_events(self.rules)
-        self._list_params = self._page_params(page_size)
+        self._page_size = page_size
         self._read_param = self._read_parameter()
         self._snapshot: dict[str, SnapshotRecord] | None = None
         self._cycles = 0
@@ -150,17 +149,22 @@ class Poller:
     def __repr__(self) -> str:
         return f"<Poller {self.handle}>"
 
-    def _page_params(self, page_size: int | None) -> dict[str, JSON]:
-        pagination = self.list_operation.pagination
-        name = (pagination.limit_param if pagination else None) or "limit"
-        declared = {p.name for p in self.list_operation.placeholders()}
-        return {name: page_size} if page_size and name in declared else {}
-
     def _read_parameter(self) -> str | None:
+        """The read operation's placeholder that takes the record's id: the one named like
+        the ``idField``'s last key (``id``, ``number``), else the path's only placeholder."""
         read = self.resource.operations.get("read")
         if read is None or not read.path.placeholders:
             return None
-        return read.path.placeholders[0].name
+        names = [p.name for p in read.path.placeholders]
+        steps = self.resource.id_field
+        key = (
+            next((s for s in reversed(steps) if isinstance(s, str)), None)
+            if isinstance(steps, list)
+            else None
+        )
+        if key in names:
+            return key
+        return names[0]
 
     # one poll ---------------------------------------------------------------------------
 
@@ -192,19 +196,10 @@ class Poller:
         self, cycle: _Cycle, known: dict[str, SnapshotRecord], result: PollResult, complete: bool
     ) -> bool:
         """Read pages until the end (True) or until nothing new can follow (False)."""
-        op = self.list_operation
-        pages = PageState(op, self.handle)
+        listing = self.connector.listing(self.handle, "list", raw=True, page_size=self._page_size)
         pending = {rid for rid, rec in known.items() if not rec.terminal}
-        query: dict[str, str] | None = None
-        while True:
-            response = await self.connector.send(
-                self.handle, "list", self._list_params, query=query
-            )
+        async for items in listing.pages():
             result.requests += 1
-            if response.is_error:
-                raise error_from_response(response, self.handle, "list")
-            payload = parse_json(response, self.handle, "list")
-            items = select_items(op, payload)
             settled_page = bool(items)
             for item in items:
                 rid = record_id(self._id, item)
@@ -217,11 +212,13 @@ class Poller:
                     settled_page = False
                     pending.discard(rid)
                     self._apply(cycle, rid, item, previous)
-            query = pages.next_query(payload, items)
-            if query is None:
+            if listing.complete:
                 return True
             if not complete and not pending and settled_page:
                 return False
+        # Only the API saying "last page" makes a listing complete; a walk that stopped
+        # otherwise (a page cap) is partial, and no deletion is inferred from it.
+        return listing.complete
 
     def _apply(
         self, cycle: _Cycle, rid: str, record: JSON, previous: SnapshotRecord | None

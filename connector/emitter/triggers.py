@@ -18,9 +18,11 @@ transitions in the snapshot, so a stale read that shows an older state never und
 a flapping value never fires twice. A record whose transitions are all reached is
 *terminal*: nothing about it can fire any more except its deletion.
 
-The event's ``timestamp`` is the API's own time where the record has one: ``<to>_at``
-(``ended_at``) then ``updated_at`` for a transition, ``created_at`` for a creation; only a
-deletion (and a record without those fields) uses the time the emitter observed it.
+The event's ``timestamp`` is the API's own time where the record has one: the trigger's
+declared ``time`` selector (an RFC 3339 string or epoch seconds), else by convention
+``<to>_at`` (``ended_at``) then ``updated_at`` for a transition, ``created_at`` for a
+creation; only a deletion (and a record without those fields) uses the time the emitter
+observed it.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ _COMPARE: dict[str, Callable[[JSON, JSON], bool]] = {
     ">=": operator.ge,
     "<": operator.lt,
     "<=": operator.le,
+    "contains": lambda found, wanted: (
+        found == wanted or (isinstance(found, list) and wanted in found)
+    ),
 }
 
 
@@ -101,6 +106,8 @@ class Rule:
     selectors: tuple[Selector, ...] = ()
     to: JSON = None
     where: tuple[Condition, Selector] | None = None
+    time: Selector | None = None
+    """The trigger's declared ``time`` selector: where the record keeps the event's time."""
 
     @property
     def event(self) -> str:
@@ -142,6 +149,16 @@ class Rule:
         """The API's own time of the change, else ``observed`` (epoch seconds)."""
         if self.kind == "deleted" or not isinstance(record, dict):
             return observed
+        if self.time is not None:
+            declared = self.time.select(record)
+            found = _parse_time(declared)
+            if (
+                found is None
+                and isinstance(declared, int | float)
+                and not isinstance(declared, bool)
+            ):
+                return float(declared)  # epoch seconds (Stripe's `created`)
+            return found if found is not None else observed
         keys = ["created_at"] if self.kind == "created" else [f"{self.to}_at", "updated_at"]
         for key in keys:
             found = _parse_time(record.get(key))
@@ -171,13 +188,14 @@ def compile_rules(resource: Resource) -> list[Rule]:
             if trigger.where is not None
             else None
         )
+        time = compile_selector(trigger.time) if trigger.time is not None else None
         if trigger.type == "transition":
             selectors: tuple[Selector, ...] = ()
             if trigger.selector is not None:
                 selectors = (compile_selector(trigger.selector),)
-            rules.append(Rule(webhook, "transition", selectors, trigger.to, where))
+            rules.append(Rule(webhook, "transition", selectors, trigger.to, where, time))
         else:
-            rules.append(Rule(webhook, trigger.type, where=where))
+            rules.append(Rule(webhook, trigger.type, where=where, time=time))
     return rules
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from connector.definitions import Definition
 from connector.emitter.store import Store, build_event
-from connector.emitter.triggers import CREATE_OPERATIONS, Rule, compile_rules, record_id
+from connector.emitter.triggers import Rule, compile_rules, record_id
 from connector.errors import ConnectorError
 from connector.selectors import Selector, compile_selector
 from connector.types import JSON
@@ -30,7 +30,8 @@ log = logging.getLogger("connector.emitter")
 
 
 class WriteRecorder:
-    """An ``on_write`` observer recording ``created`` events for ``create``/``upload`` calls.
+    """An ``on_write`` observer recording ``created`` events for creating calls (an operation
+    declaring ``"creates": true``, else a POST to the resource's collection).
 
     Recording never raises into the caller: the API write has already happened, and an
     exception would invite a retry that creates the record twice. A failure to record is
@@ -44,17 +45,23 @@ class WriteRecorder:
         self.clock = clock
         self.recorded = 0
         self._rules: dict[str, tuple[Selector, list[Rule]]] = {}
+        self._creating: set[tuple[str, str]] = set()
         for resource in definition.resources:
             created = [r for r in compile_rules(resource) if r.kind == "created"]
             if created:
                 self._rules[resource.handle] = (compile_selector(resource.id_field), created)
+            self._creating |= {
+                (resource.handle, name)
+                for name, op in resource.operations.items()
+                if op.is_creating
+            }
 
     def __repr__(self) -> str:
         return f"<WriteRecorder {sorted(self._rules)}>"
 
     def __call__(self, handle: str, operation: str, body: JSON) -> None:
         """Record ``<handle>.created`` for a successful create-like ``operation``."""
-        if operation not in CREATE_OPERATIONS or handle not in self._rules:
+        if (handle, operation) not in self._creating or handle not in self._rules:
             return
         id_selector, rules = self._rules[handle]
         rid = record_id(id_selector, body)

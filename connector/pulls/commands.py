@@ -17,7 +17,7 @@ from ..config import open_connector
 from ..errors import InputError, InputProblem
 from .fanout import DEFAULT_CONCURRENCY
 from .outputs import FORMATS, write_records
-from .pull import Pull
+from .pull import PAGE_CAP, Pull
 from .state import PullStateStore
 
 __all__ = ["add_commands", "cmd_pull"]
@@ -37,6 +37,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "-p", "--param", action="append", metavar="NAME=VALUE", help="a placeholder value"
     )
     p.add_argument("--max-items", type=int, metavar="N", help="stop after N records")
+    p.add_argument(
+        "--max-pages",
+        type=int,
+        metavar="N",
+        help=f"stop after N pages (a pull past {PAGE_CAP:,} pages fails instead)",
+    )
     p.add_argument("--raw", action="store_true", help="the API's items instead of the fields")
     p.add_argument("--output", choices=FORMATS, help="jsonl (default), csv, json or parquet")
     p.add_argument("--out", metavar="FILE", help="write to FILE (replaced whole, atomically)")
@@ -124,6 +130,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
             store=store,
             with_=args.with_,
             concurrency=args.concurrency,
+            max_pages=args.max_pages,
         )
         if on_screen:  # a person reads: a table that fits the terminal
             count = show_records(pull.records(), "table", sys.stdout)
@@ -132,4 +139,13 @@ def cmd_pull(args: argparse.Namespace) -> int:
         pull.commit()
     what = plural(count, args.with_ or args.handle) + (f" of {args.handle}" if args.with_ else "")
     print(what, file=sys.stderr)
+    if pull.truncated and pull.listing is not None:
+        # A page cap is never a silent truncation: asked for (--max-pages) it is reported,
+        # the safety cap reached is a failure; either way no checkpoint is stored.
+        print(
+            f"connector pull: stopped after {pull.listing.pages_read} page(s), more remain"
+            + ("" if args.max_pages else "; the safety cap: pass --max-pages to allow more"),
+            file=sys.stderr,
+        )
+        return 0 if args.max_pages else 1
     return 0

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, InputProblem
+from ..listing import Listing, page_size_parameter
 from ..responses import extract_record
 from ..selectors import Selector
 from ..types import JSON
@@ -25,7 +26,10 @@ from .state import PullStateStore, stream_key
 if TYPE_CHECKING:
     from ..client import Connector
 
-__all__ = ["Pull"]
+__all__ = ["PAGE_CAP", "Pull"]
+
+PAGE_CAP = 100_000
+"""Pages a listing reads at most unless ``max_pages`` says otherwise (one that never ends)."""
 
 
 class Pull:
@@ -55,7 +59,10 @@ class Pull:
         with_: str | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         hold_for: Child | None = None,
+        max_pages: int | None = None,
     ) -> None:
+        self.max_pages = max_pages
+        self.listing: Listing | None = None
         self.api = api
         self.handle = handle
         self.operation = operation
@@ -108,9 +115,22 @@ class Pull:
     def parents(self) -> Iterator[tuple[JSON, JSON]]:
         """(raw item, shaped record) of each new record of the listing itself."""
         fields = self.resource.fields
-        items = self.api.iterate(
-            self.handle, self.operation, self.params, raw=True, max_items=self.max_items
+        # The largest page the API serves, unless the caller set the page size itself; and a
+        # page cap that is reported, never taken for the end of the listing.
+        op = self.resource.operation(self.operation)
+        size_param = page_size_parameter(op)
+        largest = op.paginator.max_page_size if op.paginator is not None else None
+        listing = self.api.listing(
+            self.handle,
+            self.operation,
+            self.params,
+            raw=True,
+            max_items=self.max_items,
+            max_pages=self.max_pages or PAGE_CAP,
+            page_size=None if size_param in self.params else largest,
         )
+        self.listing = listing
+        items = iter(listing)
         try:
             for item in items:
                 record = extract_record(fields, item) if fields and isinstance(item, dict) else item
@@ -159,8 +179,16 @@ class Pull:
         """The state to store after the records were written (None: not incremental)."""
         return None if self.filter is None else self.filter.checkpoint()
 
+    @property
+    def truncated(self) -> bool:
+        """Whether a page cap stopped the listing with pages left: the pull is partial, and
+        :meth:`commit` then stores no checkpoint (the unread pages would be skipped for ever)."""
+        return self.listing is not None and self.listing.truncated
+
     def commit(self) -> None:
         """Store the new checkpoint: call only once the output is safely written."""
+        if self.truncated:
+            return
         checkpoint = self.checkpoint()
         if checkpoint is not None and self.store is not None:
             self.store.save(self.stream, checkpoint)

@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from connector.conventions import packaged_service
 from connector.errors import UpstreamError, error_class_for
 
 __all__ = [
@@ -75,7 +76,11 @@ def error_type_for(status: int) -> str:
 def api_error(status: int, message: str, error_type: str | None = None) -> UpstreamError:
     """The error to raise from a handler; the app turns it into the API's error envelope."""
     kind = error_type or error_type_for(status)
-    return error_class_for(status, kind)(message, status=status, error_type=kind)
+    rules = packaged_service()[0]  # the sandbox imitates the packaged definition's API
+    cls = error_class_for(
+        status, kind, overloaded_status=rules.overloaded_status, classes=rules.error_classes
+    )
+    return cls(message, status=status, error_type=kind)
 
 
 def error_body(error_type: str, message: str, request_id: str | None = None) -> dict[str, JSON]:

@@ -29,6 +29,7 @@ callers and tests can act on them without parsing messages::
     │   ├── SubscriptionError           a bad subscription (URL, events, secret)
     │   ├── UnsafeDestinationError      a webhook target that is not allowed (SSRF guard)
     │   ├── StoreError                  the state store cannot be opened or is inconsistent
+    │   ├── EventError                  a record that cannot become an event (quarantined)
     │   └── VerificationError           an incoming webhook that does not verify
     └── WorkflowError               Arazzo documents and their runs
         ├── WorkflowDefinitionError     a document that cannot load (every problem listed)
@@ -51,6 +52,7 @@ __all__ = [
     "ConnectorError",
     "DefinitionError",
     "DestinationError",
+    "EventError",
     "GatewayTimeoutError",
     "InputError",
     "InputProblem",
@@ -395,11 +397,24 @@ class UnsafeDestinationError(WebhookError):
 
 class StoreError(WebhookError):
     """The emitter's state store cannot be opened or used (``location`` is its path or DSN,
-    with any password removed)."""
+    with any password removed). ``transient`` is True for a failure that may pass by itself
+    (busy, disk full, connection lost): a long-running emitter backs off and tries again."""
 
-    def __init__(self, message: str, *, location: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, location: str | None = None, transient: bool = False
+    ) -> None:
         super().__init__(message)
         self.location = location
+        self.transient = transient
+
+
+class EventError(WebhookError):
+    """A record that cannot become an event (its body cannot be JSON, its id cannot be
+    stored); the poller quarantines that record and carries on with the others."""
+
+    def __init__(self, message: str, *, resource: str | None = None) -> None:
+        super().__init__(message)
+        self.resource = resource
 
 
 class VerificationError(WebhookError):

@@ -52,7 +52,14 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def _print_event(event: ReceivedEvent) -> None:
     line = {"id": event.id, "type": event.type, "timestamp": event.timestamp, "data": event.data}
-    sys.stdout.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+    text = json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode(sys.stdout.encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        # A lone surrogate (valid JSON, signed by the sender) or a terminal that cannot show
+        # a character: print the same JSON with \u escapes rather than fail the delivery.
+        text = json.dumps(line, ensure_ascii=True, separators=(",", ":"))
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 

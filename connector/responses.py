@@ -64,6 +64,12 @@ def error_from_response(
     )
 
 
+def _integer(text: str) -> int | str:
+    """A JSON integer; one longer than Python converts (4,300 digits) stays its digit text, so
+    one huge number cannot make a whole answer unreadable."""
+    return int(text) if len(text) <= 4000 else text
+
+
 def parse_json(
     response: httpx.Response, resource: str, operation: str, conventions: Rules = GENERIC
 ) -> JSON:
@@ -71,8 +77,13 @@ def parse_json(
     if not response.content:
         return None
     try:
-        return json.loads(response.content)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            # Only a failed parse pays for the per-integer hook (it leaves the C fast path):
+            # an over-long integer is kept as its digit text, anything else fails again below.
+            return json.loads(response.content, parse_int=_integer)
+    except (ValueError, RecursionError) as exc:
         raise ResponseError(
             f"{resource}.{operation}: expected a JSON body, got {response.headers.get('content-type', 'no content type')} ({exc})",
             resource=resource,

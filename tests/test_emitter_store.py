@@ -1,4 +1,8 @@
-"""The SQLite outbox store: atomic polls, deterministic events, exclusive leases, replay."""
+"""The outbox store: atomic polls, deterministic events, exclusive leases, replay.
+
+The tests taking the ``store`` fixture are the conformance suite: they run unchanged against
+the SQLite file and a real PostgreSQL server (started by the tests); the others are about
+SQLite's own file handling."""
 
 from __future__ import annotations
 
@@ -11,8 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
+from postgres_support import PostgresServer
 
 from connector.emitter.guard import Guard
+from connector.emitter.postgres_database import PostgresDatabase
+from connector.emitter.sealing import SecretBox
+from connector.emitter.sql_store import SQLStore
 from connector.emitter.store import (
     Attempt,
     Event,
@@ -41,9 +50,15 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[SQLiteStore]:
-    with SQLiteStore(tmp_path / "state.db", clock=clock, guard=Guard(allow_private=True)) as s:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[SQLStore]:
+    if request.param == "sqlite":
+        with SQLiteStore(tmp_path / "state.db", clock=clock, guard=Guard(allow_private=True)) as s:
+            yield s
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    database = PostgresDatabase(server.database(), box=SecretBox(Fernet.generate_key()))
+    with SQLStore(database, clock=clock, guard=Guard(allow_private=True)) as s:
         yield s
 
 
@@ -102,7 +117,7 @@ def test_open_store_reports_unopenable_path(tmp_path: Path) -> None:
     assert info.value.location is not None
 
 
-def test_subscription_lifecycle(store: SQLiteStore, clock: Clock) -> None:
+def test_subscription_lifecycle(store: SQLStore, clock: Clock) -> None:
     sub = store.add_subscription(URL, ["files.*"])
     assert sub.state == "active" and sub.events == ("files.*",)
     assert sub.secrets[0].startswith("whsec_") and sub.secrets[0] not in repr(sub)
@@ -129,7 +144,7 @@ def test_add_subscription_validates_url_events_and_secret(tmp_path: Path) -> Non
         assert info.value.field == "secret"
 
 
-def test_rotate_secret_keeps_old_for_24_hours(store: SQLiteStore, clock: Clock) -> None:
+def test_rotate_secret_keeps_old_for_24_hours(store: SQLStore, clock: Clock) -> None:
     sub = store.add_subscription(URL)
     new = store.rotate_secret(sub.id)
     assert store.get_subscription(sub.id).secrets == (new, sub.secrets[0])
@@ -137,7 +152,7 @@ def test_rotate_secret_keeps_old_for_24_hours(store: SQLiteStore, clock: Clock) 
     assert store.get_subscription(sub.id).secrets == (new,)
 
 
-def test_load_snapshot_is_none_until_baseline(store: SQLiteStore) -> None:
+def test_load_snapshot_is_none_until_baseline(store: SQLStore) -> None:
     assert store.load_snapshot("files") is None
     store.commit_poll("files", {"f1": SnapshotRecord({"id": "f1"})}, [], [], baseline=True)
     assert store.load_snapshot("files") == {"f1": SnapshotRecord({"id": "f1"}, False)}
@@ -146,7 +161,7 @@ def test_load_snapshot_is_none_until_baseline(store: SQLiteStore) -> None:
     assert store.load_snapshot("skills") is None
 
 
-def test_commit_poll_inserts_events_once_with_matching_deliveries(store: SQLiteStore) -> None:
+def test_commit_poll_inserts_events_once_with_matching_deliveries(store: SQLStore) -> None:
     files = store.add_subscription(URL, ["files.*"])
     everything = store.add_subscription(URL)
     store.add_subscription(URL, ["skills.created"])
@@ -160,7 +175,7 @@ def test_commit_poll_inserts_events_once_with_matching_deliveries(store: SQLiteS
     assert targets == {files.id, everything.id}
 
 
-def test_commit_poll_is_atomic_when_it_fails_midway(store: SQLiteStore) -> None:
+def test_commit_poll_is_atomic_when_it_fails_midway(store: SQLStore) -> None:
     store.add_subscription(URL)
 
     def events() -> Iterator[Event]:
@@ -181,6 +196,9 @@ def test_commit_poll_survives_killed_process(tmp_path: Path) -> None:
     path = tmp_path / "crash.db"
     code = f"""
 import os, signal
+from connector.emitter.postgres_database import PostgresDatabase
+from connector.emitter.sealing import SecretBox
+from connector.emitter.sql_store import SQLStore
 from connector.emitter.store_sqlite import SQLiteStore
 from connector.emitter.store import SnapshotRecord, build_event
 from connector.emitter.guard import Guard
@@ -200,7 +218,7 @@ s.commit_poll("files", {{"f1": SnapshotRecord({{}})}}, [], events(), baseline=Tr
         assert len(store.list_subscriptions()) == 1
 
 
-def test_lease_due_claims_once_and_releases_expired_leases(store: SQLiteStore) -> None:
+def test_lease_due_claims_once_and_releases_expired_leases(store: SQLStore) -> None:
     store.add_subscription(URL)
     store.commit_poll("files", {}, [], [_event("f1"), _event("f2")], baseline=True)
     now = 1_000_000.0
@@ -215,7 +233,7 @@ def test_lease_due_claims_once_and_releases_expired_leases(store: SQLiteStore) -
     assert store.count_deliveries("delivered") == 1
 
 
-def test_lease_due_skips_future_disabled_and_excluded(store: SQLiteStore) -> None:
+def test_lease_due_skips_future_disabled_and_excluded(store: SQLStore) -> None:
     a = store.add_subscription(URL)
     b = store.add_subscription(URL)
     store.commit_poll("files", {}, [], [_event("f1")], baseline=True)
@@ -227,7 +245,7 @@ def test_lease_due_skips_future_disabled_and_excluded(store: SQLiteStore) -> Non
     assert store.lease_due(1_000_000.0, 10, "w", 30, exclude_subscriptions=[b.id]) == []
 
 
-def test_reschedule_fail_and_attempt_history(store: SQLiteStore) -> None:
+def test_reschedule_fail_and_attempt_history(store: SQLStore) -> None:
     sub = store.add_subscription(URL)
     store.commit_poll("files", {}, [], [_event("f1")], baseline=True)
     t = 1_000_000.0
@@ -247,7 +265,7 @@ def test_reschedule_fail_and_attempt_history(store: SQLiteStore) -> None:
     assert store.get_subscription(sub.id).state == "disabled"
 
 
-def test_complete_resets_failure_clock(store: SQLiteStore) -> None:
+def test_complete_resets_failure_clock(store: SQLStore) -> None:
     sub = store.add_subscription(URL)
     store.commit_poll("files", {}, [], [_event("f1"), _event("f2")], baseline=True)
     first, second = store.lease_due(1_000_000.0, 10, "w", 30)
@@ -257,7 +275,7 @@ def test_complete_resets_failure_clock(store: SQLiteStore) -> None:
     assert store.get_subscription(sub.id).failing_since is None
 
 
-def test_replay_and_replay_failed(store: SQLiteStore, clock: Clock) -> None:
+def test_replay_and_replay_failed(store: SQLStore, clock: Clock) -> None:
     sub = store.add_subscription(URL)
     event = _event("f1")
     store.commit_poll("files", {}, [], [event], baseline=True)
@@ -327,16 +345,79 @@ def test_two_connections_in_one_process_never_share_a_lease(tmp_path: Path) -> N
         assert not {x.delivery_id for x in got_a} & {x.delivery_id for x in got_b}
 
 
-def test_store_is_wal_mode(store: SQLiteStore, tmp_path: Path) -> None:
+def test_store_is_wal_mode(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path / "state.db").close()
     with sqlite3.connect(tmp_path / "state.db") as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     raw.close()
 
 
-def test_lease_due_caps_each_subscription(store: SQLiteStore) -> None:
+def test_lease_due_caps_each_subscription(store: SQLStore) -> None:
     a = store.add_subscription(URL)
     b = store.add_subscription(URL)
     store.commit_poll("files", {}, [], [_event(f"f{i}") for i in range(8)], baseline=True)
     leased = store.lease_due(1e12, 100, "w", 30, per_subscription=3)
     per_sub = {sid: sum(x.subscription.id == sid for x in leased) for sid in (a.id, b.id)}
     assert per_sub == {a.id: 3, b.id: 3}
+
+
+def _twin(store: SQLStore) -> SQLStore:
+    """A second, independent handle on the same store (another process's, as it were)."""
+    if isinstance(store.db, PostgresDatabase):
+        return SQLStore(
+            PostgresDatabase(store.db._dsn, box=store.db.box), guard=Guard(allow_private=True)
+        )
+    return SQLiteStore(store.location, guard=Guard(allow_private=True))
+
+
+def test_two_handles_lease_disjoint_batches_and_see_each_others_events(store: SQLStore) -> None:
+    store.add_subscription(URL)
+    store.commit_poll("files", {}, [], [_event(f"f{i}") for i in range(40)], baseline=True)
+    with _twin(store) as other:
+        first = store.lease_due(2_000_000.0, 25, "a", 30)
+        second = other.lease_due(2_000_000.0, 25, "b", 30)
+        assert len(first) + len(second) == 40
+        assert not {x.delivery_id for x in first} & {x.delivery_id for x in second}
+        assert other.commit_poll("files", {}, [], [_event("f1")]) == []  # already there
+
+
+def test_poll_leadership_is_exclusive_until_it_expires_or_is_released(store: SQLStore) -> None:
+    assert store.lead_poll("files", "a", 100.0, 10.0)
+    with _twin(store) as other:
+        assert not other.lead_poll("files", "b", 105.0, 10.0)
+        assert store.lead_poll("files", "a", 105.0, 10.0)  # renewed until 115
+        assert not other.lead_poll("files", "b", 114.0, 10.0)
+        assert other.lead_poll("files", "b", 115.5, 10.0)  # not renewed: taken over
+        assert not store.lead_poll("files", "a", 116.0, 10.0)
+        other.release_poll("files", "b")
+        assert store.lead_poll("files", "a", 116.0, 10.0)  # a clean stop hands over at once
+        # A lease stamped a day ahead (the clock went back since) counts as expired.
+        assert store.lead_poll("batches", "a", 86_500.0, 10.0)
+        assert other.lead_poll("batches", "b", 100.0, 10.0)
+
+
+def test_quarantine_is_noted_counted_and_listed(store: SQLStore) -> None:
+    store.quarantine("files", {"f\ud800": "not text", "f2": "no JSON"}, 10.0)
+    store.quarantine("files", {"f2": "still no JSON"}, 20.0)
+    listed = {q.record_id: q for q in store.list_quarantined()}
+    assert listed["f2"].times == 2 and listed["f2"].reason == "still no JSON"
+    assert listed["f2"].first_at == 10.0 and listed["f2"].last_at == 20.0
+    assert "f\\ud800" in listed
+
+
+def test_a_secret_sealed_under_another_key_reads_as_broken_and_rotation_repairs_it(
+    store: SQLStore,
+) -> None:
+    sub = store.add_subscription(URL)
+    with store.db.transaction("test") as tx:
+        foreign = SecretBox(Fernet.generate_key()).seal("whsec_" + "A" * 43)
+        tx.execute("UPDATE subscriptions SET secret = ? WHERE id = ?", (foreign, sub.id))
+    store.commit_poll("files", {}, [], [_event("f1")], baseline=True)
+    assert store.lease_due(2_000_000.0, 10, "w", 30) == []
+    broken = store.get_subscription(sub.id)
+    assert broken.state == "broken" and broken.secrets == ()
+    assert store.count_deliveries("pending") == 1  # kept for later
+    store.rotate_secret(sub.id)
+    assert store.get_subscription(sub.id).state == "active"
+    (lease,) = store.lease_due(2_000_000.0, 10, "w", 30)
+    assert len(lease.subscription.secrets) == 1  # the unreadable one was dropped

@@ -62,8 +62,11 @@ def test_environment_key_wins_and_a_wrong_key_is_a_clear_error(
         store.add_subscription(URL)
     assert not (tmp_path / "state.db.key").exists()
     monkeypatch.setenv(KEY_VARIABLE, Fernet.generate_key().decode())
-    with SQLiteStore(path, guard=Guard()) as store, pytest.raises(StoreError, match=KEY_VARIABLE):
-        store.list_subscriptions()
+    with SQLiteStore(path, guard=Guard()) as store:
+        (sub,) = store.list_subscriptions()
+    # Reading does not fail: the subscription shows as broken, saying why, with no secret.
+    assert sub.state == "broken" and sub.secrets == ()
+    assert sub.disabled_reason is not None and KEY_VARIABLE in sub.disabled_reason
 
 
 def test_a_malformed_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

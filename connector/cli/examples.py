@@ -72,6 +72,7 @@ EXAMPLES: dict[str, str] = {
     "emit": _examples(
         "connector emit --once --allow-private     # one poll and delivery round",
         "connector emit                            # poll and deliver until Ctrl-C",
+        "CONNECTOR_STATE=postgresql://db/connector connector emit --metrics-port 9464",
     ),
     "events": _examples(
         "connector events list --status failed", "connector events replay --failed"
@@ -82,6 +83,16 @@ EXAMPLES: dict[str, str] = {
     ),
     "events prune": _examples("connector events prune --before 30d"),
     "status": _examples("connector status", "connector status --check || alert"),
+    "store": _examples(
+        "connector store migrate",
+        "connector store copy ./connector-state.db postgresql://db.internal/connector",
+    ),
+    "store migrate": _examples(
+        "CONNECTOR_STATE=postgresql://db.internal/connector connector store migrate"
+    ),
+    "store copy": _examples(
+        "CONNECTOR_STATE_KEY=... connector store copy ./connector-state.db postgresql://db/connector"
+    ),
     "receive": _examples(
         "connector receive --port 9000 --secret-file secret.txt",
         "CONNECTOR_WEBHOOK_SECRET=whsec_... connector receive",

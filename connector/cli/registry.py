@@ -46,6 +46,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "emit": ("connector.emitter.commands", "poll the API, detect changes, deliver webhooks"),
     "events": ("connector.emitter.log_commands", "the event log and replays"),
     "status": ("connector.emitter.status", "webhook delivery health, per subscription"),
+    "store": (
+        "connector.emitter.store_commands",
+        "the emitter's state store: schema migrations, copies (SQLite to PostgreSQL)",
+    ),
     "receive": (
         "connector.receiver_commands",
         "run a verifying webhook subscriber that prints each event as a JSON line",

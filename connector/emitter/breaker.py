@@ -11,7 +11,8 @@ attempts while it is down. The breaker watches each subscription's recent attemp
   the breaker (and forgets the failures); a failure opens it again for another cool-down.
 
 Defaults: 10 attempts, 70 %, a 5-minute window, 30 s cool-down; every duration is multiplied
-by ``time_scale`` like the retry schedule. The state is the deliverer's, in memory: a restarted
+by ``time_scale`` like the retry schedule. A wall clock that jumps back cannot stretch a
+cool-down or a window beyond its length. The state is the deliverer's, in memory: a restarted
 emitter starts closed and learns again within a few attempts.
 """
 
@@ -56,6 +57,8 @@ class CircuitBreaker:
         endpoint = self._endpoints.get(key)
         if endpoint is None or endpoint.open_until is None:
             return "closed"
+        if endpoint.open_until - now > self.cool_down:
+            endpoint.open_until = now  # the wall clock went back: the cool-down is over
         return "open" if now < endpoint.open_until or endpoint.probing else "half-open"
 
     def blocked(self, now: float) -> list[str]:
@@ -91,6 +94,8 @@ class CircuitBreaker:
         endpoint.attempts.append((now, ok))
         while endpoint.attempts and endpoint.attempts[0][0] <= now - self.window:
             endpoint.attempts.popleft()
+        # Attempts stamped after ``now`` were counted before the wall clock went back.
+        endpoint.attempts = deque(a for a in endpoint.attempts if a[0] <= now)
         total = len(endpoint.attempts)
         failed = sum(1 for _, success in endpoint.attempts if not success)
         if (

@@ -74,7 +74,8 @@ _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``subscriptions`` and ``emit`` to the CLI (``events`` is in :mod:`.log_commands`)."""
+    """Add ``subscriptions`` and ``emit`` to the CLI (``events`` is in :mod:`.log_commands`,
+    ``store`` in :mod:`.store_commands`)."""
     _add_subscriptions(subparsers)
     _add_emit(subparsers)
 
@@ -170,6 +171,19 @@ def _add_emit(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=None,
         metavar="SECONDS",
         help="on stop, cancel attempts still running after this long (default: let them finish)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="serve Prometheus metrics at http://HOST:N/metrics",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="the address the metrics listen on (127.0.0.1; 0.0.0.0 for every interface)",
     )
     parser.set_defaults(func=emit)
 
@@ -420,6 +434,18 @@ async def _emit_with(args: argparse.Namespace, connector: AsyncConnector, store:
         await emitter.aclose()
         say(f"connector emit: not a pollable resource: {', '.join(sorted(unknown))}")
         return 2
+    if args.metrics_port is not None:
+        from connector.emitter.metrics import Metrics
+
+        metrics = Metrics()
+        emitter.measure(metrics)
+        try:
+            metrics.serve(args.metrics_port, args.metrics_host)
+        except OSError as exc:
+            await emitter.aclose()
+            say(f"connector emit: cannot serve metrics on port {args.metrics_port}: {exc.strerror}")
+            return 2
+        say(f"connector emit: metrics at http://{args.metrics_host}:{args.metrics_port}/metrics")
     async with emitter, anyio.create_task_group() as group:
         group.start_soon(stop_on_signals, stop, _announce)
         if args.once:
@@ -427,7 +453,9 @@ async def _emit_with(args: argparse.Namespace, connector: AsyncConnector, store:
             group.cancel_scope.cancel()
             out(report.to_json())
             _say_if_nobody_listens(store)
-            return 0 if report.ok and not stop.is_set() else 1
+            if emitter.failure:
+                say(f"connector emit: the state store failed: {emitter.failure}")
+            return 0 if report.ok and not stop.is_set() and not emitter.failure else 1
         cycles = 0
 
         def show(report: CycleReport) -> None:
@@ -440,6 +468,9 @@ async def _emit_with(args: argparse.Namespace, connector: AsyncConnector, store:
         _say_if_nobody_listens(store)
         await emitter.run(stop, interval=args.interval, grace=args.grace, on_cycle=show)
         group.cancel_scope.cancel()
+    if emitter.failure:
+        say(f"connector emit: stopped: the state store failed: {emitter.failure}")
+        return 1
     say("connector emit: stopped")
     return 0
 
@@ -473,7 +504,7 @@ def recording_writes(
             connector = Connector(definition, ..., on_write=on_write)
     """
     location = _state(args)
-    if location.startswith(("postgresql://", "postgres://")) or not os.path.exists(location):
+    if not location.startswith(("postgresql://", "postgres://")) and not os.path.exists(location):
         yield None
         return
     store = open_store(location)

@@ -3,9 +3,9 @@
 Each attempt sends the event's body byte-identical to ``subscription.url + event.path`` with
 fresh Standard Webhooks headers (``webhook-timestamp`` is the attempt time), reads at most
 20 KB of the answer without decompressing it, never follows a redirect (a 3xx is a failure),
-and records the outcome: 2xx delivered; 410 dead letter and endpoint disabled at once;
-anything else rescheduled per :class:`RetrySchedule`, or a dead letter after the last
-attempt. An endpoint failing for ``disable_after`` (5 days, scaled) is disabled.
+and records the outcome by the rules of :mod:`~connector.emitter.outcomes` (delivered,
+retried per the :class:`RetrySchedule`, dead letter, endpoint disabled). Store calls run in
+worker threads, so the event loop never waits on the database.
 
 At most ``per_endpoint`` requests are in flight to one subscription and ``concurrency``
 overall. Tests drive :meth:`Deliverer.run_once` / :meth:`Deliverer.drain` with an injected
@@ -25,29 +25,44 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import partial
 from importlib import metadata
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import anyio.to_thread
 import httpx
 from anyio.abc import TaskGroup
 
 from connector.emitter.breaker import CircuitBreaker
 from connector.emitter.guard import Guard
-from connector.emitter.schedule import THROTTLE_STATUSES, RetrySchedule, parse_retry_after
+from connector.emitter.outcomes import Outcome, record_attempt
+from connector.emitter.schedule import RetrySchedule
 from connector.emitter.sender import GuardedSender, Sender, SendFailed, SendTimeout, TransportSender
 from connector.emitter.signing import sign
 from connector.emitter.store import Attempt, Lease, Store
-from connector.errors import UnsafeDestinationError
+from connector.errors import StoreError, UnsafeDestinationError
+
+if TYPE_CHECKING:
+    from connector.emitter.metrics import Metrics
 
 __all__ = ["RESPONSE_LIMIT", "Deliverer", "Outcome", "user_agent"]
 
 log = logging.getLogger("connector.emitter")
+T = TypeVar("T")
 RESPONSE_LIMIT = 20 * 1024
 # WEBHOOKS.md §4.2: a lease outlives the request by 15 s, so only a dead worker's delivery
 # is ever taken over. A leased delivery may first wait for its endpoint's slot (at most one
 # request time, since no more than ``per_endpoint`` wait), hence two timeouts.
 LEASE_MARGIN = 15.0
+# While the store fails with a transient error (disk full, busy), wait this long at most
+# between tries; the work in hand is kept meanwhile.
+STORE_BACKOFF_MAX = 30.0
+# With a store that tells when work is queued (PostgreSQL's NOTIFY), the table is still read
+# this often, for retries falling due.
+LISTENING_IDLE = 0.5
 
 
 def user_agent() -> str:
@@ -57,18 +72,6 @@ def user_agent() -> str:
     except metadata.PackageNotFoundError:
         version = "0"
     return f"connector-webhooks/{version}"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one attempt: ``delivered``, ``retry`` or ``failed`` (dead letter)."""
-
-    delivery_id: int
-    result: str
-    status: int | None
-    error: str | None
-    next_attempt_at: float | None = None
-    disabled: str | None = None
 
 
 class Deliverer:
@@ -123,6 +126,13 @@ class Deliverer:
         self._inflight: Counter[str] = Counter()
         self._slots: dict[str, anyio.Semaphore] = {}
         self._wake = anyio.Event()
+        # Set while run_forever runs: transient store failures are then waited out.
+        self._stop: anyio.Event | None = None
+        self._store_trouble = False
+        self.metrics: Metrics | None = None
+        """Where attempts are counted (``connector emit --metrics-port``), if anywhere."""
+        self.failure: str | None = None
+        """Why :meth:`run_forever` stopped early: the store failed for good."""
         # One small pool per endpoint, so a slow endpoint never holds connections another
         # endpoint needs.
         self._sender: Sender = (
@@ -168,6 +178,11 @@ class Deliverer:
 
     async def deliver(self, lease: Lease) -> Outcome:
         """Make one attempt for a leased delivery and record it in the store."""
+        attempt, retry_after, timed_out = await self._attempt(lease)
+        return await self._durably(partial(self._record, lease, attempt, retry_after, timed_out))
+
+    async def _attempt(self, lease: Lease) -> tuple[Attempt, str | None, bool]:
+        """Send once; what happened (the attempt, a Retry-After, whether it timed out)."""
         url = lease.subscription.url.rstrip("/") + lease.event.path
         now = self.clock()
         started = time.perf_counter()
@@ -198,53 +213,59 @@ class Deliverer:
             error=error,
             response=body[:RESPONSE_LIMIT],
         )
-        return self._record(lease, attempt, retry_after, timed_out)
+        return attempt, retry_after, timed_out
+
+    async def _durably(self, call: Callable[[], T]) -> T:
+        """``call()`` (a store operation) in a worker thread, so the event loop never waits on
+        the database (a stalled write delays no other delivery). While running for ever, a
+        transient store failure (disk full, busy, connection lost) is logged with its real
+        cause and retried with backoff, keeping the work in hand, until the store works
+        again or the deliverer stops."""
+        delay = 0.1
+        while True:
+            try:
+                result = await anyio.to_thread.run_sync(call)
+            except StoreError as exc:
+                if not exc.transient or self._stop is None or self._stop.is_set():
+                    raise
+                if not self._store_trouble:
+                    log.error(
+                        "the state store failed: %s; retrying (at most every %g s)",
+                        exc,
+                        STORE_BACKOFF_MAX,
+                    )
+                self._store_trouble = True
+                await anyio.sleep(delay)
+                delay = min(delay * 2, STORE_BACKOFF_MAX)
+                continue
+            if self._store_trouble:
+                self._store_trouble = False
+                log.warning("the state store works again; carrying on")
+            return result
 
     def _record(
         self, lease: Lease, attempt: Attempt, retry_after: str | None, timed_out: bool
     ) -> Outcome:
-        status, now = attempt.status, attempt.attempted_at
-        delivery, sub = lease.delivery_id, lease.subscription
-        if status is not None and 200 <= status < 300:
-            self.store.complete(lease, attempt)
-            return Outcome(delivery, "delivered", status, None)
-        error = attempt.error or f"HTTP {status}"
-        if status == 410:
-            reason = "the endpoint answered 410 Gone"
-            self.store.fail(lease, attempt, disable=reason)
-            log.warning("subscription %s disabled: %s", sub.id, reason)
-            return Outcome(delivery, "failed", status, error, disabled=reason)
-        disable = None
-        failing_since = sub.failing_since if sub.failing_since is not None else now
-        if now - failing_since >= self.schedule.disable_after_scaled:
-            disable = "failing without a success for too long"
-            log.warning("subscription %s disabled: %s", sub.id, disable)
-        delay = self.schedule.next_delay(
-            lease.attempts + 1,
-            throttled=timed_out or status in THROTTLE_STATUSES,
-            retry_after=parse_retry_after(retry_after, now),
-            rng=self._rng,
+        return record_attempt(
+            self.store, self.schedule, self._rng, lease, attempt, retry_after, timed_out
         )
-        if delay is None:
-            self.store.fail(lease, attempt, disable=disable)
-            log.warning("event %s to %s exhausted its attempts: %s", lease.event.id, sub.id, error)
-            return Outcome(delivery, "failed", status, error, disabled=disable)
-        self.store.reschedule(lease, attempt, now + delay, disable=disable)
-        return Outcome(delivery, "retry", status, error, now + delay, disable)
 
     # loops -------------------------------------------------------------------------------
 
-    def _lease(self, now: float, capacity: int) -> list[Lease]:
+    async def _lease(self, now: float, capacity: int) -> list[Lease]:
         if capacity <= 0:
             return []
         full = [s for s, n in self._inflight.items() if n >= self.per_endpoint]
-        leases = self.store.lease_due(
-            now,
-            capacity,
-            self.worker,
-            self.lease_seconds,
-            exclude_subscriptions=full + self.breaker.blocked(now),
-            per_subscription=self.per_endpoint,
+        leases = await self._durably(
+            partial(
+                self.store.lease_due,
+                now,
+                capacity,
+                self.worker,
+                self.lease_seconds,
+                exclude_subscriptions=full + self.breaker.blocked(now),
+                per_subscription=self.per_endpoint,
+            )
         )
         probing = set(self.breaker.half_open(now))
         kept: list[Lease] = []
@@ -253,7 +274,7 @@ class Deliverer:
             if sub in probing:
                 # Half-open: one delivery goes as the probe, the rest wait for its outcome.
                 if self.breaker.state(sub, now) != "half-open":
-                    self.store.release(lease)
+                    await self._durably(partial(self.store.release, lease))
                     continue
                 self.breaker.start_probe(sub)
             self._inflight[sub] += 1
@@ -268,8 +289,20 @@ class Deliverer:
 
     async def _run(self, lease: Lease, outcomes: list[Outcome] | None) -> None:
         try:
+            # The slot bounds requests in flight to the endpoint; recording happens after it
+            # is free, so a slow store write never holds the next request back.
             async with self._slot(lease.subscription.id):
-                outcome = await self.deliver(lease)
+                attempt, retry_after, timed_out = await self._attempt(lease)
+            try:
+                outcome = await self._durably(
+                    partial(self._record, lease, attempt, retry_after, timed_out)
+                )
+            except StoreError as exc:
+                if self._stop is None:
+                    raise
+                # Sent but not recorded: the lease runs out and the same bytes go again.
+                self._give_up(exc)
+                return
             sub_id = lease.subscription.id
             if self.breaker.record(sub_id, self.clock(), outcome.result == "delivered"):
                 log.warning(
@@ -278,12 +311,17 @@ class Deliverer:
                     sub_id,
                     self.breaker.cool_down,
                 )
+            if self.metrics is not None:
+                self.metrics.attempted(outcome.result, attempt.latency_ms)
             if outcomes is not None:
                 outcomes.append(outcome)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
-                self.store.release(lease)
                 self.breaker.cancel_probe(lease.subscription.id)
+                try:
+                    await anyio.to_thread.run_sync(self.store.release, lease)
+                except StoreError as exc:  # the lease runs out instead
+                    log.warning("cannot hand back a lease: %s", exc)
             raise
         finally:
             sub = lease.subscription.id
@@ -298,7 +336,7 @@ class Deliverer:
         """Lease what is due (at ``now`` or the clock) up to the caps, send it all, return outcomes."""
         when = self.clock() if now is None else now
         outcomes: list[Outcome] = []
-        leases = self._lease(when, self.concurrency - sum(self._inflight.values()))
+        leases = await self._lease(when, self.concurrency - sum(self._inflight.values()))
         async with anyio.create_task_group() as group:
             for lease in leases:
                 group.start_soon(self._run, lease, outcomes)
@@ -328,20 +366,54 @@ class Deliverer:
             await stop.wait()
             self._wake.set()
 
-        async with anyio.create_task_group() as group:
-            group.start_soon(watch_stop)
-            await self._feed(group, stop, idle)
-            with anyio.move_on_after(self.total_timeout if grace is None else grace):
-                while self._inflight:
-                    self._wake = anyio.Event()
-                    with anyio.move_on_after(0.05):
-                        await self._wake.wait()
-            group.cancel_scope.cancel()
+        token = anyio.lowlevel.current_token()
+
+        def work_queued() -> None:  # from the store's listening thread
+            try:
+                anyio.from_thread.run_sync(lambda: self._wake.set(), token=token)
+            except RuntimeError:  # the loop has ended
+                pass
+
+        listen = getattr(self.store, "listen", None)
+        stop_listening = listen(work_queued) if listen is not None else None
+        if stop_listening is not None:
+            # Woken when work is committed anywhere: the table is only looked at for retries
+            # falling due.
+            idle = max(idle, LISTENING_IDLE)
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(watch_stop)
+                await self._feed(group, stop, idle)
+                with anyio.move_on_after(self.total_timeout if grace is None else grace):
+                    while self._inflight:
+                        self._wake = anyio.Event()
+                        with anyio.move_on_after(0.05):
+                            await self._wake.wait()
+                group.cancel_scope.cancel()
+        finally:
+            if stop_listening is not None:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(stop_listening)
+
+    def _give_up(self, exc: StoreError) -> None:
+        """The store failed for good: stop leasing, say why once."""
+        if self.failure is None:
+            self.failure = str(exc)
+            log.error("the state store failed for good: %s; stopping", exc)
+        if self._stop is not None:
+            self._stop.set()
 
     async def _feed(self, group: TaskGroup, stop: anyio.Event, idle: float) -> None:
+        self._stop = stop
         while not stop.is_set():
             self._wake = anyio.Event()
-            leases = self._lease(self.clock(), self.concurrency - sum(self._inflight.values()))
+            capacity = self.concurrency - sum(self._inflight.values())
+            try:
+                leases = await self._lease(self.clock(), capacity)
+            except StoreError as exc:
+                if not stop.is_set():
+                    self._give_up(exc)
+                return
             for lease in leases:
                 group.start_soon(self._run, lease, None)
             if leases and sum(self._inflight.values()) < self.concurrency // 2:

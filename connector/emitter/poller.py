@@ -37,9 +37,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+
+import anyio
+import anyio.to_thread
 
 from connector.client import AsyncConnector
 from connector.definitions import Operation, Resource
+from connector.emitter.encoding import json_bytes, storable_text
 from connector.emitter.store import Event, SnapshotRecord, Store, build_event
 from connector.emitter.triggers import (
     Rule,
@@ -49,7 +54,7 @@ from connector.emitter.triggers import (
     record_id,
     transition_events,
 )
-from connector.errors import ConnectorError, NotFoundError, StoreError
+from connector.errors import ConnectorError, EventError, NotFoundError, StoreError
 from connector.selectors import compile_selector
 from connector.types import JSON
 
@@ -69,7 +74,7 @@ class PollResult:
     ``requests`` counts HTTP calls (list pages and confirming reads), ``complete`` whether the
     listing reached its end, ``events`` the ids of events that were new, ``held`` the ids whose
     deletion the mass-vanish guard held back, ``error`` why the listing failed (None if it did
-    not).
+    not), ``quarantined`` the ids of poison records set aside.
     """
 
     resource: str
@@ -80,6 +85,7 @@ class PollResult:
     events: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -99,6 +105,7 @@ class _Cycle:
     deletes: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
+    quarantined: dict[str, str] = field(default_factory=dict)
 
 
 class Poller:
@@ -145,6 +152,7 @@ class Poller:
         self._read_param = self._read_parameter()
         self._snapshot: dict[str, SnapshotRecord] | None = None
         self._cycles = 0
+        self._poison: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<Poller {self.handle}>"
@@ -172,7 +180,8 @@ class Poller:
         """List, diff, commit; never raises for an API failure (see ``PollResult.error``)."""
         result = PollResult(self.handle)
         if self._snapshot is None:
-            self._snapshot = self.store.load_snapshot(self.handle)
+            # Store calls run in a worker thread: the event loop never waits on the database.
+            self._snapshot = await anyio.to_thread.run_sync(self.store.load_snapshot, self.handle)
         snapshot = self._snapshot
         baseline = snapshot is None
         cycle = _Cycle(self.clock(), baseline, fire=not baseline or self.backfill)
@@ -189,7 +198,7 @@ class Poller:
                 return result
         if result.complete and not baseline:
             await self._vanished(cycle, known, result)
-        self._commit(cycle, result)
+        await self._commit(cycle, result)
         return result
 
     async def _list(
@@ -223,16 +232,50 @@ class Poller:
     def _apply(
         self, cycle: _Cycle, rid: str, record: JSON, previous: SnapshotRecord | None
     ) -> None:
-        """Fire what ``record`` implies against its ``previous`` state; stage the new state."""
+        """Fire what ``record`` implies against its ``previous`` state; stage the new state.
+
+        A record that cannot become events or a snapshot entry (a poison record: an id that
+        is not text, data JSON cannot hold) is quarantined instead; the others go on."""
+        try:
+            if storable_text(rid) != rid:
+                raise EventError("its id is not valid Unicode text")
+            events, upsert = self._changes(cycle, rid, record, previous)
+            if upsert is not None:
+                json_bytes(upsert.state)  # what the snapshot will hold must be writable
+        except Exception as exc:
+            self._quarantine(cycle, rid, exc)
+            return
+        cycle.events += events
+        if upsert is not None:
+            cycle.upserts[rid] = upsert
+
+    def _quarantine(self, cycle: _Cycle, rid: str, exc: Exception) -> None:
+        reason = str(exc) if isinstance(exc, EventError) else f"{type(exc).__name__}: {exc}"
+        reason = storable_text(reason)[:500]
+        cycle.quarantined[storable_text(rid)] = reason
+        if rid not in self._poison:
+            self._poison.add(rid)
+            log.error(
+                "ALERT %s record %s cannot become an event (%s); quarantined, the rest of "
+                "the poll goes on (see connector status)",
+                self.handle,
+                storable_text(rid)[:200],
+                reason,
+            )
+
+    def _changes(
+        self, cycle: _Cycle, rid: str, record: JSON, previous: SnapshotRecord | None
+    ) -> tuple[list[Event], SnapshotRecord | None]:
         before: set[str] = set(previous.state.get("reached", ())) if previous else set()
         now_reached = reached_transitions(self.rules, record)
         fired = now_reached - before
+        events: list[Event] = []
         for rule in self.rules:
             due = (rule.kind == "created" and previous is None) or (
                 rule.kind == "transition" and rule.event in fired
             )
             if due and cycle.fire and rule.condition_holds(record):
-                cycle.events.append(self._event(rule, rid, record, cycle.now))
+                events.append(self._event(rule, rid, record, cycle.now))
         reached = before | now_reached
         state: dict[str, JSON] = {}
         if reached:
@@ -242,7 +285,8 @@ class Poller:
             state["deleted"] = gone
         terminal = self._transitions <= reached
         if previous is None or previous.state != state or previous.terminal != terminal:
-            cycle.upserts[rid] = SnapshotRecord(state, terminal)
+            return events, SnapshotRecord(state, terminal)
+        return events, None
 
     def _event(self, rule: Rule, rid: str, record: JSON, now: float) -> Event:
         return build_event(
@@ -303,29 +347,48 @@ class Poller:
         for rule in self.rules:
             if rule.kind == "deleted":
                 data = stored.get(rule.event) or {f.name: None for f in rule.webhook.payload}
-                event = build_event(
-                    rule.event,
-                    resource=self.handle,
-                    record_id=rid,
-                    marker=rule.marker,
-                    data=data,
-                    timestamp=cycle.now,
-                    path=rule.path,
-                    created_at=cycle.now,
-                )
+                try:
+                    event = build_event(
+                        rule.event,
+                        resource=self.handle,
+                        record_id=rid,
+                        marker=rule.marker,
+                        data=data,
+                        timestamp=cycle.now,
+                        path=rule.path,
+                        created_at=cycle.now,
+                    )
+                except EventError as exc:
+                    self._quarantine(cycle, rid, exc)
+                    continue
                 cycle.events.append(event)
 
-    def _commit(self, cycle: _Cycle, result: PollResult) -> None:
+    def forget(self) -> None:
+        """Drop the cached snapshot (another emitter may have polled meanwhile)."""
+        self._snapshot = None
+
+    async def _commit(self, cycle: _Cycle, result: PollResult) -> None:
+        result.quarantined = sorted(cycle.quarantined)
+        if cycle.quarantined:
+            try:
+                await anyio.to_thread.run_sync(
+                    self.store.quarantine, self.handle, cycle.quarantined, cycle.now
+                )
+            except StoreError as exc:
+                log.error("cannot note the quarantined %s records: %s", self.handle, exc)
         if not (cycle.baseline or cycle.upserts or cycle.deletes or cycle.events):
             return
         try:
-            result.events = self.store.commit_poll(
-                self.handle,
-                cycle.upserts,
-                cycle.deletes,
-                cycle.events,
-                baseline=cycle.baseline,
-                now=cycle.now,
+            result.events = await anyio.to_thread.run_sync(
+                partial(
+                    self.store.commit_poll,
+                    self.handle,
+                    cycle.upserts,
+                    cycle.deletes,
+                    cycle.events,
+                    baseline=cycle.baseline,
+                    now=cycle.now,
+                )
             )
         except StoreError as exc:
             # The cache may now be ahead of the store: reload it next time.

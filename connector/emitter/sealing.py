@@ -15,6 +15,7 @@ secrets (``connector subscriptions rotate``).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -45,10 +46,13 @@ class SecretBox:
         return "SecretBox(<key hidden>)"
 
     @classmethod
-    def for_store(cls, location: str) -> SecretBox:
+    def for_store(cls, location: str, *, has_sealed: Callable[[], bool] | None = None) -> SecretBox:
         """The box for a store: ``CONNECTOR_STATE_KEY``, else ``<location>.key`` (made if absent).
 
-        An in-memory store (``:memory:``) gets a key that lives as long as the process.
+        A key file is only ever made for a store that holds no sealed secret yet
+        (``has_sealed``): a new key would make every stored secret unreadable, so a lost key
+        file is refused, naming it and the variable. An in-memory store (``:memory:``) gets a
+        key that lives as long as the process.
         """
         from_env = os.environ.get(KEY_VARIABLE)
         if from_env:
@@ -56,6 +60,13 @@ class SecretBox:
         if location == ":memory:":
             return cls(Fernet.generate_key())
         path = Path(location + ".key")
+        if not path.exists() and has_sealed is not None and has_sealed():
+            raise StoreError(
+                f"the key file {path} is missing but the store holds sealed signing secrets; "
+                f"restore the key file or set {KEY_VARIABLE} to the key they were sealed with "
+                "(a new key would make every stored secret unreadable, so none is made)",
+                location=str(path),
+            )
         try:
             if not path.exists():
                 descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -7,6 +7,8 @@ webhooks and a ``list`` operation, and a :class:`~connector.emitter.delivery.Del
   (``connector emit --once``);
 * :meth:`Emitter.run` polls every ``interval`` seconds while the deliverer runs alongside, so
   a retry that falls due between polls goes out on time (``connector emit --interval S``).
+  Several emitters may share one store: each resource is polled by the one holding its poll
+  lease (taken over within two intervals when that one dies), and all of them deliver.
   When ``stop`` is set, a poll in progress is abandoned (its commit is atomic, so it either
   happened or not), no new delivery is leased, and attempts in flight finish, or are
   cancelled after ``grace`` seconds with their leases handed back.
@@ -20,13 +22,18 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import time
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 import anyio
+import anyio.to_thread
 
 from connector.client import AsyncConnector
 from connector.emitter.delivery import Deliverer, Outcome
@@ -34,7 +41,10 @@ from connector.emitter.guard import Guard
 from connector.emitter.poller import DEFAULT_PAGE_SIZE, Poller, PollResult
 from connector.emitter.store import Store
 from connector.emitter.triggers import is_pollable
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, StoreError
+
+if TYPE_CHECKING:
+    from connector.emitter.metrics import Metrics
 
 __all__ = ["CycleReport", "Emitter", "stop_on_signals"]
 
@@ -59,8 +69,10 @@ class CycleReport:
 
     @property
     def ok(self) -> bool:
-        """No listing failed and every attempt was delivered."""
-        return all(p.ok for p in self.polls) and all(o.result == "delivered" for o in self.outcomes)
+        """No listing failed, no record was quarantined and every attempt was delivered."""
+        return all(p.ok and not p.quarantined for p in self.polls) and all(
+            o.result == "delivered" for o in self.outcomes
+        )
 
     def to_json(self) -> dict[str, object]:
         """A summary for ``connector emit`` to print."""
@@ -78,6 +90,7 @@ class CycleReport:
                     "baseline": p.baseline,
                     "events": len(p.events),
                     **({"held": len(p.held)} if p.held else {}),
+                    **({"quarantined": len(p.quarantined)} if p.quarantined else {}),
                     **({"error": p.error} if p.error else {}),
                 }
                 for p in self.polls
@@ -129,9 +142,40 @@ class Emitter:
         self._owns_deliverer = deliverer is None
         self.deliverer = deliverer or Deliverer(store, guard=guard, clock=clock)
         self.cycles = 0
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        """This emitter's name in the poll leases (host:pid:random; one emitter polls a
+        resource at a time)."""
+        self.leading: set[str] = set()
+        self._followed: set[str] = set()
+        self.metrics: Metrics | None = None
+        self._stop: anyio.Event | None = None
+        self._failure: str | None = None
+
+    @property
+    def failure(self) -> str | None:
+        """Why the emitter stopped by itself: the store failed for good (None otherwise)."""
+        return self._failure or self.deliverer.failure
+
+    def _give_up(self, exc: StoreError) -> None:
+        if self._failure is None:
+            self._failure = str(exc)
+            log.error("the state store failed for good: %s; stopping", exc)
+        if self._stop is not None:
+            self._stop.set()
 
     def __repr__(self) -> str:
         return f"<Emitter {[p.handle for p in self.pollers]}>"
+
+    def measure(self, metrics: Metrics) -> None:
+        """Count polls and attempts in ``metrics``, and expose the queue, the breakers and
+        the leadership at each scrape."""
+        self.metrics = self.deliverer.metrics = metrics
+        deliverer = self.deliverer
+        metrics.watch(
+            self.store,
+            lambda: len(deliverer.breaker.blocked(deliverer.clock())),
+            lambda: {p.handle: p.handle in self.leading for p in self.pollers},
+        )
 
     async def __aenter__(self) -> Emitter:
         return self
@@ -145,23 +189,74 @@ class Emitter:
         if self._owns_deliverer:
             await self.deliverer.aclose()
 
-    async def poll(self) -> list[PollResult]:
-        """Poll every resource once, concurrently; results in resource order."""
-        results: list[PollResult | None] = [None] * len(self.pollers)
+    async def poll(self, pollers: Sequence[Poller] | None = None) -> list[PollResult]:
+        """Poll every resource (or ``pollers``) once, concurrently; results in order."""
+        pollers = self.pollers if pollers is None else pollers
+        results: list[PollResult | None] = [None] * len(pollers)
 
         async def one(index: int, poller: Poller) -> None:
             try:
+                started = time.perf_counter()
                 results[index] = await poller.poll()
-            except ConnectorError as exc:
-                # The store itself failed (busy, unreadable): this resource sits the cycle out.
+                if self.metrics is not None:
+                    self.metrics.polled(poller.handle, started)
+            except StoreError as exc:
+                if not exc.transient:
+                    self._give_up(exc)
                 log.error("polling %s failed: %s", poller.handle, exc)
                 results[index] = PollResult(poller.handle, error=str(exc))
+            except ConnectorError as exc:
+                log.error("polling %s failed: %s", poller.handle, exc)
+                results[index] = PollResult(poller.handle, error=str(exc))
+            except Exception as exc:
+                # Whatever one resource does, the others and the deliveries go on.
+                log.error("ALERT polling %s failed unexpectedly: %r", poller.handle, exc)
+                results[index] = PollResult(poller.handle, error=f"unexpected: {exc!r}")
 
         async with anyio.create_task_group() as group:
-            for index, poller in enumerate(self.pollers):
+            for index, poller in enumerate(pollers):
                 group.start_soon(one, index, poller)
         self.cycles += 1
         return [r for r in results if r is not None]
+
+    async def _lead(self, pollers: Sequence[Poller], interval: float) -> list[Poller]:
+        """The pollers this emitter may run now: it holds (or just took) their poll lease.
+
+        A lease lasts 1.5 intervals and is renewed every poll; an emitter that does not lead
+        a resource asks again every half interval, so when the leader dies another one
+        polls within two intervals. Regaining a resource drops its cached snapshot, since
+        another emitter may have moved it on meanwhile."""
+        led: list[Poller] = []
+        for poller in pollers:
+            try:
+                leading = await anyio.to_thread.run_sync(
+                    self.store.lead_poll, poller.handle, self.owner, self.clock(), 1.5 * interval
+                )
+            except StoreError as exc:
+                # Nobody can poll through a failing store: sit this cycle out, and take the
+                # resource up again (reloading its snapshot) once the store answers.
+                log.error("cannot take the poll lease of %s: %s", poller.handle, exc)
+                self.leading.discard(poller.handle)
+                continue
+            if leading and poller.handle not in self.leading:
+                poller.forget()
+                if poller.handle in self._followed:
+                    log.info("taking over polling %s from another emitter", poller.handle)
+            if not leading and poller.handle not in self._followed:
+                log.info("another emitter polls %s; this one stands by", poller.handle)
+            (self.leading.add if leading else self.leading.discard)(poller.handle)
+            (self._followed.discard if leading else self._followed.add)(poller.handle)
+            if leading:
+                led.append(poller)
+        return led
+
+    async def _release_leads(self) -> None:
+        for handle in sorted(self.leading):
+            try:
+                await anyio.to_thread.run_sync(self.store.release_poll, handle, self.owner)
+            except StoreError as exc:
+                log.warning("cannot release the poll lease of %s: %s", handle, exc)
+        self.leading.clear()
 
     async def run_once(self, *, stop: anyio.Event | None = None) -> CycleReport:
         """One poll of every resource, then deliveries until nothing is due.
@@ -176,7 +271,11 @@ class Emitter:
             if stop is not None:
                 group.start_soon(_cancel_on, stop, group.cancel_scope)
             report.polls = await self.poll()
-            report.outcomes = await self.deliverer.drain()
+            try:
+                report.outcomes = await self.deliverer.drain()
+            except StoreError as exc:
+                self._failure = self._failure or str(exc)
+                log.error("delivering failed: %s", exc)
             group.cancel_scope.cancel()
         return report
 
@@ -193,6 +292,7 @@ class Emitter:
         ``on_cycle`` is called with each poll's report (its ``outcomes`` stay empty: the
         deliverer runs on its own schedule).
         """
+        self._stop = stop
         async with anyio.create_task_group() as group:
             group.start_soon(
                 partial(self.deliverer.run_forever, stop, idle=DELIVERY_IDLE, grace=grace)
@@ -204,15 +304,23 @@ class Emitter:
                 polling.cancel()
 
             group.start_soon(abandon_poll_on_stop)
+            due_at = {poller.handle: 0.0 for poller in self.pollers}
             with polling:
                 while not stop.is_set():
                     started = anyio.current_time()
-                    report = CycleReport(await self.poll())
-                    if on_cycle is not None:
+                    due = [p for p in self.pollers if due_at[p.handle] <= started]
+                    led = await self._lead(due, interval)
+                    report = CycleReport(await self.poll(led))
+                    for poller in due:
+                        later = interval if poller in led else interval / 2
+                        due_at[poller.handle] = started + later
+                    if on_cycle is not None and led:
                         on_cycle(report)
-                    wait = interval - (anyio.current_time() - started)
-                    with anyio.move_on_after(max(wait, 0.0)):
+                    wait = min(due_at.values(), default=started + interval)
+                    with anyio.move_on_after(max(wait - anyio.current_time(), 0.0)):
                         await stop.wait()
+            with anyio.CancelScope(shield=True):
+                await self._release_leads()
 
 
 async def _cancel_on(stop: anyio.Event, scope: anyio.CancelScope) -> None:

@@ -4,8 +4,9 @@ One JSON line per subscription (state, deliveries by status, how long the oldest
 has waited) and a last line with the totals. With ``--check`` the exit code says whether all is
 well, so a cron job or a monitoring agent can alert on it:
 
-* 0: every subscription is active, no dead letters, nothing has waited longer than
-  ``--max-wait`` (default 1 h);
+* 0: every subscription is active (not disabled, not ``broken``: a secret the state key
+  cannot open), no dead letters, nothing has waited longer than ``--max-wait`` (default
+  1 h), no record quarantined in the last day (a poison record the poller set aside);
 * 1: at least one of those is not so (the reasons are listed in the totals line).
 """
 
@@ -14,10 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
+from dataclasses import asdict
 
-from connector.emitter.store import SubscriptionHealth
+from connector.emitter.store import QuarantinedRecord, SubscriptionHealth
 from connector.emitter.views import health_json as _line
 from connector.emitter.views import last_answers as _last_answers
+
+# A quarantined record counts as a problem while the poller keeps meeting it (and a day after).
+QUARANTINE_HORIZON = 86400.0
 
 __all__ = ["add_commands", "assess", "status"]
 
@@ -30,11 +36,17 @@ def assess(
     now: float,
     max_wait: float,
     last_answers: dict[str, int | None] | None = None,
+    quarantined: Sequence[QuarantinedRecord] = (),
 ) -> tuple[dict[str, object], list[str]]:
     """The totals line and the list of problems (empty when all is well). ``last_answers``:
     the last HTTP status of each failing subscription; a 401 or 403 counts against health at
-    once (the endpoint will not accept anything until its secret or access is fixed)."""
-    problems: list[str] = []
+    once (the endpoint will not accept anything until its secret or access is fixed).
+    ``quarantined``: poison records the poller set aside."""
+    problems: list[str] = [
+        f"{q.resource} record {q.record_id} is quarantined: {q.reason}"
+        for q in quarantined
+        if now - q.last_at <= QUARANTINE_HORIZON
+    ]
     for sub in health:
         answer = (last_answers or {}).get(sub.id)
         if sub.state == "active" and answer in _REFUSED:
@@ -58,6 +70,7 @@ def assess(
         "pending": sum(s.pending + s.delivering for s in health),
         "delivered": sum(s.delivered for s in health),
         "failed": sum(s.failed for s in health),
+        "quarantined": len(quarantined),
         "healthy": not problems,
         "problems": problems,
     }
@@ -72,9 +85,12 @@ def status(args: argparse.Namespace) -> int:
     with opened_store(args) as store:
         health = store.health()
         answers = _last_answers(store, health)
+        quarantined = store.list_quarantined()
     for sub in health:
         print(json.dumps(_line(sub, now, answers.get(sub.id))))
-    totals, problems = assess(health, now, args.max_wait, answers)
+    for record in quarantined:
+        print(json.dumps({"quarantined": asdict(record)}))
+    totals, problems = assess(health, now, args.max_wait, answers, quarantined)
     print(json.dumps(totals))
     return 1 if args.check and problems else 0
 

@@ -1,8 +1,8 @@
 """The emitter's durable state, behind one small interface (the outbox).
 
 :class:`Store` is what the poller, the deliverer and the CLI use; :func:`open_store` opens
-the SQLite implementation (``connector.emitter.store_sqlite``) for a path, and will open a
-PostgreSQL one for ``postgresql://`` locations. Everything is keyed by plain strings and
+the SQL store (``connector.emitter.sql_store``) over SQLite for a path, or over PostgreSQL for
+a ``postgresql://`` DSN (``connector.emitter.postgres_database``). Everything is keyed by plain strings and
 numbers (epoch seconds as floats), so the SQL ports.
 
 What it holds, and the contract of each part:
@@ -30,7 +30,9 @@ Snapshots and baselines (for the poller)
 Events
     :func:`build_event` freezes the body bytes (minified JSON ``{type, timestamp, data}``)
     and derives the id with :func:`event_id` = ``evt_`` + base32(sha256(type:record:marker)),
-    so re-detecting the same transition after a crash gives the same id.
+    so re-detecting the same transition after a crash gives the same id. The body is valid
+    UTF-8 whatever the API sent (:mod:`~connector.emitter.encoding`); a record that cannot
+    become an event raises :class:`~connector.errors.EventError` and is quarantined.
 
 Deliveries (one per event x subscription)
     Status ``pending`` -> ``delivering`` (leased) -> ``delivered`` | ``pending`` again (retry)
@@ -44,6 +46,12 @@ Deliveries (one per event x subscription)
     The last 5 attempts of each delivery are kept (status, latency, first 20 KB of the
     response).
 
+Several emitters
+    ``lead_poll(resource, owner, now, ttl)`` takes or renews the right to poll a resource
+    (one emitter at a time; a lease not renewed within ``ttl`` passes to whoever asks);
+    ``release_poll`` gives it up. ``listen(callback)`` calls back when any process queued
+    work (None if the backend cannot tell, then deliverers poll the table).
+
 Replay and inspection
     ``replay(event_id, subscription_id=None)`` re-queues an event now for every currently
     matching active subscription (or one); ``replay_failed(since, until, subscription_id)``
@@ -55,14 +63,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from connector.errors import StoreError
+from connector.emitter.encoding import json_bytes, storable_text
+from connector.errors import EventError
 
 __all__ = [
     "DEFAULT_STATE",
@@ -71,6 +79,7 @@ __all__ = [
     "Event",
     "EventInfo",
     "Lease",
+    "QuarantinedRecord",
     "SnapshotRecord",
     "Store",
     "Subscription",
@@ -92,7 +101,8 @@ DELIVERY_STATUSES = ("pending", "delivering", "delivered", "failed")
 
 def event_id(event_type: str, record_id: str, marker: str) -> str:
     """The deterministic id of one transition: ``evt_`` + base32(sha256(type:record:marker))."""
-    digest = hashlib.sha256(f"{event_type}:{record_id}:{marker}".encode()).digest()
+    text = f"{event_type}:{record_id}:{marker}"
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
     return "evt_" + base64.b32encode(digest).decode("ascii").rstrip("=").lower()
 
 
@@ -143,14 +153,17 @@ def build_event(
     path, appended to each subscription URL.
     """
     payload = {"type": event_type, "timestamp": _rfc3339(timestamp), "data": dict(data)}
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    body = json_bytes(payload, default=_json_default)
+    for name, text in (("record id", record_id), ("event type", event_type), ("path", path)):
+        if storable_text(text) != text:
+            raise EventError(f"its {name} {storable_text(text)!r} is not valid Unicode text")
     return Event(
         id=event_id(event_type, record_id, marker),
         type=event_type,
         resource=resource,
         record_id=record_id,
         path=path,
-        body=body.encode("utf-8"),
+        body=body,
         created_at=created_at,
     )
 
@@ -170,7 +183,9 @@ def filter_matches(patterns: Sequence[str], event_type: str) -> bool:
 @dataclass(frozen=True)
 class Subscription:
     """A subscriber endpoint. ``secrets`` (current first, then old ones still valid) never
-    appear in a repr."""
+    appear in a repr. ``state`` is ``active``, ``disabled`` or ``broken`` (its secret cannot
+    be opened: nothing is sent until it is rotated; deliveries keep queueing). ``failures``
+    counts failed attempts since the last success."""
 
     id: str
     url: str
@@ -180,6 +195,7 @@ class Subscription:
     disabled_reason: str | None
     failing_since: float | None
     created_at: float
+    failures: int = 0
 
 
 @dataclass(frozen=True)
@@ -245,6 +261,19 @@ class SubscriptionHealth:
 
 
 @dataclass(frozen=True)
+class QuarantinedRecord:
+    """A record the poller could not turn into an event, set aside with the reason; it is
+    tried again every poll (and fires then if it has become readable)."""
+
+    resource: str
+    record_id: str
+    reason: str
+    first_at: float
+    last_at: float
+    times: int
+
+
+@dataclass(frozen=True)
 class EventInfo:
     """An event with the status of each of its deliveries."""
 
@@ -282,6 +311,13 @@ class Store(Protocol):
         now: float | None = None,
     ) -> list[str]: ...
     def record_event(self, event: Event) -> bool: ...
+    def quarantine(self, resource: str, reasons: Mapping[str, str], now: float) -> None: ...
+    def list_quarantined(self) -> list[QuarantinedRecord]: ...
+
+    # several emitters
+    def lead_poll(self, resource: str, owner: str, now: float, ttl: float) -> bool: ...
+    def release_poll(self, resource: str, owner: str) -> None: ...
+    def listen(self, callback: Callable[[], None]) -> Callable[[], None] | None: ...
 
     # deliveries
     def lease_due(
@@ -327,7 +363,12 @@ def open_store(location: str | os.PathLike[str] | None = None, **options: Any) -
     where = os.fspath(location) if location is not None else None
     where = where or os.environ.get("CONNECTOR_STATE") or DEFAULT_STATE
     if where.startswith(("postgresql://", "postgres://")):
-        raise StoreError("the PostgreSQL store is not available yet", location="postgresql://…")
+        from connector.emitter.postgres_database import PostgresDatabase
+        from connector.emitter.sql_store import SQLStore
+
+        guard, clock = options.pop("guard", None), options.pop("clock", None)
+        database = PostgresDatabase(where, **options)
+        return SQLStore(database, guard=guard, **({"clock": clock} if clock else {}))
     from connector.emitter.store_sqlite import SQLiteStore
 
     return SQLiteStore(where, **options)

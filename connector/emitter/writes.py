@@ -20,7 +20,6 @@ from collections.abc import Callable
 from connector.definitions import Definition
 from connector.emitter.store import Store, build_event
 from connector.emitter.triggers import Rule, compile_rules, record_id
-from connector.errors import ConnectorError
 from connector.selectors import Selector, compile_selector
 from connector.types import JSON
 
@@ -60,7 +59,15 @@ class WriteRecorder:
         return f"<WriteRecorder {sorted(self._rules)}>"
 
     def __call__(self, handle: str, operation: str, body: JSON) -> None:
-        """Record ``<handle>.created`` for a successful create-like ``operation``."""
+        """Record ``<handle>.created`` for a successful create-like ``operation``; never raises."""
+        try:
+            self._record(handle, operation, body)
+        except Exception as exc:
+            # The write happened (and may have been billed): whatever went wrong here is the
+            # emitter's to report, not a reason to fail the call and invite a second write.
+            log.error("cannot record the %s.%s write-through event: %r", handle, operation, exc)
+
+    def _record(self, handle: str, operation: str, body: JSON) -> None:
         if (handle, operation) not in self._creating or handle not in self._rules:
             return
         id_selector, rules = self._rules[handle]
@@ -82,8 +89,5 @@ class WriteRecorder:
                 path=rule.path,
                 created_at=now,
             )
-            try:
-                if self.store.record_event(event):
-                    self.recorded += 1
-            except ConnectorError as exc:
-                log.error("cannot record %s for %s %s: %s", rule.event, handle, rid, exc)
+            if self.store.record_event(event):
+                self.recorded += 1

@@ -9,6 +9,7 @@ create and rotate); the health is what ``connector status`` prints; the AsyncAPI
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -264,9 +265,11 @@ async def health(request: Request) -> Response:
         )
     found = store.health()
     answers = last_answers(store, found)
-    totals, _ = assess(found, now, max_wait, answers)
+    quarantined = store.list_quarantined()
+    totals, _ = assess(found, now, max_wait, answers, quarantined)
     shown = [health_json(s, now, answers.get(s.id)) for s in found]
-    return JSONResponse({"subscriptions": shown, "totals": totals})
+    held = [asdict(record) for record in quarantined]
+    return JSONResponse({"subscriptions": shown, "quarantined": held, "totals": totals})
 
 
 async def definition_asyncapi(request: Request) -> Response:

@@ -1,5 +1,5 @@
 """``connector call`` and ``results``: the engine's commands (``pull`` is in
-:mod:`connector.pulls.commands`)."""
+:mod:`connector.cli.pull`)."""
 
 from __future__ import annotations
 
@@ -185,7 +185,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     ):
         operation = api.definition.resource(args.handle).operation(args.operation)
         if args.stream or operation.response_format == "sse":
-            from connector.stream_commands import print_stream
+            from connector.cli.streaming import print_stream
 
             return print_stream(api, args.handle, args.operation, params, body)
         if operation.response_format in ("binary", "jsonl") and (

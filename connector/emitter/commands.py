@@ -74,8 +74,8 @@ _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``subscriptions`` and ``emit`` to the CLI (``events`` is in :mod:`.log_commands`,
-    ``store`` in :mod:`.store_commands`)."""
+    """Add ``subscriptions`` and ``emit`` to the CLI (``events`` is in :mod:`connector.cli.events`,
+    ``store`` in :mod:`connector.cli.store`)."""
     _add_subscriptions(subparsers)
     _add_emit(subparsers)
 

@@ -11,14 +11,13 @@ from contextlib import ExitStack, closing
 from pathlib import Path
 
 from connector.errors import InputError, InputProblem
-
-from .batch import BatchLimits, read_requests, run_batches
-from .binding import OperationExecutor
-from .document import ArazzoDocument, load_document
-from .executors import ConnectorExecutor
-from .expressions import JSON
-from .portability import portability_warnings
-from .runner import DEFAULT_DEADLINE, RunOptions, WorkflowRunner
+from connector.workflows.batch import BatchLimits, read_requests, run_batches
+from connector.workflows.binding import OperationExecutor
+from connector.workflows.document import ArazzoDocument, load_document
+from connector.workflows.executors import ConnectorExecutor
+from connector.workflows.expressions import JSON
+from connector.workflows.portability import portability_warnings
+from connector.workflows.runner import DEFAULT_DEADLINE, RunOptions, WorkflowRunner
 
 __all__ = ["add_commands", "parse_inputs"]
 
@@ -171,8 +170,7 @@ def generate_workflow_command(args: argparse.Namespace) -> int:
     import yaml
 
     from connector.config import load_configured_definition
-
-    from .generation import generate_workflow
+    from connector.workflows.generation import generate_workflow
 
     document = generate_workflow(
         load_configured_definition(args), args.handle, source_url=args.source_url

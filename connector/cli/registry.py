@@ -33,19 +33,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "run a top-level multi-step operation (Corteza's operations)",
     ),
     "sandbox": ("connector.cli.sandbox", "serve a local imitation of the Anthropic API"),
-    "demo": ("connector.demo", "the whole flow on an in-process sandbox: no key, no set-up"),
+    "demo": ("connector.cli.demo", "the whole flow on an in-process sandbox: no key, no set-up"),
     "asyncapi": (
-        "connector.asyncapi",
+        "connector.cli.exports",
         "an AsyncAPI 3.1 document of the webhooks, for subscribers",
     ),
     "openapi": (
-        "connector.openapi",
+        "connector.cli.exports",
         "an OpenAPI 3.1 description of the definition's operations",
     ),
     "subscriptions": ("connector.emitter.commands", "who receives which webhooks"),
     "emit": ("connector.emitter.commands", "poll the API, detect changes, deliver webhooks"),
     "events": ("connector.cli.events", "the event log and replays"),
-    "status": ("connector.emitter.status", "webhook delivery health, per subscription"),
+    "status": ("connector.cli.status", "webhook delivery health, per subscription"),
     "store": (
         "connector.cli.store",
         "the emitter's state store: schema migrations, copies (SQLite to PostgreSQL)",

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from connector.config import connector_options, load_configured_definition, open_connector
+from connector.cli.options import connector_options, load_configured_definition, open_connector
 from connector.errors import InputError, InputProblem
 from connector.output_files import replacing
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from connector.config import load_configured_definition
+from connector.cli.options import load_configured_definition
 
 # One description for the CLI and the service (each operation with its form's JSON Schema).
 from connector.forms import describe_resource

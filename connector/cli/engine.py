@@ -19,8 +19,8 @@ import argparse
 import json
 import sys
 
+from connector.cli.options import connector_options, load_configured_definition
 from connector.client import Connector
-from connector.config import connector_options, load_configured_definition
 from connector.errors import AuthenticationError, InputError, InputProblem, TransportError
 
 __all__ = ["add_commands", "cmd_check", "cmd_operation", "cmd_stream"]

@@ -20,7 +20,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def cmd_asyncapi(args: argparse.Namespace) -> int:
-    from connector.config import load_configured_definition
+    from connector.cli.options import load_configured_definition
 
     document = json.dumps(webhooks_asyncapi(load_configured_definition(args)), indent=2) + "\n"
     if args.out:
@@ -46,7 +46,7 @@ def add_asyncapi(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:
-    from connector.config import load_configured_definition
+    from connector.cli.options import load_configured_definition
 
     definition = load_configured_definition(args)
     text = render_openapi(definition, args.format, base_url=getattr(args, "base_url", None))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from connector.config import open_connector
+from connector.cli.options import open_connector
 from connector.errors import InputError, InputProblem
 from connector.pulls.fanout import DEFAULT_CONCURRENCY
 from connector.pulls.outputs import FORMATS, write_records

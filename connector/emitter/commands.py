@@ -33,12 +33,10 @@ import anyio
 
 from connector.cli.exits import USAGE_ERRORS as _USAGE_ERRORS
 from connector.cli.hints import check_events, guard_hint, refuse_without_credentials, same_url
+from connector.cli.options import load_configured_definition, settings_from_args
+from connector.cli.secret_files import add_secret_file
 from connector.client import AsyncConnector
-from connector.config import (
-    default_state,
-    load_configured_definition,
-    settings_from_args,
-)
+from connector.config import default_state
 from connector.definitions import Definition
 from connector.emitter.guard import Guard
 from connector.emitter.service import DEFAULT_INTERVAL, CycleReport, Emitter, stop_on_signals
@@ -54,7 +52,6 @@ from connector.errors import (
     SubscriptionError,
     UnsafeDestinationError,
 )
-from connector.secret_files import add_secret_file
 
 __all__ = [
     "REPLAY_WINDOW",

@@ -33,16 +33,16 @@ import anyio
 
 from connector.cli.exits import USAGE_ERRORS as _USAGE_ERRORS
 from connector.cli.hints import check_events, guard_hint, refuse_without_credentials, same_url
+from connector.cli.options import load_configured_definition, settings_from_args
+from connector.cli.secret_files import add_secret_file
 from connector.client import AsyncConnector
-from connector.config import (
-    default_state,
-    load_configured_definition,
-    settings_from_args,
-)
+from connector.config import default_state
 from connector.definitions import Definition
 from connector.emitter.guard import Guard
 from connector.emitter.service import DEFAULT_INTERVAL, CycleReport, Emitter, stop_on_signals
-from connector.emitter.store import Store, Subscription, open_store
+from connector.emitter.store import Store, open_store
+from connector.emitter.views import rfc3339
+from connector.emitter.views import subscription_json as _subscription_json
 from connector.emitter.writes import WriteRecorder
 from connector.errors import (
     ConfigurationError,
@@ -52,7 +52,6 @@ from connector.errors import (
     SubscriptionError,
     UnsafeDestinationError,
 )
-from connector.secret_files import add_secret_file
 
 __all__ = [
     "REPLAY_WINDOW",
@@ -72,8 +71,8 @@ _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``subscriptions`` and ``emit`` to the CLI (``events`` is in :mod:`.log_commands`,
-    ``store`` in :mod:`.store_commands`)."""
+    """Add ``subscriptions`` and ``emit`` to the CLI (``events`` is in :mod:`connector.cli.events`,
+    ``store`` in :mod:`connector.cli.store`)."""
     _add_subscriptions(subparsers)
     _add_emit(subparsers)
 
@@ -264,26 +263,6 @@ def command(body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
     handler.__name__ = body.__name__
     handler.__doc__ = body.__doc__
     return handler
-
-
-def _subscription_json(sub: Subscription) -> dict[str, object]:
-    return {
-        "id": sub.id,
-        "url": sub.url,
-        "events": list(sub.events) or ["*"],
-        "state": sub.state,
-        "disabled_reason": sub.disabled_reason,
-        "failing_since": rfc3339(sub.failing_since),
-        "created_at": rfc3339(sub.created_at),
-        "secrets": len(sub.secrets),
-    }
-
-
-def rfc3339(value: float | None) -> str | None:
-    """Epoch seconds as RFC 3339 UTC text (None stays None)."""
-    if value is None:
-        return None
-    return datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_moment(text: str, now: float, *, option: str = "--since") -> float:

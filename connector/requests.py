@@ -28,6 +28,7 @@ from .placeholders import coerce_inputs
 from .request_plans import Entry, RequestPlan, plan_for
 from .templates import RenderError, to_json_text
 from .types import JSON
+from .uploads import FileSource
 
 __all__ = ["UNSET", "ResolvedService", "build_request", "origin_problem", "resolve_service"]
 
@@ -421,7 +422,7 @@ def _file_parts(source: JSON) -> Iterator[tuple[str, Any, str]]:
             name = f"{path.name}/{child.relative_to(path).as_posix()}"
             yield (
                 name,
-                child.read_bytes(),
+                FileSource(child),
                 mimetypes.guess_type(child.name)[0] or "application/octet-stream",
             )
         return
@@ -429,6 +430,6 @@ def _file_parts(source: JSON) -> Iterator[tuple[str, Any, str]]:
         raise FileNotFoundError(2, "no such file", str(path))
     yield (
         path.name,
-        path.read_bytes(),
+        FileSource(path),
         mimetypes.guess_type(path.name)[0] or "application/octet-stream",
     )

@@ -30,7 +30,7 @@ from connector.emitter.store import Store, open_store
 from connector.emitter.writes import WriteRecorder
 from connector.errors import ConfigurationError, UpstreamError
 from connector.platform.registry import Connection, Registry
-from connector.platform.transport import AiohttpTransport
+from connector.transport import AiohttpTransport
 from connector.types import JSON
 
 __all__ = ["Runtime", "load_definitions"]
@@ -88,7 +88,7 @@ class Runtime:
         self.registry = Registry(self.state)
         self.guard = Guard(allow_private=allow_private)
         self.http = httpx.AsyncClient(
-            transport=transport or AiohttpTransport(timeout=timeout),
+            transport=transport or AiohttpTransport(limit=256),
             timeout=httpx.Timeout(timeout, connect=5.0),
             follow_redirects=False,
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),

@@ -386,3 +386,25 @@ def test_one_connector_serves_one_event_loop(fake: tuple[Fake, str]) -> None:
 def test_http_names_a_known_client() -> None:
     with pytest.raises(ConfigurationError, match="http='curl'"):
         AsyncConnector(DEFINITION, base_url="http://127.0.0.1:9", http="curl")  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_the_sandbox_over_a_socket_streams_events_and_round_trips_a_binary_file(
+    tmp_path: Path,
+) -> None:
+    from connector.sandbox import SandboxServer
+
+    payload = bytes(range(256)) * 64
+    path = tmp_path / "data.bin"
+    path.write_bytes(payload)
+    params = {"model": "claude-haiku-4-5", "max_tokens": 64, "content": "Capital of France?"}
+    with SandboxServer() as server:
+        async with AsyncConnector(DEFINITION, base_url=server.base_url, api_key=KEY) as api:
+            stream = await api.stream("messages", "stream", params)
+            names = [event.name async for event in stream]
+            final = await stream.final()
+            uploaded = await api.call("files", "upload", {"file": str(path)})
+            downloaded = await api.call("files", "download", {"file_id": uploaded["id"]})
+    assert names[0] == "message_start" and names.count("content_block_delta") > 1
+    assert final["content"][0]["text"] == "The capital of France is Paris."
+    assert uploaded["size_bytes"] == len(payload) and downloaded == payload

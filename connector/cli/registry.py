@@ -42,7 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "connector.openapi",
         "an OpenAPI 3.1 description of the definition's operations",
     ),
-    "subscriptions": ("connector.emitter.commands", "who receives which webhooks"),
+    "subscriptions": ("connector.emitter.subscription_commands", "who receives which webhooks"),
     "emit": ("connector.emitter.commands", "poll the API, detect changes, deliver webhooks"),
     "events": ("connector.emitter.log_commands", "the event log and replays"),
     "status": ("connector.emitter.status", "webhook delivery health, per subscription"),

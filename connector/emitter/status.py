@@ -109,7 +109,7 @@ def _line(sub: SubscriptionHealth, now: float, answer: int | None) -> dict[str, 
 
 def status(args: argparse.Namespace) -> int:
     """Print the health report; with ``--check``, exit 1 when something needs attention."""
-    from connector.emitter.commands import opened_store
+    from connector.emitter.command_support import opened_store
 
     now = time.time()
     with opened_store(args) as store:

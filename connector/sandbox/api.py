@@ -11,8 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from .responder import count_input_tokens, reply, validate_message_params
-from .state import CUSTOM_ID, Batch, SandboxState, page_of
+from .ledger import page_of
+from .responder import count_input_tokens, reply
+from .state import CUSTOM_ID, Batch, SandboxState
+from .validation import validate_message_params
 from .wire import JSON, api_error, derived_id, error_body, json_response, parse_json
 
 _LIMIT = re.compile("-?[0-9]{1,9}")  # ASCII digits only: '²'.isdigit() is true

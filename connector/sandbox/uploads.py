@@ -15,8 +15,9 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive
 
 from .api import read_limit, sandbox_of, settings_of, version_of
-from .responder import OLD_VERSION
-from .state import FileRecord, Ledger, SandboxState, SkillRecord
+from .ledger import Ledger
+from .state import FileRecord, SandboxState, SkillRecord
+from .validation import OLD_VERSION
 from .wire import JSON, api_error, json_response
 
 R = TypeVar("R")

@@ -38,7 +38,6 @@ from connector.selectors import Selector, compile_selector
 from connector.types import JSON
 
 __all__ = [
-    "CREATE_OPERATIONS",
     "Rule",
     "compile_rules",
     "deleted_data",
@@ -49,9 +48,6 @@ __all__ = [
 ]
 
 RuleKind = Literal["created", "deleted", "transition"]
-
-CREATE_OPERATIONS = frozenset({"create", "upload"})
-"""Operations whose success the write-through observer records as ``<handle>.created``."""
 
 _COMPARE: dict[str, Callable[[JSON, JSON], bool]] = {
     "==": operator.eq,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from .definitions import Definition, Field, Webhook
@@ -171,14 +170,9 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
     from .config import load_configured_definition
 
     document = json.dumps(webhooks_asyncapi(load_configured_definition(args)), indent=2) + "\n"
-    if args.out:
-        from .output_files import replacing
+    from .output_files import write_document
 
-        with replacing(args.out) as out:
-            out.write(document)
-        print(f"wrote {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(document)
+    write_document(document, args.out)
     return 0
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from typing import Any
 
 from .definitions import Definition, Operation, Resource
@@ -260,14 +259,9 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
     definition = load_configured_definition(args)
     text = render_openapi(definition, args.format, base_url=getattr(args, "base_url", None))
-    if args.out:
-        from .output_files import replacing
+    from .output_files import write_document
 
-        with replacing(args.out) as out:
-            out.write(text)
-        print(f"wrote {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    write_document(text, args.out)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Triggers: a resource's webhooks compiled into the rules the poller applies to each record.
 
-A :class:`Rule` is one webhook with its trigger settled (``DESIGN.md`` §4):
+A :class:`Rule` is one webhook with its trigger settled (``docs/emitter.md``, Triggers):
 
 ``created``
     an id appears that the snapshot does not hold (declared, or by convention for events

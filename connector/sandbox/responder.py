@@ -187,7 +187,7 @@ def reply(
     tool_use_id: str = "",
     service_tier: str = "standard",
 ) -> dict[str, JSON]:
-    """The Message object answering a validated request (API reference §2.1)."""
+    """The Message object answering a validated request."""
     turns = [t for t in params.get("messages") or [] if isinstance(t, dict)]
     users = [t for t in turns if t.get("role") == "user"]
     question = _content_text(users[-1].get("content")) if users else ""

@@ -4,7 +4,7 @@ Nothing runs in the background. A batch's status is worked out from the clock wh
 read: request ``i`` of ``n`` finishes ``duration * (i + 1) / n`` seconds after creation, the
 batch ends when all have finished, when a cancel has had ``cancel_seconds`` to take effect, or
 at ``expires_at`` (created + 24 h), whichever comes first. Until then every request counts as
-``processing`` (API reference §9.8). Once ended, a batch's outcome is fixed and cached.
+``processing``. Once ended, a batch's outcome is fixed and cached.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class FileRecord:
     downloadable: bool = True
 
     def to_json(self) -> dict[str, JSON]:
-        """The FileMetadata object (API reference §5)."""
+        """The FileMetadata object."""
         return {
             "id": self.id,
             "type": "file",
@@ -133,7 +133,7 @@ class SkillRecord:
     source: str = "custom"
 
     def to_json(self, version: str) -> dict[str, JSON]:
-        """The Skill object in the shape the client's API era expects (reference §6)."""
+        """The Skill object in the shape the client's API era expects."""
         stamp = format_time(self.created_at)
         both: dict[str, JSON] = {
             "id": self.id,
@@ -313,7 +313,7 @@ class SandboxState:
             self.batches.remove(batch_id)
 
     def batch_view(self, batch: Batch, api_base: str) -> dict[str, JSON]:
-        """The MessageBatch object (API reference §3.3); ``api_base`` ends with ``/v1`` (or
+        """The MessageBatch object; ``api_base`` ends with ``/v1`` (or
         the seeds' prefix) as the client reached the sandbox, so ``results_url`` points here."""
         now = self.now()
         with self.lock:

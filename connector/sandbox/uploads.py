@@ -1,4 +1,4 @@
-"""The handlers of Files and Skills: multipart uploads, both pagination styles (§5, §6)."""
+"""The handlers of Files and Skills: multipart uploads, both pagination styles."""
 
 from __future__ import annotations
 

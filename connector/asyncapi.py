@@ -10,13 +10,11 @@ to the subscriber's URL), one message whose payload is ``{"type", "timestamp", "
 
 from __future__ import annotations
 
-import argparse
-import json
 from typing import Any
 
 from .definitions import Definition, Field, Webhook
 
-__all__ = ["add_commands", "webhooks_asyncapi"]
+__all__ = ["webhooks_asyncapi"]
 
 _TYPES: dict[str, dict[str, Any]] = {
     "String": {"type": ["string", "null"]},
@@ -164,24 +162,3 @@ def webhooks_asyncapi(definition: Definition) -> dict[str, Any]:
         "operations": operations,
         "components": {"messages": messages},
     }
-
-
-def cmd_asyncapi(args: argparse.Namespace) -> int:
-    from .config import load_configured_definition
-
-    document = json.dumps(webhooks_asyncapi(load_configured_definition(args)), indent=2) + "\n"
-    from .output_files import write_document
-
-    write_document(document, args.out)
-    return 0
-
-
-def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``connector asyncapi``."""
-    parser = subparsers.add_parser(
-        "asyncapi", help="an AsyncAPI 3.1 document of the webhooks, for subscribers"
-    )
-    parser.add_argument(
-        "--out", metavar="FILE", help="write the document to FILE (default: stdout)"
-    )
-    parser.set_defaults(func=cmd_asyncapi)

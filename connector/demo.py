@@ -8,7 +8,6 @@ the emitter is available it also starts a verifying receiver, subscribes it, and
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ from .client import Connector
 from .config import bundled_definition_path
 from .types import JSON
 
-__all__ = ["SAMPLE_REQUESTS", "add_commands", "run_demo"]
+__all__ = ["SAMPLE_REQUESTS", "run_demo"]
 
 SAMPLE_REQUESTS: list[dict[str, JSON]] = [
     {
@@ -197,19 +196,3 @@ class _Webhooks:
 
     def close(self) -> None:
         self._impl.close()
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    return run_demo(batch_seconds=args.batch_seconds, webhooks=not args.no_webhooks)
-
-
-def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``connector demo``."""
-    p = subparsers.add_parser(
-        "demo", help="the whole flow on an in-process sandbox: no key, no set-up"
-    )
-    p.add_argument(
-        "--batch-seconds", type=float, default=3.0, help="how long the sandbox takes per batch"
-    )
-    p.add_argument("--no-webhooks", action="store_true", help="skip the webhook part")
-    p.set_defaults(func=cmd_demo)

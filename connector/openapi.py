@@ -23,7 +23,6 @@ a workflow's operations in it, code generators and API consoles render it. What 
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from typing import Any
@@ -39,7 +38,7 @@ from .openapi_schemas import (
     route,
 )
 
-__all__ = ["add_commands", "definition_openapi", "render_openapi"]
+__all__ = ["definition_openapi", "render_openapi"]
 
 
 # --- document -----------------------------------------------------------------------------
@@ -252,28 +251,3 @@ def render_openapi(
     return header + yaml.dump(
         document, Dumper=_Plain, sort_keys=False, allow_unicode=True, width=100
     )
-
-
-def cmd_openapi(args: argparse.Namespace) -> int:
-    from .config import load_configured_definition
-
-    definition = load_configured_definition(args)
-    text = render_openapi(definition, args.format, base_url=getattr(args, "base_url", None))
-    from .output_files import write_document
-
-    write_document(text, args.out)
-    return 0
-
-
-def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``connector openapi``."""
-    parser = subparsers.add_parser(
-        "openapi", help="an OpenAPI 3.1 description of the definition's operations"
-    )
-    parser.add_argument(
-        "--format", choices=("yaml", "json"), default="yaml", help="the document's syntax"
-    )
-    parser.add_argument(
-        "--out", metavar="FILE", help="write the document to FILE (default: stdout)"
-    )
-    parser.set_defaults(func=cmd_openapi)

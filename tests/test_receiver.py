@@ -230,7 +230,7 @@ def test_receive_command_prints_verified_events_as_json_lines(tmp_path: object) 
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     code = (
-        "import argparse, sys; from connector.receiver_commands import add_commands;"
+        "import argparse, sys; from connector.cli.receive import add_commands;"
         "p = argparse.ArgumentParser(); add_commands(p.add_subparsers());"
         "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
     )
@@ -275,7 +275,7 @@ def test_receive_command_prints_verified_events_as_json_lines(tmp_path: object) 
 
 def test_receive_command_refuses_bad_secret() -> None:
     code = (
-        "import argparse, sys; from connector.receiver_commands import add_commands;"
+        "import argparse, sys; from connector.cli.receive import add_commands;"
         "p = argparse.ArgumentParser(); add_commands(p.add_subparsers());"
         "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
     )

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from connector.cli.sandbox import EXAMPLE_BATCH_ID, add_examples
 from connector.sandbox import ManualClock, SandboxServer, create_app
-from connector.sandbox.commands import EXAMPLE_BATCH_ID, add_examples
 
 CURL = shutil.which("curl")
 SEED_HEADERS = ["-H", "anthropic-version: 2023-06-01", "-H", "x-api-key: your-api-key"]
@@ -87,7 +87,7 @@ def test_seed_002_cancel_example_answers_canceling(server: SandboxServer, tmp_pa
 
 _RUN_CLI = """
 import argparse, sys
-from connector.sandbox.commands import add_commands
+from connector.cli.sandbox import add_commands
 parser = argparse.ArgumentParser(prog="connector")
 add_commands(parser.add_subparsers())
 args = parser.parse_args(sys.argv[1:])

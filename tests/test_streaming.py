@@ -16,6 +16,7 @@ import pytest
 
 from connector import AsyncConnector, Connector
 from connector.cli import main
+from connector.cli.streaming import print_stream
 from connector.errors import (
     InputError,
     OverloadedError,
@@ -24,7 +25,6 @@ from connector.errors import (
 )
 from connector.sandbox import SandboxServer
 from connector.sandbox.app import create_app
-from connector.stream_commands import print_stream
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITION = ROOT / "definitions" / "claude-api.json"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from connector.cli import main
+from connector.cli.workflow import parse_inputs
 from connector.errors import InputError
 from connector.sandbox.server import SandboxServer
-from connector.workflows.commands import parse_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "definitions/workflows/batch-process-and-retrieve-results.arazzo.yaml"

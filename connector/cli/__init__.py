@@ -3,9 +3,10 @@
 One home for the CLI: :mod:`.main` parses and maps errors through the one exit-code table
 (:mod:`.exits`); :mod:`.output` draws everything (rich tables, JSON, progress, waits);
 :mod:`.registry` lists which module brings which command, loaded only when that command runs;
-:mod:`.describe` and :mod:`.calls` are the engine's command groups. The other parts
-(sandbox, emitter, receiver, workflows, ...) keep their commands in their own
-``add_commands(subparsers)`` modules, listed in the registry.
+:mod:`.describe`, :mod:`.calls`, :mod:`.engine`, :mod:`.pull`, :mod:`.sandbox`,
+:mod:`.workflow`, :mod:`.events`, :mod:`.store`, :mod:`.receive` and :mod:`.serve` are the
+command groups (each an ``add_commands(subparsers)`` module listed in the registry; parsing
+and presentation only, the work is the library's).
 
 Exit codes: 0 success; 1 the upstream API or a subscriber failed; 2 bad usage, bad
 definition or bad input. Machine output goes to stdout, messages and progress to stderr.

@@ -1,5 +1,5 @@
 """``connector call`` and ``results``: the engine's commands (``pull`` is in
-:mod:`connector.pulls.commands`)."""
+:mod:`connector.cli.pull`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from connector.config import connector_options, load_configured_definition, open_connector
+from connector.cli.options import connector_options, load_configured_definition, open_connector
 from connector.errors import InputError, InputProblem
 from connector.output_files import replacing
 
@@ -159,7 +159,7 @@ def _recorder(
     remote = state.startswith(("postgresql://", "postgres://"))
     if method == "GET" or not (remote or os.path.exists(state)):
         return nullcontext(None)
-    from connector.emitter.command_support import recording_writes
+    from connector.cli.emitter_support import recording_writes
 
     return recording_writes(args, definition)
 
@@ -185,7 +185,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     ):
         operation = api.definition.resource(args.handle).operation(args.operation)
         if args.stream or operation.response_format == "sse":
-            from connector.stream_commands import print_stream
+            from connector.cli.streaming import print_stream
 
             return print_stream(api, args.handle, args.operation, params, body)
         if operation.response_format in ("binary", "jsonl") and (

@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from connector.config import load_configured_definition
+from connector.cli.options import load_configured_definition
+
+# One description for the CLI and the service (each operation with its form's JSON Schema).
+from connector.forms import describe_resource
 
 from .output import console, is_terminal, plural, print_json, say
 
 if TYPE_CHECKING:
-    from connector.definitions import Operation, Resource
     from connector.types import JSON
 
 __all__ = ["add_commands", "cmd_describe", "cmd_schema", "cmd_validate"]
@@ -46,45 +48,6 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         description="Print the JSON Schema a definition is validated against (for editors).",
     )
     p.set_defaults(func=cmd_schema)
-
-
-def describe_operation(name: str, op: Operation) -> dict[str, JSON]:
-    """One operation as ``describe --json`` shows it."""
-    return {
-        "name": name,
-        "method": op.method,
-        "operationId": op.operation_id,
-        "response": op.response_format,
-        "paginated": op.pagination is not None,
-        "description": (op.meta or {}).get("description"),
-        "placeholders": [
-            {
-                "name": p.name,
-                "type": p.type,
-                "required": p.required,
-                "description": p.description,
-                **({"default": p.default} if p.default is not None else {}),
-                **({"options": p.options} if p.options else {}),
-                **({"aliases": p.aliases} if p.aliases else {}),
-            }
-            for p in op.placeholders()
-        ],
-    }
-
-
-def describe_resource(resource: Resource) -> dict[str, JSON]:
-    """One resource as ``describe --json`` shows it."""
-    return {
-        "handle": resource.handle,
-        "endpoint": resource.endpoint.value,
-        "description": (resource.meta or {}).get("description"),
-        "fields": [{"name": f.name, "type": f.type} for f in resource.fields],
-        "operations": [describe_operation(n, op) for n, op in resource.operations.items()],
-        "webhooks": [
-            {"event": w.event, "path": w.path, "payload": [f.name for f in w.payload]}
-            for w in resource.webhooks
-        ],
-    }
 
 
 def cmd_describe(args: argparse.Namespace) -> int:

@@ -109,6 +109,14 @@ EXAMPLES: dict[str, str] = {
         "connector workflow generate message_batches --out batches.arazzo.yaml"
     ),
     "batch": _examples("connector batch run requests.jsonl --out results.jsonl"),
+    "serve": _examples(
+        "connector tokens add my-platform && connector serve",
+        "connector serve --host 0.0.0.0 --port 8080 --definitions ./definitions --emit",
+    ),
+    "tokens": _examples("connector tokens add my-platform", "connector tokens list"),
+    "tokens add": _examples("connector tokens add my-platform   # printed once"),
+    "tokens list": _examples("connector tokens list"),
+    "tokens remove": _examples("connector tokens remove my-platform"),
     "batch run": _examples(
         "connector batch run requests.jsonl --out results.jsonl",
         "connector batch run requests.jsonl --no-wait",

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 from rich_argparse import RawDescriptionRichHelpFormatter
 
 from connector import __version__
-from connector.secret_files import add_secret_file
+from connector.cli.secret_files import add_secret_file
 from connector.settings import DEFAULT_STATE
 
 from .examples import EXAMPLES

@@ -12,18 +12,14 @@ well, so a cron job or a monitoring agent can alert on it:
 
 from __future__ import annotations
 
-import argparse
-import json
-import time
 from collections.abc import Sequence
-from dataclasses import asdict
 
-from connector.emitter.store import QuarantinedRecord, Store, SubscriptionHealth
+from connector.emitter.store import QuarantinedRecord, SubscriptionHealth
 
 # A quarantined record counts as a problem while the poller keeps meeting it (and a day after).
 QUARANTINE_HORIZON = 86400.0
 
-__all__ = ["add_commands", "assess", "status"]
+__all__ = ["assess"]
 
 
 _REFUSED = {401: "rejects our signatures", 403: "refuses our deliveries"}
@@ -73,69 +69,3 @@ def assess(
         "problems": problems,
     }
     return totals, problems
-
-
-def _last_answers(store: Store, health: list[SubscriptionHealth]) -> dict[str, int | None]:
-    """The last HTTP status each failing subscription got (None: no answer at all)."""
-    answers: dict[str, int | None] = {}
-    for sub in health:
-        if sub.failing_since is None:
-            continue
-        tried = [
-            d for d in store.list_deliveries(subscription_id=sub.id, status="pending") if d.attempts
-        ]
-        if tried:
-            answers[sub.id] = max(tried, key=lambda d: d.updated_at).last_status
-    return answers
-
-
-def _line(sub: SubscriptionHealth, now: float, answer: int | None) -> dict[str, object]:
-    return {
-        "id": sub.id,
-        "url": sub.url,
-        "state": sub.state,
-        "disabled_reason": sub.disabled_reason,
-        "failing_for_s": None if sub.failing_since is None else round(now - sub.failing_since, 1),
-        "last_status": answer,
-        "pending": sub.pending,
-        "delivering": sub.delivering,
-        "delivered": sub.delivered,
-        "failed": sub.failed,
-        "oldest_waiting_s": None
-        if sub.oldest_waiting_at is None
-        else round(now - sub.oldest_waiting_at, 1),
-    }
-
-
-def status(args: argparse.Namespace) -> int:
-    """Print the health report; with ``--check``, exit 1 when something needs attention."""
-    from connector.emitter.command_support import opened_store
-
-    now = time.time()
-    with opened_store(args) as store:
-        health = store.health()
-        answers = _last_answers(store, health)
-        quarantined = store.list_quarantined()
-    for sub in health:
-        print(json.dumps(_line(sub, now, answers.get(sub.id))))
-    for record in quarantined:
-        print(json.dumps({"quarantined": asdict(record)}))
-    totals, problems = assess(health, now, args.max_wait, answers, quarantined)
-    print(json.dumps(totals))
-    return 1 if args.check and problems else 0
-
-
-def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``connector status``."""
-    parser = subparsers.add_parser("status", help="webhook delivery health, per subscription")
-    parser.add_argument(
-        "--check", action="store_true", help="exit 1 when something needs attention"
-    )
-    parser.add_argument(
-        "--max-wait",
-        type=float,
-        default=3600.0,
-        metavar="SECONDS",
-        help="how long an event may wait (default 3600)",
-    )
-    parser.set_defaults(func=status)

@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..config import open_connector
-from ..errors import InputError, InputProblem
-from .fanout import DEFAULT_CONCURRENCY
-from .outputs import FORMATS, write_records
-from .pull import PAGE_CAP, Pull
-from .state import PullStateStore
+from connector.cli.options import open_connector
+from connector.errors import InputError, InputProblem
+from connector.pulls.fanout import DEFAULT_CONCURRENCY
+from connector.pulls.outputs import FORMATS, write_records
+from connector.pulls.pull import PAGE_CAP, Pull
+from connector.pulls.state import PullStateStore
 
 __all__ = ["add_commands", "cmd_pull"]
 
@@ -81,11 +81,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def cmd_pull(args: argparse.Namespace) -> int:
     """Run one pull; the checkpoint is stored only after the output is safely written."""
-    from ..cli.calls import parse_params
+    from connector.cli.calls import parse_params
 
     params = parse_params(args.param or [])
     if args.to:
-        from .dlt_source import run_pipeline
+        from connector.pulls.dlt_source import run_pipeline
 
         if args.out or args.output or args.raw:
             option = "--out" if args.out else "--output" if args.output else "--raw"
@@ -110,8 +110,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
             )
         print(summary, file=sys.stderr)
         return 0
-    from ..cli.output import is_terminal, plural
-    from ..cli.output import write_records as show_records
+    from connector.cli.output import is_terminal, plural
+    from connector.cli.output import write_records as show_records
 
     on_screen = not args.out and not args.output and is_terminal()
     output = args.output or ("parquet" if (args.out or "").endswith(".parquet") else "jsonl")

@@ -14,9 +14,9 @@ import sys
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from connector.cli.secret_files import add_secret_file
 from connector.errors import SubscriptionError
 from connector.receiver import ReceivedEvent, create_receiver_app
-from connector.secret_files import add_secret_file
 
 __all__ = ["add_commands", "receive"]
 

@@ -11,14 +11,13 @@ from contextlib import ExitStack, closing
 from pathlib import Path
 
 from connector.errors import InputError, InputProblem
-
-from .batch import BatchLimits, read_requests, run_batches
-from .binding import OperationExecutor
-from .document import ArazzoDocument, load_document
-from .executors import ConnectorExecutor
-from .expressions import JSON
-from .portability import portability_warnings
-from .runner import DEFAULT_DEADLINE, RunOptions, WorkflowRunner
+from connector.workflows.batch import BatchLimits, read_requests, run_batches
+from connector.workflows.binding import OperationExecutor
+from connector.workflows.document import ArazzoDocument, load_document
+from connector.workflows.executors import ConnectorExecutor
+from connector.workflows.expressions import JSON
+from connector.workflows.portability import portability_warnings
+from connector.workflows.runner import DEFAULT_DEADLINE, RunOptions, WorkflowRunner
 
 __all__ = ["add_commands", "parse_inputs"]
 
@@ -170,9 +169,8 @@ def generate_workflow_command(args: argparse.Namespace) -> int:
     """Print (or write) the generated Arazzo document as YAML."""
     import yaml
 
-    from connector.config import load_configured_definition
-
-    from .generation import generate_workflow
+    from connector.cli.options import load_configured_definition
+    from connector.workflows.generation import generate_workflow
 
     document = generate_workflow(
         load_configured_definition(args), args.handle, source_url=args.source_url
@@ -224,7 +222,7 @@ def _complete_inputs(
         return
     properties = schema.get("properties") or {}
     if "apiKey" in properties and "apiKey" not in inputs:
-        from connector.config import settings_from_args
+        from connector.cli.options import settings_from_args
 
         settings = settings_from_args(args)
         definition = settings.load_definition()
@@ -255,8 +253,8 @@ def _executors(
 ) -> dict[str, OperationExecutor]:
     """A source maps to ``--source NAME=FILE``, else to its URL when that file exists here and
     is one of our definitions, else to the configured (by default the bundled) definition."""
+    from connector.cli.options import connector_options, load_configured_definition
     from connector.client import Connector
-    from connector.config import connector_options, load_configured_definition
     from connector.definitions import load_definition
 
     given: dict[str, str] = {}
@@ -292,8 +290,8 @@ def _executors(
 def batch_run_command(args: argparse.Namespace) -> int:
     """Validate, submit, wait with progress on stderr, save results and print a summary."""
     from connector.cli.calls import retry_wait
+    from connector.cli.options import open_connector
     from connector.cli.output import BatchProgress, print_json, say
-    from connector.config import open_connector
 
     try:
         with args.requests.open(encoding="utf-8") as handle:

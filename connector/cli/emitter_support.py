@@ -1,6 +1,6 @@
 """What the emitter's commands share: the store named by ``--state``, error-to-exit mapping,
-output (JSON lines on stdout, messages on stderr), times (RFC 3339, ``--since`` moments) and the
-write-through observer other commands use (``connector call``)."""
+output (JSON lines on stdout, messages on stderr), ``--since`` moments, and the write-through
+observer ``connector call`` uses."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from connector.config import default_state
 from connector.definitions import Definition
 from connector.emitter.guard import Guard
 from connector.emitter.store import Store, open_store
+from connector.emitter.views import rfc3339
 from connector.emitter.writes import WriteRecorder
 from connector.errors import ConfigurationError, ConnectorError, InputError, InputProblem
 
@@ -119,13 +120,6 @@ def command(body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
     handler.__name__ = body.__name__
     handler.__doc__ = body.__doc__
     return handler
-
-
-def rfc3339(value: float | None) -> str | None:
-    """Epoch seconds as RFC 3339 UTC text (None stays None)."""
-    if value is None:
-        return None
-    return datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_moment(text: str, now: float, *, option: str = "--since") -> float:

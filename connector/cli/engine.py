@@ -19,9 +19,9 @@ import argparse
 import json
 import sys
 
-from .client import Connector
-from .config import connector_options, load_configured_definition
-from .errors import AuthenticationError, InputError, InputProblem, TransportError
+from connector.cli.options import connector_options, load_configured_definition
+from connector.client import Connector
+from connector.errors import AuthenticationError, InputError, InputProblem, TransportError
 
 __all__ = ["add_commands", "cmd_check", "cmd_operation", "cmd_stream"]
 
@@ -84,7 +84,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    from .cli import parse_params
+    from connector.cli import parse_params
 
     definition = load_configured_definition(args)
     operation = definition.resource(args.handle).operation(args.operation)
@@ -104,8 +104,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 
 def cmd_operation(args: argparse.Namespace) -> int:
-    from .cli import parse_params
-    from .cli.output import dumps
+    from connector.cli import parse_params
+    from connector.cli.output import dumps
 
     definition = load_configured_definition(args)
     with Connector(definition, **connector_options(args)) as api:

@@ -11,11 +11,10 @@ from types import FrameType
 import uvicorn
 
 from connector.errors import ConfigurationError
-
-from .app import SEED_PREFIX, create_app
-from .faults import FaultPlan
-from .server import listen_socket, quiet_dropped_connections
-from .state import SandboxState
+from connector.sandbox.app import SEED_PREFIX, create_app
+from connector.sandbox.faults import FaultPlan
+from connector.sandbox.server import listen_socket, quiet_dropped_connections
+from connector.sandbox.state import SandboxState
 
 __all__ = ["EXAMPLE_BATCH_ID", "add_commands", "add_examples", "run_sandbox"]
 

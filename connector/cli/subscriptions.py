@@ -1,4 +1,4 @@
-"""The ``subscriptions`` commands: who receives which webhooks.
+"""``connector subscriptions``: who receives which webhooks.
 
 ::
 
@@ -13,19 +13,12 @@ from __future__ import annotations
 import argparse
 import time
 
+from connector.cli.emitter_support import command, opened_store, out, parse_moment, say
 from connector.cli.hints import check_events, guard_hint, same_url
-from connector.config import load_configured_definition
-from connector.emitter.command_support import (
-    command,
-    opened_store,
-    out,
-    parse_moment,
-    rfc3339,
-    say,
-)
-from connector.emitter.store import Subscription
+from connector.cli.options import load_configured_definition
+from connector.cli.secret_files import add_secret_file
+from connector.emitter.views import subscription_json as _subscription_json
 from connector.errors import SubscriptionError, UnsafeDestinationError
-from connector.secret_files import add_secret_file
 
 __all__ = ["add_commands"]
 
@@ -81,20 +74,6 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     disable.set_defaults(func=subscriptions_disable)
 
 
-def _subscription_json(sub: Subscription) -> dict[str, object]:
-    return {
-        "id": sub.id,
-        "url": sub.url,
-        "events": list(sub.events) or ["*"],
-        "state": sub.state,
-        "disabled_reason": sub.disabled_reason,
-        "failing_since": rfc3339(sub.failing_since),
-        "created_at": rfc3339(sub.created_at),
-        "secrets": len(sub.secrets),
-    }
-
-
-@command
 @command
 def subscriptions_add(args: argparse.Namespace) -> int:
     """Add a subscription; print it as JSON, with the secret only if it was generated here."""

@@ -13,12 +13,12 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
-from .client import Connector
-from .definitions import Operation, Resource
-from .errors import InputError, InputProblem
-from .requests import UNSET
-from .sse import value_at
-from .types import JSON
+from connector.client import Connector
+from connector.definitions import Operation, Resource
+from connector.errors import InputError, InputProblem
+from connector.requests import UNSET
+from connector.sse import value_at
+from connector.types import JSON
 
 __all__ = ["print_stream", "streaming_twin"]
 

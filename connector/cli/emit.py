@@ -18,9 +18,10 @@ import time
 
 import anyio
 
-from connector.cli.emitter_support import command, opened_store, out, positive, rfc3339, say, whole
+from connector.cli.emitter_support import command, opened_store, out, rfc3339, say
 from connector.cli.hints import refuse_without_credentials
 from connector.cli.options import load_configured_definition, settings_from_args
+from connector.cli.value_types import positive, whole
 from connector.client import AsyncConnector
 from connector.emitter.guard import Guard
 from connector.emitter.service import DEFAULT_INTERVAL, CycleReport, Emitter, stop_on_signals

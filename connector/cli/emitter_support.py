@@ -29,35 +29,15 @@ __all__ = [
     "opened_store",
     "out",
     "parse_moment",
-    "positive",
     "recording_writes",
     "rfc3339",
     "say",
     "state_location",
-    "whole",
 ]
 
 REPLAY_WINDOW = 30 * 86400.0
 _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([smhd])$")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def positive(text: str) -> float:
-    """An argparse type: a number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
-    return value
-
-
-def whole(text: str) -> int:
-    """An argparse type: a whole number from 1."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"a whole number from 1: {text!r}")
-    return int(text)
 
 
 def say(message: str) -> None:

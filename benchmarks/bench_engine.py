@@ -221,6 +221,48 @@ def bench_concurrent(base_url: str, batch_id: str, count: int, rounds: int) -> l
             "engine": lambda: api.call("message_batches", "read", {"batch_id": batch_id}),
             "sdk": lambda: sdk.messages.batches.retrieve(batch_id),
         }
+        closers: list[Any] = []
+        # The candidates for the engine's client (issue 11, item 3): httpx2 (the SDK's), plain
+        # aiohttp, and the engine over the service's httpx-over-aiohttp transport.
+        if has_module("httpx2"):
+            import httpx2
+
+            client2 = httpx2.AsyncClient(
+                base_url=base_url,
+                headers=HEADERS,
+                limits=httpx2.Limits(max_connections=32, max_keepalive_connections=32),
+            )
+            closers.append(client2.aclose)
+
+            async def plain2() -> Any:
+                response = await client2.get(url)
+                response.raise_for_status()
+                return response.json()
+
+            one["httpx2"] = plain2
+        import aiohttp
+
+        session = aiohttp.ClientSession(
+            base_url=base_url, headers=HEADERS, connector=aiohttp.TCPConnector(limit=32)
+        )
+        closers.append(session.close)
+
+        async def plain_aiohttp() -> Any:
+            async with session.get(url) as response:
+                response.raise_for_status()
+                return await response.json()
+
+        one["aiohttp"] = plain_aiohttp
+        if has_module("connector.platform.transport"):
+            from connector.platform.transport import AiohttpTransport
+
+            over = AsyncConnector(
+                DEFINITION_PATH, base_url=base_url, api_key=KEY, transport=AiohttpTransport()
+            )
+            closers.append(over.aclose)
+            one["engine/aiohttp"] = lambda: over.call(
+                "message_batches", "read", {"batch_id": batch_id}
+            )
 
         async def run(name: str) -> float:
             gate = asyncio.Semaphore(32)
@@ -242,6 +284,8 @@ def bench_concurrent(base_url: str, batch_id: str, count: int, rounds: int) -> l
         await api.aclose() if hasattr(api, "aclose") else None
         await client.aclose()
         await sdk.close()
+        for close in closers:
+            await close()
         return samples
 
     samples = asyncio.run(measure())
@@ -262,6 +306,14 @@ def bench_concurrent(base_url: str, batch_id: str, count: int, rounds: int) -> l
             f"{count} reads at concurrency 32: sdk / httpx",
             ratios(samples, "sdk", "httpx"),
         ),
+    ] + [
+        Figure(
+            "engine",
+            f"{count} reads at concurrency 32: {other} / httpx",
+            ratios(samples, other, "httpx"),
+        )
+        for other in ("httpx2", "aiohttp", "engine/aiohttp")
+        if other in samples
     ]
 
 

@@ -4,6 +4,8 @@
 
 Every variant is a fresh process; rounds are interleaved in rotating order. ``call`` runs
 against a sandbox on 127.0.0.1 started once beforehand (its start is not measured).
+Measured with bytecode caches, as an installed package runs (``PYTHONDONTWRITEBYTECODE`` is
+removed for the commands; the warm-up run writes the caches).
 ``workflow run`` is compared with Jentic's arazzo-runner where it is installed.
 """
 
@@ -36,6 +38,9 @@ def suite(quick: bool) -> list[Figure]:
             "ANTHROPIC_API_KEY": "sk-bench-not-a-secret",
             "NO_COLOR": "1",
         }
+        # An installed package runs from bytecode (pip compiles it on install); a development
+        # shell that sets PYTHONDONTWRITEBYTECODE would make every start compile the sources.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         variants = {
             "python": wall_time([sys.executable, "-c", "pass"], env=env),
             "--help": wall_time([*cli, "--help"], env=env),

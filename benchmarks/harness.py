@@ -158,7 +158,10 @@ def has_module(name: str) -> bool:
     """Whether a baseline's package is installed (the row then says it is missing)."""
     import importlib.util
 
-    return importlib.util.find_spec(name) is not None
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # a dotted name whose package is missing
+        return False
 
 
 def _format(value: float | None, unit: str) -> str:

@@ -25,10 +25,12 @@ import json
 import threading
 import time
 from collections.abc import Callable
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .errors import AuthenticationError, ConfigurationError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["NEEDED_PARAMS", "ClientCredentials", "basic_header"]
 
@@ -73,6 +75,8 @@ class ClientCredentials:
                 f"auth.params.clientAuth must be 'basic' or 'body', not {client_auth!r}",
                 setting="auth.params.clientAuth",
             )
+        import httpx  # here, not at the top: loading a definition needs no HTTP client
+
         try:
             url = httpx.URL(token_url)
         except httpx.InvalidURL:
@@ -119,6 +123,8 @@ class ClientCredentials:
             headers["authorization"] = basic_header(self.client_id, self._secret)
         else:
             form.update(client_id=self.client_id, client_secret=self._secret)
+        import httpx
+
         return httpx.Request("POST", self.token_url, data=form, headers=headers)
 
     def accept(self, response: httpx.Response) -> str:

@@ -28,6 +28,7 @@ from .pagination import compile_paginator
 from .placeholders import coerce_value
 from .pulls.spec import check_pulls
 from .selectors import Selector, SelectorSyntaxError, path_selector
+from .shaping import RecordShape, compile_shape
 from .templates import (
     CompiledTemplate,
     Mode,
@@ -39,6 +40,7 @@ from .templates import (
 from .types import JSON
 
 if TYPE_CHECKING:
+    from .definition_parts import Field
     from .definitions import Connection, Operation, Placeholder, Resource, Template, TemplateMap
 
 _SELECTOR_ALLOWED = "a list of keys and indices, or JSONPath starting with '$'"
@@ -235,6 +237,15 @@ def _compile_service(check: _Checker, connection: Connection) -> None:
         )
 
 
+def _record_shape(fields: Sequence[Field]) -> RecordShape | None:
+    """The fields compiled into one shaping function (None while a selector is broken: the
+    definition then fails to load anyway)."""
+    parts = [(f.name, f.type, f._selector) for f in fields]
+    if any(selector is None for _, _, selector in parts):
+        return None
+    return compile_shape([(name, kind, s) for name, kind, s in parts if s is not None])
+
+
 def _compile_resource(
     check: _Checker,
     loc: list[str | int],
@@ -251,6 +262,7 @@ def _compile_resource(
         check.renders([*loc, "endpoint", "value"], endpoint, samples)
     for f_index, field in enumerate(resource.fields):
         field._selector = check.selector([*loc, "fields", f_index, "selector"], field.selector)
+    resource._shape = _record_shape(resource.fields)
     check.selector([*loc, "idField"], resource.id_field)
     for name, operation in resource.operations.items():
         operation._name = name
@@ -278,6 +290,7 @@ def _compile_resource(
             field._selector = check.selector(
                 [*w_loc, "payload", p_index, "selector"], field.selector
             )
+        webhook._shape = _record_shape(webhook.payload)
         trigger = webhook.trigger
         if trigger is not None:
             if trigger.selector is not None:

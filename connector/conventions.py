@@ -21,14 +21,16 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
 from .selectors import Selector
 from .types import JSON
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["GENERIC", "Conventions", "DeleteReceipt", "ErrorEnvelope", "Rules", "packaged_service"]
 

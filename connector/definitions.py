@@ -52,6 +52,7 @@ from .pagination import (
 )
 from .pulls.spec import Child, ChildWhere, Incremental
 from .selectors import Selector
+from .shaping import RecordShape
 from .types import JSON
 
 __all__ = [
@@ -281,6 +282,7 @@ class Webhook(_Strict):
     payload: list[Field] = []
     trigger: Trigger | None = None
     meta: dict[str, JSON] | None = None
+    _shape: RecordShape | None = PrivateAttr(default=None)
 
 
 class Resource(_Strict):
@@ -296,6 +298,7 @@ class Resource(_Strict):
     id_field: SelectorSpec = PydanticField(default=["id"], alias="idField")
     children: list[Child] = []
     """Extension: records a data pull fetches per record of this one (:mod:`connector.pulls.spec`)."""
+    _shape: RecordShape | None = PrivateAttr(default=None)
 
     def operation(self, name: str) -> Operation:
         """The named operation, or an InputError that lists the ones there are."""

@@ -17,7 +17,7 @@ import httpx
 from .conventions import Rules
 from .definitions import Operation, Resource
 from .pagination import PageRequest, PageWalk
-from .responses import error_from_response, extract_record, parse_json, select_items
+from .responses import error_from_response, parse_json, record_shape, select_items
 from .types import JSON
 
 __all__ = ["AsyncListing", "Listing", "page_size_parameter"]
@@ -113,8 +113,8 @@ class _Walker:
                 self.walk.stop()
         if not self.shape:
             return items
-        fields = self.resource.fields
-        return [extract_record(fields, item) if isinstance(item, dict) else item for item in items]
+        shape = record_shape(self.resource)
+        return [shape(item) if isinstance(item, dict) else item for item in items]
 
 
 class _Flags:

@@ -4,12 +4,12 @@ typed :class:`~connector.errors.UpstreamError`, or the parameters of the next pa
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import httpx
 
 from .conventions import GENERIC, Rules
-from .definitions import Field, Operation, Resource
+from .definitions import Field, Operation, Resource, Webhook
 from .errors import ResponseError, UpstreamError, error_class_for
 from .types import JSON
 
@@ -17,6 +17,7 @@ __all__ = [
     "error_from_response",
     "extract_record",
     "parse_json",
+    "record_shape",
     "select_items",
     "shape_records",
 ]
@@ -97,6 +98,16 @@ def extract_record(fields: Sequence[Field], document: JSON) -> dict[str, JSON]:
     return {field.name: field.extract(document) for field in fields}
 
 
+def record_shape(owner: Resource | Webhook) -> Callable[[JSON], dict[str, JSON]]:
+    """The function that shapes one item into ``owner``'s record (a resource's ``fields`` or a
+    webhook's ``payload``): the one the compiler built at load, else field by field."""
+    shape = (owner.__pydantic_private__ or {}).get("_shape")
+    if shape is not None:
+        return shape  # type: ignore[no-any-return]
+    fields = owner.fields if isinstance(owner, Resource) else owner.payload
+    return lambda document: extract_record(fields, document)
+
+
 def select_items(operation: Operation, payload: JSON, conventions: Rules = GENERIC) -> list[JSON]:
     """The item list of a list response: the operation's ``records`` selector, else the
     conventions' default (``data``, else the payload itself when it is a list)."""
@@ -127,10 +138,11 @@ def shape_records(
         return payload
     if operation.pagination is not None or operation.records is not None:
         items = select_items(operation, payload, conventions)
-        return [extract_record(resource.fields, item) for item in items]
+        shape = record_shape(resource)
+        return [shape(item) for item in items]
     if conventions.is_receipt(payload, operation.method):
         return payload  # a deletion receipt has none of the record's fields
-    record = extract_record(resource.fields, payload)
+    record = record_shape(resource)(payload)
     if isinstance(payload, dict) and payload and all(v is None for v in record.values()):
         # Not a record of this resource at all (count_tokens answers {"input_tokens": N}):
         # shaping it would return only nulls and lose the answer, so it is returned as is.

@@ -115,7 +115,15 @@ def _generated(fields: Sequence[tuple[str, FieldType, Selector]]) -> Getter | No
             lines.append(f"    v = get({steps[0]!r})")
             lines.append(f"    v = v.get({steps[1]!r}) if v.__class__ is dict else None")
         convert = _INLINE.get(field_type)
-        if convert is None:
+        if field_type in ("Integer", "Number"):
+            # The common case (already a JSON number) inline; strings and floats convert.
+            kinds = "v.__class__ is int" + (
+                " or v.__class__ is float" if field_type == "Number" else ""
+            )
+            lines.append(
+                f"    record[{name!r}] = v if v is None or {kinds} else _convert[{index}](v)"
+            )
+        elif convert is None:
             lines.append(f"    record[{name!r}] = None if v is None else _convert[{index}](v)")
         else:
             lines.append(f"    record[{name!r}] = {convert}")

@@ -298,3 +298,15 @@ async def test_deliverer_refuses_private_targets_on_every_attempt(
         assert len(outcomes) == 3
         assert all(o.result == "retry" and "guard" in (o.error or "") for o in outcomes)
     assert listener.connections == 0
+
+
+def test_remembered_verdicts_stay_per_policy_and_refusals_are_never_remembered() -> None:
+    url = "http://127.0.0.1:8080/hook"
+    permissive, strict = Guard(allow_private=True), Guard()
+    for _ in range(3):  # the second and third calls are answered from the cache
+        assert permissive.validate_url(url) == url
+        with pytest.raises(UnsafeDestinationError):
+            strict.validate_url(url)  # another policy: its own verdict, not the cached one
+    assert Guard(allow_private=True).validate_url(url) == url  # an equal policy shares it
+    with pytest.raises(UnsafeDestinationError):
+        permissive.validate_url("http://127.0.0.1:8080/a b")

@@ -390,3 +390,26 @@ def test_a_damaged_checkpoint_is_reported_and_full_refresh_starts_again(
     assert code == 0 and len(_lines(out)) == 2
     code, out, _ = _cli(capsys, sandbox, state, "message_batches", "--incremental")
     assert code == 0 and out == ""
+
+
+def test_a_pull_asks_for_the_largest_page_unless_the_limit_is_given(
+    sandbox: SandboxServer, clock: ManualClock
+) -> None:
+    _ended_batches(sandbox, clock, 25, at_minutes=60)
+    limits: list[str | None] = []
+
+    def seen(request: httpx.Request) -> None:
+        if request.url.path.endswith("/batches"):
+            limits.append(request.url.params.get("limit"))
+
+    http = httpx.Client(event_hooks={"request": [seen]})
+    with Connector(BATCHES, base_url=sandbox.base_url, api_key=KEY, http_client=http) as api:
+        assert len(list(Pull(api, "message_batches").records())) == 25
+        assert limits == ["1000"]  # maxPageSize: one request instead of two at the default 20
+        limits.clear()
+        assert len(list(Pull(api, "message_batches", max_items=7).records())) == 7
+        assert limits == ["7"]  # no more than asked for
+        limits.clear()
+        assert len(list(Pull(api, "message_batches", params={"limit": 10}).records())) == 25
+        assert limits == ["10", "10", "10"]  # the user's page size wins
+    http.close()

@@ -25,6 +25,7 @@ import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import anyio
@@ -148,7 +149,16 @@ class Guard:
         return is_public(address)
 
     def validate_url(self, url: str) -> str:
-        """Check a target URL's text; return it unchanged or raise :class:`UnsafeDestinationError`."""
+        """Check a target URL's text; return it unchanged or raise :class:`UnsafeDestinationError`.
+
+        The verdict depends on nothing but this policy and the text (no DNS: the resolver
+        checks every address at every new connection), so an accepted URL is remembered and
+        the next attempt to it skips the parsing (refusals are not cached)."""
+        if url.__class__ is str:
+            return _accepted(self, url)
+        return self._checked_url(url)
+
+    def _checked_url(self, url: str) -> str:
         if not isinstance(url, str) or any(c in url for c in "\\\r\n\t ") or not url.isprintable():
             raise UnsafeDestinationError("the URL holds backslashes or whitespace", url=url)
         try:
@@ -215,6 +225,12 @@ class Guard:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         return await self.resolve(parts.hostname or "", port)
+
+
+@lru_cache(maxsize=4096)
+def _accepted(guard: Guard, url: str) -> str:
+    """:meth:`Guard.validate_url`, remembered per (policy, URL); an exception is not cached."""
+    return guard._checked_url(url)
 
 
 def _ip_literal(host: str, url: str) -> IPAddress | None:

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from connector.definitions import Condition, Resource, Webhook
+from connector.responses import record_shape
 from connector.selectors import Selector, compile_selector
 from connector.types import JSON
 
@@ -135,7 +136,7 @@ class Rule:
     def data(self, record: JSON) -> dict[str, JSON]:
         """The event's ``data``: the webhook's payload fields, typed (datetimes stay datetimes
         here and become RFC 3339 strings in the frozen body)."""
-        return {f.name: f.extract(record) for f in self.webhook.payload}
+        return record_shape(self.webhook)(record)
 
     def stored_data(self, record: JSON) -> dict[str, JSON]:
         """:meth:`data` with datetimes as RFC 3339 strings, fit to keep in a snapshot."""

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-
-import httpx
+from typing import TYPE_CHECKING
 
 from ..errors import PaginationError
 from ..selectors import Selector, SelectorSyntaxError
@@ -19,6 +18,9 @@ from .styles import (
     PageNumberPagination,
     Pagination,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["PageRequest", "PageWalk", "Paginator", "compile_paginator"]
 
@@ -277,6 +279,8 @@ def _origin(url: httpx.URL) -> str:
 
 @lru_cache(maxsize=64)
 def _base(origin: str) -> tuple[str, str, str]:
+    import httpx
+
     url = httpx.URL(origin)
     return _origin(url), url.path.rstrip("/"), origin
 

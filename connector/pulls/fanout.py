@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, InputProblem
-from ..responses import extract_record
+from ..responses import record_shape
 from ..types import JSON
 from .spec import Child
 
@@ -154,9 +154,10 @@ def iterate_children(
     resource = api.definition.resource(handle)
     child = find_child(resource, with_)
     fields = resource.fields
+    shape = record_shape(resource)
 
     def parents() -> Iterator[JSON]:
         for item in api.iterate(handle, operation, params, raw=True, max_items=max_items):
-            yield extract_record(fields, item) if fields and isinstance(item, dict) else item
+            yield shape(item) if fields and isinstance(item, dict) else item
 
     yield from fan_out(api, handle, child, parents(), concurrency=concurrency, raw=raw)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InputError, InputProblem
 from ..listing import Listing, page_size_parameter
-from ..responses import extract_record
+from ..responses import record_shape
 from ..selectors import Selector
 from ..types import JSON
 from .fanout import DEFAULT_CONCURRENCY, fan_out, find_child
@@ -115,11 +115,14 @@ class Pull:
     def parents(self) -> Iterator[tuple[JSON, JSON]]:
         """(raw item, shaped record) of each new record of the listing itself."""
         fields = self.resource.fields
+        shape = record_shape(self.resource)
         # The largest page the API serves, unless the caller set the page size itself; and a
         # page cap that is reported, never taken for the end of the listing.
         op = self.resource.operation(self.operation)
         size_param = page_size_parameter(op)
         largest = op.paginator.max_page_size if op.paginator is not None else None
+        if largest is not None and self.max_items is not None and 0 < self.max_items < largest:
+            largest = self.max_items  # no more than asked for
         listing = self.api.listing(
             self.handle,
             self.operation,
@@ -133,7 +136,7 @@ class Pull:
         items = iter(listing)
         try:
             for item in items:
-                record = extract_record(fields, item) if fields and isinstance(item, dict) else item
+                record = shape(item) if fields and isinstance(item, dict) else item
                 if self.filter is not None:
                     # A parent without children yet (a batch still processing) is looked at
                     # again next time: the checkpoint stays below it.

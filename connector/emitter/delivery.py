@@ -37,8 +37,9 @@ import httpx
 from anyio.abc import TaskGroup
 
 from connector.emitter.breaker import CircuitBreaker
+from connector.emitter.completions import GroupCommit
 from connector.emitter.guard import Guard
-from connector.emitter.outcomes import Outcome, record_attempt
+from connector.emitter.outcomes import Outcome, delivered, record_attempt
 from connector.emitter.schedule import RetrySchedule
 from connector.emitter.sender import GuardedSender, Sender, SendFailed, SendTimeout, TransportSender
 from connector.emitter.signing import sign
@@ -129,6 +130,8 @@ class Deliverer:
         # Set while run_forever runs: transient store failures are then waited out.
         self._stop: anyio.Event | None = None
         self._store_trouble = False
+        # Successful attempts are committed several per transaction (group commit).
+        self.completions = GroupCommit(store, run=self._durably)
         self.metrics: Metrics | None = None
         """Where attempts are counted (``connector emit --metrics-port``), if anywhere."""
         self.failure: str | None = None
@@ -243,6 +246,17 @@ class Deliverer:
                 log.warning("the state store works again; carrying on")
             return result
 
+    async def _settle(
+        self, lease: Lease, attempt: Attempt, retry_after: str | None, timed_out: bool
+    ) -> Outcome:
+        """Record the attempt durably: a success through the group commit, anything else
+        (retries, dead letters, signals) in a transaction of its own."""
+        outcome = delivered(lease, attempt)
+        if outcome is not None:
+            await self.completions.complete(lease, attempt)
+            return outcome
+        return await self._durably(partial(self._record, lease, attempt, retry_after, timed_out))
+
     def _record(
         self, lease: Lease, attempt: Attempt, retry_after: str | None, timed_out: bool
     ) -> Outcome:
@@ -294,9 +308,7 @@ class Deliverer:
             async with self._slot(lease.subscription.id):
                 attempt, retry_after, timed_out = await self._attempt(lease)
             try:
-                outcome = await self._durably(
-                    partial(self._record, lease, attempt, retry_after, timed_out)
-                )
+                outcome = await self._settle(lease, attempt, retry_after, timed_out)
             except StoreError as exc:
                 if self._stop is None:
                     raise

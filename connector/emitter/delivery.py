@@ -64,6 +64,9 @@ STORE_BACKOFF_MAX = 30.0
 # With a store that tells when work is queued (PostgreSQL's NOTIFY), the table is still read
 # this often, for retries falling due.
 LISTENING_IDLE = 0.5
+# A busy deliverer leases again when half its capacity is free; with less free, it still
+# leases at least this often (seconds), so slow endpoints cannot hold new work back long.
+LEASE_PATIENCE = 0.2
 
 
 def user_agent() -> str:
@@ -417,9 +420,21 @@ class Deliverer:
 
     async def _feed(self, group: TaskGroup, stop: anyio.Event, idle: float) -> None:
         self._stop = stop
+        leased_at = -LEASE_PATIENCE
         while not stop.is_set():
-            self._wake = anyio.Event()
             capacity = self.concurrency - sum(self._inflight.values())
+            if (
+                not self._wake.is_set()
+                and capacity < self.concurrency // 4
+                and anyio.current_time() - leased_at < LEASE_PATIENCE
+            ):
+                # Busy: a lease costs about as much for 5 deliveries as for 50, so wait
+                # for the in-flight work to drain to half (which wakes us) unless it stalls.
+                with anyio.move_on_after(idle):
+                    await self._wake.wait()
+                continue
+            self._wake = anyio.Event()
+            leased_at = anyio.current_time()
             try:
                 leases = await self._lease(self.clock(), capacity)
             except StoreError as exc:

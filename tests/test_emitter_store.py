@@ -291,6 +291,18 @@ def test_complete_many_records_several_in_one_transaction_and_skips_lost_leases(
     assert store.complete_many([]) == []
 
 
+def test_complete_many_resets_each_failure_clock(store: SQLStore) -> None:
+    a, b = store.add_subscription(URL), store.add_subscription(URL)
+    store.commit_poll("files", {}, [], [_event("f1"), _event("f2")], baseline=True)
+    leases = store.lease_due(1_000_000.0, 10, "w", 30)
+    for lease in leases[:2]:
+        store.reschedule(lease, Attempt(1_000_000.0, 500, 1.0), 1_000_001.0)
+    assert store.get_subscription(a.id).failing_since == 1_000_000.0
+    store.complete_many([(x, Attempt(1_000_001.0, 200, 1.0)) for x in leases[2:]])
+    assert [store.get_subscription(s.id).failing_since for s in (a, b)] == [None, None]
+    assert [store.get_subscription(s.id).failures for s in (a, b)] == [0, 0]
+
+
 def test_complete_many_is_all_or_nothing(store: SQLStore) -> None:
     store.add_subscription(URL)
     store.commit_poll("files", {}, [], [_event("f1"), _event("f2")], baseline=True)

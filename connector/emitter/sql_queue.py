@@ -138,8 +138,11 @@ class SQLDeliveryQueue(SQLEventLog):
         status: str,
         next_attempt_at: float | None,
         disable: str | None,
+        *,
+        failure_clock: bool = True,
     ) -> bool:
-        """One attempt's rows, inside the caller's transaction; False if the lease was lost."""
+        """One attempt's rows, inside the caller's transaction; False if the lease was lost.
+        Without ``failure_clock`` the subscription's failure clock is the caller's to set."""
         updated = db.execute(
             "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?,"
             " lease_owner = NULL, last_status = ?, last_error = ?, updated_at = ?"
@@ -176,11 +179,8 @@ class SQLDeliveryQueue(SQLEventLog):
             )
         sub = lease.subscription.id
         if status == "delivered":
-            db.execute(
-                "UPDATE subscriptions SET failing_since = NULL, failures = 0 WHERE id = ?"
-                " AND (failing_since IS NOT NULL OR failures > 0)",
-                (sub,),
-            )
+            if failure_clock:
+                self._reset_failure_clock(db, sub)
         else:
             db.execute(
                 "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?),"
@@ -195,6 +195,13 @@ class SQLDeliveryQueue(SQLEventLog):
             )
         return True
 
+    def _reset_failure_clock(self, db: Cursor, subscription_id: str) -> None:
+        db.execute(
+            "UPDATE subscriptions SET failing_since = NULL, failures = 0 WHERE id = ?"
+            " AND (failing_since IS NOT NULL OR failures > 0)",
+            (subscription_id,),
+        )
+
     def complete(self, lease: Lease, attempt: Attempt) -> bool:
         """The attempt succeeded (2xx): delivered, and the endpoint's failure clock resets."""
         return self._record(lease, attempt, "delivered", None, None)
@@ -203,10 +210,15 @@ class SQLDeliveryQueue(SQLEventLog):
         """:meth:`complete` for several successful attempts in one transaction (group
         commit): all are recorded or, if the transaction fails, none is."""
         with self.db.transaction("cannot record the attempts") as db:
-            return [
-                self._record_in(db, lease, attempt, "delivered", None, None)
+            recorded = [
+                self._record_in(db, lease, attempt, "delivered", None, None, failure_clock=False)
                 for lease, attempt in done
             ]
+            # Each endpoint's failure clock is reset once per batch, not once per attempt.
+            settled = zip(done, recorded, strict=True)
+            for sub in dict.fromkeys(lease.subscription.id for (lease, _), ok in settled if ok):
+                self._reset_failure_clock(db, sub)
+            return recorded
 
     def reschedule(
         self, lease: Lease, attempt: Attempt, next_attempt_at: float, *, disable: str | None = None

@@ -54,7 +54,7 @@ __all__ = ["RESPONSE_LIMIT", "Deliverer", "Outcome", "user_agent"]
 log = logging.getLogger("connector.emitter")
 T = TypeVar("T")
 RESPONSE_LIMIT = 20 * 1024
-# WEBHOOKS.md §4.2: a lease outlives the request by 15 s, so only a dead worker's delivery
+# docs/architecture.md, "Delivery": a lease outlives the request by 15 s, so only a dead worker's delivery
 # is ever taken over. A leased delivery may first wait for its endpoint's slot (at most one
 # request time, since no more than ``per_endpoint`` wait), hence two timeouts.
 LEASE_MARGIN = 15.0

@@ -22,10 +22,10 @@ CANARY_KEY = "sk-canary-7f3a9b2c41d8e6"
 class ServiceServer:
     """``create_app`` under uvicorn on 127.0.0.1 (a free port) in a thread, lifespan on."""
 
-    def __init__(self, state: Path, **app_options: Any) -> None:
+    def __init__(self, state: Path | str, token_name: str = "tests", **app_options: Any) -> None:
         self.runtime = Runtime(load_definitions(None), state, allow_private=True)
         self.app = create_app(self.runtime, **app_options)
-        self.token = self.runtime.registry.add_token("tests")
+        self.token = self.runtime.registry.add_token(token_name)
         self.port = 0
 
     @property
@@ -61,8 +61,10 @@ class ServiceServer:
 
 
 @contextmanager
-def running_service(state: Path, **app_options: Any) -> Iterator[ServiceServer]:
-    server = ServiceServer(state, **app_options).start()
+def running_service(
+    state: Path | str, token_name: str = "tests", **app_options: Any
+) -> Iterator[ServiceServer]:
+    server = ServiceServer(state, token_name, **app_options).start()
     try:
         yield server
     finally:

@@ -26,6 +26,7 @@ from connector.client import AsyncConnector
 from connector.config import bundled_definition_path
 from connector.definitions import Definition, load_definition
 from connector.emitter.guard import Guard
+from connector.emitter.postgres_database import is_postgres
 from connector.emitter.store import Store, open_store
 from connector.emitter.writes import WriteRecorder
 from connector.errors import ConfigurationError, UpstreamError
@@ -85,8 +86,8 @@ class Runtime:
     ) -> None:
         self.definitions = definitions
         self.state = str(state)
-        self.registry = Registry(self.state)
         self.guard = Guard(allow_private=allow_private)
+        self.registry = Registry(self.state)
         self.http = httpx.AsyncClient(
             transport=transport or AiohttpTransport(timeout=timeout),
             timeout=httpx.Timeout(timeout, connect=5.0),
@@ -225,8 +226,21 @@ class Runtime:
 
     # webhooks ----------------------------------------------------------------------------
 
+    @property
+    def webhooks_supported(self) -> bool:
+        """Whether connections can have webhooks: their emitter stores are SQLite files
+        beside a SQLite state file; a PostgreSQL state has none (yet)."""
+        return not is_postgres(self.state)
+
     def hooks_location(self, connection_id: str) -> str:
         """Where a connection's emitter store lives."""
+        if not self.webhooks_supported:
+            raise ConfigurationError(
+                "webhooks (subscriptions, the event log, --emit) need a SQLite state file: "
+                "with a PostgreSQL state (CONNECTOR_STATE=postgresql://...) the service "
+                "serves connections and calls only",
+                setting="CONNECTOR_STATE",
+            )
         if self.state == ":memory:":
             return ":memory:"
         return str(Path(self.state + ".hooks") / f"{connection_id}.db")
@@ -244,11 +258,15 @@ class Runtime:
 
     def has_hooks(self, connection_id: str) -> bool:
         """Whether the connection has an emitter store already (without making one)."""
+        if not self.webhooks_supported:
+            return False
         return connection_id in self._stores or Path(self.hooks_location(connection_id)).exists()
 
     def drop_hooks(self, connection_id: str) -> None:
         """Close and delete a connection's emitter store and its key file."""
         self.forget(connection_id)
+        if not self.webhooks_supported:
+            return
         store = self._stores.pop(connection_id, None)
         if store is not None:
             store.close()

@@ -119,7 +119,8 @@ CREATE TABLE poll_leases (
     owner TEXT NOT NULL,
     expires_at DOUBLE PRECISION NOT NULL
 );
-""",    # The service's connections and API tokens (connector.platform.registry).
+""",
+    # The service's connections and API tokens (connector.platform.registry).
     """
 CREATE TABLE platform_connections (
     id TEXT PRIMARY KEY,

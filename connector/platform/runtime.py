@@ -1,14 +1,16 @@
 """What the service holds while it runs: definitions, connections, connectors, emitter stores.
 
 One :class:`Runtime` per process. It loads the definitions once (each by its ``handle``),
-opens the :class:`~connector.platform.registry.Registry` in the state file, shares one
-``httpx.AsyncClient`` (one connection pool) between the connectors of every connection, and
+opens the :class:`~connector.platform.registry.Registry` in the state store, shares one
+``httpx.AsyncClient`` (one connection pool, guarded: public upstream addresses only unless
+``allow_private_upstreams``) between the connectors of every connection, and
 builds each connection's :class:`~connector.client.AsyncConnector` once (again after an
 update, or when an OAuth2 access token nears its expiry).
 
 Webhooks are per connection: each connection has its own emitter store beside the state file
 (``<state>.hooks/<connection id>.db``), so its subscriptions, snapshots and event log never
-mix with another tenant's.
+mix with another tenant's. A PostgreSQL state has no webhooks (yet): those routes and
+``--emit`` are refused with a clear error.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class Runtime:
         state: str | Path,
         *,
         allow_private: bool = False,
+        allow_private_upstreams: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 600.0,
     ) -> None:
@@ -89,7 +92,13 @@ class Runtime:
         self.guard = Guard(allow_private=allow_private)
         self.registry = Registry(self.state)
         self.http = httpx.AsyncClient(
-            transport=transport or AiohttpTransport(timeout=timeout),
+            transport=transport
+            or AiohttpTransport(
+                timeout=timeout,
+                # The upstreams' addresses: public only, unless the operator allows private
+                # ones (a tenant must not reach the service's loopback or metadata address).
+                guard=None if allow_private_upstreams else Guard(allow_insecure=True, ports=None),
+            ),
             timeout=httpx.Timeout(timeout, connect=5.0),
             follow_redirects=False,
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),

@@ -13,7 +13,7 @@ optional and the defaults fit most REST APIs:
 
 A bare resource array has no service block: it takes the conventions (and the API-key header)
 of the packaged connection document ``connector/data/claude-api.json``, the API whose seed
-that format is (``DESIGN.md`` §1), so the seed keeps behaving as it always has.
+that format is (``docs/definitions.md``), so the seed keeps behaving as it always has.
 """
 
 from __future__ import annotations

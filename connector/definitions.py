@@ -1,6 +1,6 @@
 """Definitions: pydantic models of Corteza's Connections format and this project's extensions.
 
-Two document shapes load (``DESIGN.md`` §1): a bare JSON array of resources (the seed, with the
+Two document shapes load (``docs/definitions.md``): a bare JSON array of resources (the seed, with the
 service taken from configuration) and a connection document ``{"handle", "meta", "service",
 "resources"}``. Loading validates everything, compiles every template and selector, and raises
 one :class:`~connector.errors.DefinitionError` listing every problem with its file and JSON
@@ -262,7 +262,8 @@ class Condition(_Strict):
 
 
 class Trigger(_Strict):
-    """How the emitter detects a webhook's event (``DESIGN.md`` §4)."""
+    """How the emitter detects a webhook's event (``docs/architecture.md``, "Triggers and the
+    poller")."""
 
     type: Literal["created", "deleted", "transition"]
     selector: SelectorSpec | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -21,7 +22,7 @@ from typing import IO, Any, Literal, overload
 
 from .errors import InputError, InputProblem
 
-__all__ = ["replacing"]
+__all__ = ["replacing", "write_document"]
 
 
 @overload
@@ -46,6 +47,17 @@ def replacing(
     (a new one gets the usual ``0666`` less the umask).
     """
     return _replacing(Path(path), binary, option)
+
+
+def write_document(text: str, path: str | os.PathLike[str] | None) -> None:
+    """A generated document, whole: to ``path`` (all or nothing, then ``wrote PATH`` on
+    stderr), or to stdout when no path is given."""
+    if path:
+        with replacing(path) as out:
+            out.write(text)
+        print(f"wrote {os.fspath(path)}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
 """The retry policy: which failures are retried, how long to wait, when a POST is safe.
 
-Defaults follow the official SDKs (``API-REFERENCE.md`` §7.1): 2 retries, a delay of
+Defaults follow the official SDKs (``docs/architecture.md``, What the sandbox imitates): 2 retries, a delay of
 ``min(0.5 × 2ⁿ, 8) × (1 − 0.25 × random)``, and the server's own word first. Which statuses
 are retried and which headers carry the server's word are the API's conventions
 (``service.conventions``, :mod:`connector.conventions`): ``retry-after`` (seconds or an HTTP

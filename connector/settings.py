@@ -2,7 +2,7 @@
 
 One plain typed object that the command line, the library and a service all build the same
 way: flags (or a service's own configuration) win over environment variables, which win over
-defaults (``DESIGN.md`` §2). Nothing here needs argparse::
+defaults (``docs/architecture.md``, Configuration). Nothing here needs argparse::
 
     settings = Settings.from_env(base_url="http://127.0.0.1:8080")
     with settings.connector() as api:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.errors import UpstreamError
-from connector.sandbox.state import Ledger, page_of
+from connector.sandbox.ledger import Ledger, page_of
 
 # Operations: add a new key, or remove the n-th live key.
 _ops = st.lists(

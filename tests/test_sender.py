@@ -1,4 +1,4 @@
-"""The delivery client against hostile receivers (WEBHOOKS.md §6): every attempt is bounded in
+"""The delivery client against hostile receivers (docs/emitter.md, Security): every attempt is bounded in
 time and memory, nothing is inflated, nothing is followed."""
 
 from __future__ import annotations

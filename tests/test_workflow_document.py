@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import glob
 import re
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,12 @@ from connector.workflows.document import load_document
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_YAML = ROOT / "definitions/workflows/batch-process-and-retrieve-results.arazzo.yaml"
-SEED_TEXT = sorted(glob.glob("/work/shared/seeds/001_*.txt"))
+SEED_TEXT = ROOT / "tests/data/workflows/seed-001.txt"
+"""The seed workflow's text as it was given, kept beside the tests (the repository stands alone)."""
 
 
 def _seed_tokens() -> list[str]:
-    if SEED_TEXT:
-        return Path(SEED_TEXT[0]).read_text(encoding="utf-8").split()
-    # The seed outside this machine: the text is kept beside the tests as written.
-    return (ROOT / "tests/data/workflows/seed-001.txt").read_text(encoding="utf-8").split()
+    return SEED_TEXT.read_text(encoding="utf-8").split()
 
 
 def test_seed_yaml_keeps_every_token_of_the_seed() -> None:

@@ -1,4 +1,4 @@
-"""The command line (``DESIGN.md`` §3): thin, calls the library.
+"""The command line (``docs/cli.md``): thin, calls the library.
 
 One home for the CLI: :mod:`.main` parses and maps errors through the one exit-code table
 (:mod:`.exits`); :mod:`.output` draws everything (rich tables, JSON, progress, waits);

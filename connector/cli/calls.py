@@ -160,7 +160,7 @@ def _recorder(
     remote = state.startswith(("postgresql://", "postgres://"))
     if method == "GET" or not (remote or os.path.exists(state)):
         return nullcontext(None)
-    from connector.emitter.commands import recording_writes
+    from connector.cli.emitter_support import recording_writes
 
     return recording_writes(args, definition)
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from connector.emitter.commands import (
+from connector.cli.emitter_support import (
     REPLAY_WINDOW,
     command,
     opened_store,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from connector.asyncapi import webhooks_asyncapi
 from connector.openapi import render_openapi
@@ -23,14 +22,9 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
     from connector.cli.options import load_configured_definition
 
     document = json.dumps(webhooks_asyncapi(load_configured_definition(args)), indent=2) + "\n"
-    if args.out:
-        from connector.output_files import replacing
+    from connector.output_files import write_document
 
-        with replacing(args.out) as out:
-            out.write(document)
-        print(f"wrote {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(document)
+    write_document(document, args.out)
     return 0
 
 
@@ -50,14 +44,9 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
     definition = load_configured_definition(args)
     text = render_openapi(definition, args.format, base_url=getattr(args, "base_url", None))
-    if args.out:
-        from connector.output_files import replacing
+    from connector.output_files import write_document
 
-        with replacing(args.out) as out:
-            out.write(text)
-        print(f"wrote {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    write_document(text, args.out)
     return 0
 
 

@@ -3,7 +3,7 @@
 Commands receive an ``argparse.Namespace``; these helpers read the global options from it
 (``--definition``, ``--base-url``, ``--api-key``, ``--header``, ``--state``, ``--debug``) and
 build the same typed :class:`Settings` a library user or a service builds without argparse.
-Flags win over environment variables, which win over defaults (``DESIGN.md`` §2).
+Flags win over environment variables, which win over defaults (``docs/architecture.md``, Configuration).
 """
 
 from __future__ import annotations

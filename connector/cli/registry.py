@@ -42,8 +42,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "connector.cli.exports",
         "an OpenAPI 3.1 description of the definition's operations",
     ),
-    "subscriptions": ("connector.emitter.commands", "who receives which webhooks"),
-    "emit": ("connector.emitter.commands", "poll the API, detect changes, deliver webhooks"),
+    "subscriptions": ("connector.cli.subscriptions", "who receives which webhooks"),
+    "emit": ("connector.cli.emit", "poll the API, detect changes, deliver webhooks"),
     "events": ("connector.cli.events", "the event log and replays"),
     "status": ("connector.cli.status", "webhook delivery health, per subscription"),
     "store": (

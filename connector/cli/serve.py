@@ -17,6 +17,7 @@ import logging
 import signal
 import sys
 
+from connector.cli.value_types import port, positive
 from connector.config import default_state
 from connector.errors import ConfigurationError, ConnectorError, DefinitionError, StoreError
 from connector.platform.bodies import DEFAULT_MAX_BODY
@@ -132,32 +133,16 @@ def tokens(args: argparse.Namespace) -> int:
         registry.close()
 
 
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"a port from 0 to 65535: {text!r}")
-    return int(text)
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
-    return value
-
-
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``serve`` and ``tokens``."""
     p = subparsers.add_parser("serve", help="the HTTP API for platforms, with a web console")
     p.add_argument("--host", default="127.0.0.1", help="the address to listen on (127.0.0.1)")
-    p.add_argument("--port", type=_port, default=8000, help="0: any free port")
+    p.add_argument("--port", type=port, default=8000, help="0: any free port")
     p.add_argument("--definitions", metavar="DIR", help="serve every *.json definition in DIR")
     p.add_argument("--emit", action="store_true", help="also run the webhook emitter")
     p.add_argument(
         "--emit-interval",
-        type=_positive,
+        type=positive,
         default=30.0,
         metavar="SECONDS",
         help="seconds between polls, and between looks for new subscriptions (30)",
@@ -183,7 +168,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     p.add_argument(
         "--grace",
-        type=_positive,
+        type=positive,
         default=30.0,
         metavar="SECONDS",
         help="on SIGTERM, wait this long for in-flight calls",

@@ -17,7 +17,7 @@ __all__ = ["add_commands", "status"]
 
 def status(args: argparse.Namespace) -> int:
     """Print the health report; with ``--check``, exit 1 when something needs attention."""
-    from connector.emitter.commands import opened_store
+    from connector.cli.emitter_support import opened_store
 
     now = time.time()
     with opened_store(args) as store:

@@ -17,7 +17,7 @@ import argparse
 import os
 from pathlib import Path
 
-from connector.emitter.commands import command, opened_store, out
+from connector.cli.emitter_support import command, opened_store, out
 from connector.emitter.guard import Guard
 from connector.emitter.postgres_database import PostgresDatabase, is_postgres, redact
 from connector.emitter.sealing import SecretBox

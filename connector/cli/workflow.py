@@ -181,14 +181,9 @@ def generate_workflow_command(args: argparse.Namespace) -> int:
             return True  # each step spells its headers out: no &id001 anchors
 
     text = yaml.dump(document, Dumper=_Plain, sort_keys=False, allow_unicode=True, width=100)
-    if args.out:
-        from connector.output_files import replacing
+    from connector.output_files import write_document
 
-        with replacing(args.out) as out:
-            out.write(text)
-        print(f"wrote {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    write_document(text, args.out)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The per-endpoint circuit breaker (WEBHOOKS.md §4 item 8).
+"""The per-endpoint circuit breaker (``docs/emitter.md``, Retry schedule).
 
 An endpoint that fails most of what it is sent should not burn every queued delivery's retry
 attempts while it is down. The breaker watches each subscription's recent attempts:

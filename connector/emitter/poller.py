@@ -27,7 +27,7 @@ they are, every cycle (``sweep_every=1``). Raise ``sweep_every`` to list them co
 every n-th cycle and stop early in between.
 
 The snapshot is cached in memory between polls: one poller per resource at a time is the
-contract (``DESIGN.md`` §6). A second poller sharing the store stays safe, because event ids
+contract (``docs/architecture.md``, Scale). A second poller sharing the store stays safe, because event ids
 are deterministic and the store ignores an event it already holds.
 """
 

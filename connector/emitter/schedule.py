@@ -1,4 +1,4 @@
-"""When a failed delivery is tried again (WEBHOOKS.md §4 items 5-7).
+"""When a failed delivery is tried again (``docs/emitter.md``, Retry schedule).
 
 The default follows Standard Webhooks: ten attempts, at once and then after 5 s, 5 min,
 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h (the last about 75.6 h after the first), each

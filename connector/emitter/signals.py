@@ -1,4 +1,4 @@
-"""Operator signals (WEBHOOKS.md §4.7): the emitter's own events about its deliveries.
+"""Operator signals (``docs/emitter.md``, Operations): the emitter's own events about its deliveries.
 
 * ``message.attempt.exhausted``: a delivery used its last attempt and became a dead letter;
 * ``endpoint.disabled``: a subscription was disabled (410 Gone, or failing for too long).

@@ -5,7 +5,7 @@ signature is ``v1,`` + base64(HMAC-SHA256(key, f"{id}.{timestamp}.".encode() + b
 header may carry several, space-separated, which is how key rotation works: the sender signs
 with the new and the old key, and a receiver that knows either accepts.
 
-Verification is stricter than the reference libraries (WEBHOOKS.md §6): the timestamp must
+Verification is stricter than the reference libraries (``docs/emitter.md``, Security): the timestamp must
 be digits only (``1700000000.9``, ``nan`` and ``-5`` are refused rather than floored), the
 body and the signature list are capped before any HMAC is computed, malformed entries are
 skipped rather than crashing, and every failure is a :class:`VerificationError` with a

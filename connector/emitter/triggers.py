@@ -1,6 +1,6 @@
 """Triggers: a resource's webhooks compiled into the rules the poller applies to each record.
 
-A :class:`Rule` is one webhook with its trigger settled (``DESIGN.md`` §4):
+A :class:`Rule` is one webhook with its trigger settled (``docs/emitter.md``, Triggers):
 
 ``created``
     an id appears that the snapshot does not hold (declared, or by convention for events
@@ -39,7 +39,6 @@ from connector.selectors import Selector, compile_selector
 from connector.types import JSON
 
 __all__ = [
-    "CREATE_OPERATIONS",
     "Rule",
     "compile_rules",
     "deleted_data",
@@ -50,9 +49,6 @@ __all__ = [
 ]
 
 RuleKind = Literal["created", "deleted", "transition"]
-
-CREATE_OPERATIONS = frozenset({"create", "upload"})
-"""Operations whose success the write-through observer records as ``<handle>.created``."""
 
 _COMPARE: dict[str, Callable[[JSON, JSON], bool]] = {
     "==": operator.eq,

@@ -1,4 +1,4 @@
-"""The handlers of Messages, Message Batches and Models (API reference §2-§4)."""
+"""The handlers of Messages, Message Batches and Models."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from .responder import count_input_tokens, reply, validate_message_params
-from .state import CUSTOM_ID, Batch, SandboxState, page_of
+from .ledger import page_of
+from .responder import count_input_tokens, reply
+from .state import CUSTOM_ID, Batch, SandboxState
+from .validation import validate_message_params
 from .wire import JSON, api_error, derived_id, error_body, json_response, parse_json
 
 _LIMIT = re.compile("-?[0-9]{1,9}")  # ASCII digits only: '²'.isdigit() is true
@@ -114,7 +116,7 @@ async def create_message(request: Request) -> Response:
 
 
 async def _sse(message: dict[str, JSON]) -> AsyncIterator[bytes]:
-    """The Message as server-sent events: start, one delta per word, stop (§2.4)."""
+    """The Message as server-sent events: start, one delta per word, stop."""
 
     def event(name: str, data: JSON) -> bytes:
         return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
@@ -182,7 +184,7 @@ async def count_message_tokens(request: Request) -> Response:
 
 
 async def create_batch(request: Request) -> Response:
-    """``POST /v1/messages/batches``: check the envelope, store the batch (§3.2)."""
+    """``POST /v1/messages/batches``: check the envelope, store the batch."""
     settings = settings_of(request)
     body = await read_json(request, settings.max_batch_bytes)
     requests = body.get("requests") if isinstance(body, dict) else None

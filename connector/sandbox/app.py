@@ -25,9 +25,9 @@ from .api import Settings, api_routes
 from .clock import Clock
 from .control import control_routes
 from .faults import ConnectionDropped, FaultInjector, FaultPlan, Sleep
-from .responder import MODERN_VERSION, OLD_VERSION
 from .state import SandboxState
 from .uploads import upload_routes
+from .validation import MODERN_VERSION, OLD_VERSION
 from .wire import error_body, error_type_for, json_response
 
 __all__ = ["SEED_PREFIX", "create_app"]

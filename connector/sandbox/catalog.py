@@ -27,7 +27,7 @@ class ModelRecord:
     retires_at: datetime | None = None
 
     def to_json(self) -> dict[str, JSON]:
-        """The ModelInfo object (API reference §4)."""
+        """The ModelInfo object."""
         return {
             "capabilities": capabilities(self.line, self.created_at),
             "allowed_fallback_models": None,  # the beta ModelInfo's

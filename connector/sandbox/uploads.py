@@ -1,4 +1,4 @@
-"""The handlers of Files and Skills: multipart uploads, both pagination styles (§5, §6)."""
+"""The handlers of Files and Skills: multipart uploads, both pagination styles."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive
 
 from .api import read_limit, sandbox_of, settings_of, version_of
-from .responder import OLD_VERSION
-from .state import FileRecord, Ledger, SandboxState, SkillRecord
+from .ledger import Ledger
+from .state import FileRecord, SandboxState, SkillRecord
+from .validation import OLD_VERSION
 from .wire import JSON, api_error, json_response
 
 R = TypeVar("R")
@@ -131,12 +132,17 @@ async def upload_file(request: Request) -> Response:
     return json_response(record.to_json())
 
 
-def _file(state: SandboxState, file_id: str) -> FileRecord:
+def _held(state: SandboxState, ledger: Ledger[R], kind: str, key: str) -> R:
+    """The record ``key`` of ``ledger``, or the API's 404 naming it."""
     with state.lock:
-        record = state.files.get(file_id)
+        record = ledger.get(key)
     if record is None:
-        raise api_error(404, f"file {file_id!r} not found")
+        raise api_error(404, f"{kind} {key!r} not found")
     return record
+
+
+def _file(state: SandboxState, file_id: str) -> FileRecord:
+    return _held(state, state.files, "file", file_id)
 
 
 async def list_files(request: Request) -> Response:
@@ -242,11 +248,7 @@ async def create_skill(request: Request) -> Response:
 
 
 def _skill(state: SandboxState, skill_id: str) -> SkillRecord:
-    with state.lock:
-        record = state.skills.get(skill_id)
-    if record is None:
-        raise api_error(404, f"skill {skill_id!r} not found")
-    return record
+    return _held(state, state.skills, "skill", skill_id)
 
 
 async def list_skills(request: Request) -> Response:

@@ -31,7 +31,7 @@ MAX_JSON_DEPTH = 128
 JSON = Any
 """A JSON value as the json module reads and writes it."""
 
-# The API's ids are a prefix, "_01" and base58-looking characters (API reference §8).
+# The API's ids are a prefix, "_01" and base58-looking characters.
 _ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 _ERROR_TYPES = {
@@ -84,7 +84,7 @@ def api_error(status: int, message: str, error_type: str | None = None) -> Upstr
 
 
 def error_body(error_type: str, message: str, request_id: str | None = None) -> dict[str, JSON]:
-    """The API's error envelope (API reference §1.4)."""
+    """The API's error envelope."""
     body: dict[str, JSON] = {"type": "error", "error": {"type": error_type, "message": message}}
     if request_id:
         body["request_id"] = request_id

@@ -21,7 +21,6 @@ Semantics, per Arazzo 1.0.1 unless noted:
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import time
@@ -30,13 +29,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from connector.errors import Problem, StepFailedError, WorkflowDefinitionError, WorkflowError
-from connector.output_files import replacing
 
-from .binding import NO_BODY, OperationCall, OperationExecutor, OperationRef, OperationResponse
+from .binding import NO_BODY, OperationExecutor
 from .bound import BoundDocument
 from .document import Action, ArazzoDocument, Parameter, Step, Workflow
-from .expressions import JSON, Scope, resolve_pointer, resolve_value
+from .expressions import JSON, Scope, resolve_value
 from .inputs import apply_inputs, is_secret_name
+from .step_calls import build_call, read_body
+from .step_calls import retry_after as header_retry_after
 
 __all__ = ["DeadlineExceededError", "RunOptions", "WorkflowRunner"]
 
@@ -245,7 +245,7 @@ class WorkflowRunner:
         if step.workflow_id is not None:
             return self._run_nested(workflow, step, scope, run, depth)
         ref, executor = self._bound.operation(workflow.workflow_id, step.step_id)
-        call = self._build_call(ref, workflow, step, scope)
+        call = build_call(self._bound, ref, workflow, step, scope)
         run.secrets |= {v for k, v in call.headers.items() if is_secret_name(k) and v}
         with executor.execute(call) as response:
             step_scope = replace(
@@ -259,9 +259,12 @@ class WorkflowRunner:
                     "path": call.path,
                     "body": None if call.body is NO_BODY else call.body,
                 },
-                response={"header": dict(response.headers), "body": self._read_body(ref, response)},
+                response={
+                    "header": dict(response.headers),
+                    "body": read_body(ref, response, self.options.results_out),
+                },
             )
-            retry_after = _retry_after(response.headers)
+            retry_after = header_retry_after(response.headers)
         logger.info(
             "workflow %s step %s: %s %s -> %s",
             workflow.workflow_id,
@@ -311,54 +314,6 @@ class WorkflowRunner:
             )
             return _Outcome(False, scope, failure, retry_after)
         return _Outcome(True, scope, None, retry_after)
-
-    def _build_call(
-        self, ref: OperationRef, workflow: Workflow, step: Step, scope: Scope
-    ) -> OperationCall:
-        buckets: dict[str, dict[str, JSON]] = {"path": {}, "query": {}, "header": {}, "cookie": {}}
-        for parameter in [*workflow.parameters, *step.parameters]:
-            resolved = self._bound.parameter(parameter)
-            buckets[resolved.in_ or "query"][str(resolved.name)] = resolve_value(
-                resolved.value, scope
-            )
-        headers = {name: _header_text(value) for name, value in buckets["header"].items()}
-        if buckets["cookie"]:
-            headers["cookie"] = "; ".join(
-                f"{k}={_header_text(v)}" for k, v in buckets["cookie"].items()
-            )
-        body: JSON = NO_BODY
-        if step.request_body is not None:
-            body = resolve_value(step.request_body.payload, scope)
-            for replacement in step.request_body.replacements:
-                body = _replace_at(
-                    body, replacement.target, resolve_value(replacement.value, scope)
-                )
-            if step.request_body.content_type:
-                headers.setdefault("content-type", step.request_body.content_type)
-        return OperationCall(ref, buckets["path"], buckets["query"], headers, body)
-
-    def _read_body(self, ref: OperationRef, response: OperationResponse) -> JSON:
-        content_type = str(response.headers.get("content-type", ""))
-        jsonl = (
-            ref.response_format == "jsonl" or "jsonl" in content_type or "ndjson" in content_type
-        )
-        if jsonl and response.status_code < 400:
-            lines = (line for line in response.iter_lines() if line.strip())
-            if self.options.results_out is not None:
-                count = 0
-                with replacing(self.options.results_out) as out:
-                    for line in lines:
-                        out.write(line.rstrip("\r\n") + "\n")
-                        count += 1
-                return {"path": str(self.options.results_out), "count": count}
-            return [json.loads(line) for line in lines]
-        raw = response.read()
-        if not raw:
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw.decode("utf-8", "replace")
 
     def _step_outputs(self, step: Step, scope: Scope) -> dict[str, JSON]:
         return {name: resolve_value(value, scope) for name, value in step.outputs.items()}
@@ -424,39 +379,3 @@ def _mask_value(value: JSON, secrets: set[str]) -> JSON:
 def _short(value: JSON, limit: int = 120) -> str:
     text = json.dumps(value, default=str)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _header_text(value: JSON) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
-
-
-def _replace_at(document: JSON, pointer: str, value: JSON) -> JSON:
-    """A copy of ``document`` with ``value`` set at the JSON pointer (parents must exist)."""
-    if pointer == "":
-        return value
-    parts = pointer.split("/")[1:]
-    document = json.loads(json.dumps(document))
-    parent = resolve_pointer(document, "/" + "/".join(parts[:-1])) if len(parts) > 1 else document
-    key = parts[-1].replace("~1", "/").replace("~0", "~")
-    if isinstance(parent, dict):
-        parent[key] = value
-    elif isinstance(parent, list) and key.isdigit() and int(key) < len(parent):
-        parent[int(key)] = value
-    elif isinstance(parent, list) and key == "-":
-        parent.append(value)
-    return document

@@ -503,3 +503,66 @@ async def test_delivery_through_real_uvicorn_receiver(
             outcomes = await deliverer.drain()
     assert [o.result for o in outcomes] == ["delivered"] * 30
     assert len({e.id for e in got}) == 30
+
+
+class GatedStore(SQLiteStore):
+    """A real SQLite store whose batched completions wait for ``gate`` (a stalled commit)."""
+
+    gate: threading.Event
+    batches: list[int]
+
+    def complete_many(self, done):  # type: ignore[no-untyped-def]
+        self.batches.append(len(done))
+        assert self.gate.wait(10)
+        return super().complete_many(done)
+
+
+@pytest.mark.anyio
+async def test_successes_are_committed_several_per_transaction(
+    tmp_path: Path, clock: Clock
+) -> None:
+    with GatedStore(tmp_path / "s.db", clock=clock, guard=Guard(allow_private=True)) as store:
+        store.gate, store.batches = threading.Event(), []
+        store.gate.set()
+        store.add_subscription("http://a.test")
+        store.add_subscription("http://b.test")
+        for n in range(30):
+            store.record_event(_event(n, clock.now))
+        state = {"now": 0, "max": 0, "done": 0}
+        transport = httpx.ASGITransport(app=_counting_app(state, 0))
+        async with _deliverer(store, clock, transport=transport) as deliverer:
+            outcomes = await deliverer.drain()
+        assert len(outcomes) == 60 and {o.result for o in outcomes} == {"delivered"}
+        assert store.count_deliveries("delivered") == 60
+        assert sum(store.batches) == 60 and len(store.batches) < 60
+        assert deliverer.completions.transactions == len(store.batches)
+        assert all(len(store.list_attempts(o.delivery_id)) == 1 for o in outcomes)
+
+
+@pytest.mark.anyio
+async def test_a_delivery_is_reported_done_only_once_its_commit_is_durable(
+    tmp_path: Path, clock: Clock
+) -> None:
+    with GatedStore(tmp_path / "s.db", clock=clock, guard=Guard(allow_private=True)) as store:
+        store.gate, store.batches = threading.Event(), []
+        store.add_subscription("http://a.test")
+        for n in range(5):
+            store.record_event(_event(n, clock.now))
+        state = {"now": 0, "max": 0, "done": 0}
+        transport = httpx.ASGITransport(app=_counting_app(state, 0))
+        result: list[object] = []
+        async with _deliverer(store, clock, transport=transport) as deliverer:
+            async with anyio.create_task_group() as group:
+
+                async def run() -> None:
+                    result.extend(await deliverer.run_once())
+
+                group.start_soon(run)
+                with anyio.fail_after(5):
+                    while state["done"] < 5 or not store.batches:
+                        await anyio.sleep(0.01)
+                await anyio.sleep(0.05)
+                # Sent, not committed: nothing reported, nothing marked delivered.
+                assert result == [] and store.count_deliveries("delivered") == 0
+                store.gate.set()
+        assert len(result) == 5 and store.count_deliveries("delivered") == 5

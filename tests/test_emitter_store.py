@@ -275,6 +275,46 @@ def test_complete_resets_failure_clock(store: SQLStore) -> None:
     assert store.get_subscription(sub.id).failing_since is None
 
 
+def test_complete_many_records_several_in_one_transaction_and_skips_lost_leases(
+    store: SQLStore,
+) -> None:
+    store.add_subscription(URL)
+    store.commit_poll("files", {}, [], [_event(f"f{i}") for i in range(3)], baseline=True)
+    now = 1_000_000.0
+    stale = store.lease_due(now, 1, "a", 30)
+    leases = store.lease_due(now + 31, 10, "b", 30)  # takes f0 over, with f1 and f2
+    assert len(leases) == 3
+    done = [(x, Attempt(now + 32, 200, 1.0)) for x in [*stale, *leases]]
+    assert store.complete_many(done) == [False, True, True, True]
+    assert store.count_deliveries("delivered") == 3
+    assert all(len(store.list_attempts(x.delivery_id)) == 1 for x in leases)
+    assert store.complete_many([]) == []
+
+
+def test_complete_many_resets_each_failure_clock(store: SQLStore) -> None:
+    a, b = store.add_subscription(URL), store.add_subscription(URL)
+    store.commit_poll("files", {}, [], [_event("f1"), _event("f2")], baseline=True)
+    leases = store.lease_due(1_000_000.0, 10, "w", 30)
+    for lease in leases[:2]:
+        store.reschedule(lease, Attempt(1_000_000.0, 500, 1.0), 1_000_001.0)
+    assert store.get_subscription(a.id).failing_since == 1_000_000.0
+    store.complete_many([(x, Attempt(1_000_001.0, 200, 1.0)) for x in leases[2:]])
+    assert [store.get_subscription(s.id).failing_since for s in (a, b)] == [None, None]
+    assert [store.get_subscription(s.id).failures for s in (a, b)] == [0, 0]
+
+
+def test_complete_many_is_all_or_nothing(store: SQLStore) -> None:
+    store.add_subscription(URL)
+    store.commit_poll("files", {}, [], [_event("f1"), _event("f2")], baseline=True)
+    first, second = store.lease_due(1_000_000.0, 10, "w", 30)
+    # An attempt the database cannot store fails the whole batch, the good one with it.
+    broken = Attempt(1_000_001.0, object(), 1.0)  # type: ignore[arg-type]
+    with pytest.raises(StoreError):
+        store.complete_many([(first, Attempt(1_000_001.0, 200, 1.0)), (second, broken)])
+    assert store.count_deliveries("delivered") == 0
+    assert store.count_deliveries("delivering") == 2
+
+
 def test_replay_and_replay_failed(store: SQLStore, clock: Clock) -> None:
     sub = store.add_subscription(URL)
     event = _event("f1")

@@ -37,8 +37,9 @@ import httpx
 from anyio.abc import TaskGroup
 
 from connector.emitter.breaker import CircuitBreaker
+from connector.emitter.completions import GroupCommit
 from connector.emitter.guard import Guard
-from connector.emitter.outcomes import Outcome, record_attempt
+from connector.emitter.outcomes import Outcome, delivered, record_attempt
 from connector.emitter.schedule import RetrySchedule
 from connector.emitter.sender import GuardedSender, Sender, SendFailed, SendTimeout, TransportSender
 from connector.emitter.signing import sign
@@ -53,7 +54,7 @@ __all__ = ["RESPONSE_LIMIT", "Deliverer", "Outcome", "user_agent"]
 log = logging.getLogger("connector.emitter")
 T = TypeVar("T")
 RESPONSE_LIMIT = 20 * 1024
-# WEBHOOKS.md §4.2: a lease outlives the request by 15 s, so only a dead worker's delivery
+# docs/architecture.md, "Delivery": a lease outlives the request by 15 s, so only a dead worker's delivery
 # is ever taken over. A leased delivery may first wait for its endpoint's slot (at most one
 # request time, since no more than ``per_endpoint`` wait), hence two timeouts.
 LEASE_MARGIN = 15.0
@@ -63,6 +64,9 @@ STORE_BACKOFF_MAX = 30.0
 # With a store that tells when work is queued (PostgreSQL's NOTIFY), the table is still read
 # this often, for retries falling due.
 LISTENING_IDLE = 0.5
+# A busy deliverer leases again when half its capacity is free; with less free, it still
+# leases at least this often (seconds), so slow endpoints cannot hold new work back long.
+LEASE_PATIENCE = 0.2
 
 
 def user_agent() -> str:
@@ -129,6 +133,8 @@ class Deliverer:
         # Set while run_forever runs: transient store failures are then waited out.
         self._stop: anyio.Event | None = None
         self._store_trouble = False
+        # Successful attempts are committed several per transaction (group commit).
+        self.completions = GroupCommit(store, run=self._durably)
         self.metrics: Metrics | None = None
         """Where attempts are counted (``connector emit --metrics-port``), if anywhere."""
         self.failure: str | None = None
@@ -243,6 +249,17 @@ class Deliverer:
                 log.warning("the state store works again; carrying on")
             return result
 
+    async def _settle(
+        self, lease: Lease, attempt: Attempt, retry_after: str | None, timed_out: bool
+    ) -> Outcome:
+        """Record the attempt durably: a success through the group commit, anything else
+        (retries, dead letters, signals) in a transaction of its own."""
+        outcome = delivered(lease, attempt)
+        if outcome is not None:
+            await self.completions.complete(lease, attempt)
+            return outcome
+        return await self._durably(partial(self._record, lease, attempt, retry_after, timed_out))
+
     def _record(
         self, lease: Lease, attempt: Attempt, retry_after: str | None, timed_out: bool
     ) -> Outcome:
@@ -294,9 +311,7 @@ class Deliverer:
             async with self._slot(lease.subscription.id):
                 attempt, retry_after, timed_out = await self._attempt(lease)
             try:
-                outcome = await self._durably(
-                    partial(self._record, lease, attempt, retry_after, timed_out)
-                )
+                outcome = await self._settle(lease, attempt, retry_after, timed_out)
             except StoreError as exc:
                 if self._stop is None:
                     raise
@@ -405,9 +420,21 @@ class Deliverer:
 
     async def _feed(self, group: TaskGroup, stop: anyio.Event, idle: float) -> None:
         self._stop = stop
+        leased_at = -LEASE_PATIENCE
         while not stop.is_set():
-            self._wake = anyio.Event()
             capacity = self.concurrency - sum(self._inflight.values())
+            if (
+                not self._wake.is_set()
+                and capacity < self.concurrency // 4
+                and anyio.current_time() - leased_at < LEASE_PATIENCE
+            ):
+                # Busy: a lease costs about as much for 5 deliveries as for 50, so wait
+                # for the in-flight work to drain to half (which wakes us) unless it stalls.
+                with anyio.move_on_after(idle):
+                    await self._wake.wait()
+                continue
+            self._wake = anyio.Event()
+            leased_at = anyio.current_time()
             try:
                 leases = await self._lease(self.clock(), capacity)
             except StoreError as exc:

@@ -1,4 +1,4 @@
-"""Where a webhook may be sent: the SSRF guard (WEBHOOKS.md §4 items 14-16, §6).
+"""Where a webhook may be sent: the SSRF guard (docs/emitter.md, "Where webhooks may go").
 
 Two checks, at two moments:
 

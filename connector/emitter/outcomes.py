@@ -23,7 +23,7 @@ from connector.emitter.signals import disabled_event, exhausted_event
 from connector.emitter.store import Attempt, Event, Lease, Store
 from connector.errors import ConnectorError
 
-__all__ = ["DISABLE_MIN_FAILURES", "Outcome", "record_attempt"]
+__all__ = ["DISABLE_MIN_FAILURES", "Outcome", "delivered", "record_attempt"]
 
 log = logging.getLogger("connector.emitter")
 DISABLE_MIN_FAILURES = 5
@@ -41,6 +41,14 @@ class Outcome:
     disabled: str | None = None
 
 
+def delivered(lease: Lease, attempt: Attempt) -> Outcome | None:
+    """The outcome of a successful (2xx) attempt, which only needs :meth:`Store.complete`
+    (so it can be committed with others); None for any other answer."""
+    if attempt.status is not None and 200 <= attempt.status < 300:
+        return Outcome(lease.delivery_id, "delivered", attempt.status, None)
+    return None
+
+
 def record_attempt(
     store: Store,
     schedule: RetrySchedule,
@@ -53,9 +61,10 @@ def record_attempt(
     """Record one attempt and decide what follows (see the module docstring)."""
     status, now = attempt.status, attempt.attempted_at
     delivery, sub = lease.delivery_id, lease.subscription
-    if status is not None and 200 <= status < 300:
+    success = delivered(lease, attempt)
+    if success is not None:
         store.complete(lease, attempt)
-        return Outcome(delivery, "delivered", status, None)
+        return success
     error = attempt.error or f"HTTP {status}"
     if status == 410:
         reason = "the endpoint answered 410 Gone"

@@ -188,11 +188,14 @@ class _Transaction:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         return self.connection.execute(_sql(sql), params)
 
-    def executemany(self, sql: str, params: Iterable[Sequence[Any]], /) -> None:
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]], /) -> int:
+        """Runs ``sql`` for every row (pipelined: one round trip); the rows affected in all."""
         rows = list(params)
-        if rows:
-            with self.connection.cursor() as cursor:
-                cursor.executemany(_sql(sql), rows)
+        if not rows:
+            return 0
+        with self.connection.cursor() as cursor:
+            cursor.executemany(_sql(sql), rows)
+            return int(cursor.rowcount)
 
 
 class PostgresDatabase:

@@ -9,7 +9,7 @@ leasers pass each other's rows instead of waiting.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from connector.emitter.database import Cursor
@@ -27,6 +27,15 @@ from connector.errors import StoreError, SubscriptionError
 __all__ = ["SQLDeliveryQueue"]
 
 log = logging.getLogger("connector.emitter")
+
+
+class _LeaseLost(Exception):
+    """A batch held a lease that was lost meanwhile: recorded one by one instead."""
+
+
+def _rows(result: Any) -> int:
+    """Rows affected by an ``executemany`` (sqlite3 gives a cursor, the PostgreSQL port an int)."""
+    return result if isinstance(result, int) else int(result.rowcount)
 
 
 class SQLDeliveryQueue(SQLEventLog):
@@ -128,64 +137,144 @@ class SQLDeliveryQueue(SQLEventLog):
         disable: str | None,
     ) -> bool:
         with self.db.transaction("cannot record the attempt") as db:
-            updated = db.execute(
-                "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?,"
-                " lease_owner = NULL, last_status = ?, last_error = ?, updated_at = ?"
-                " WHERE id = ? AND lease_owner = ? AND status = 'delivering'",
-                (
-                    status,
-                    next_attempt_at,
-                    attempt.status,
-                    attempt.error,
-                    attempt.attempted_at,
-                    lease.delivery_id,
-                    lease.worker,
-                ),
-            ).rowcount
-            if updated != 1:
-                return False
+            return self._record_in(db, lease, attempt, status, next_attempt_at, disable)
+
+    def _record_in(
+        self,
+        db: Cursor,
+        lease: Lease,
+        attempt: Attempt,
+        status: str,
+        next_attempt_at: float | None,
+        disable: str | None,
+        *,
+        failure_clock: bool = True,
+    ) -> bool:
+        """One attempt's rows, inside the caller's transaction; False if the lease was lost.
+        Without ``failure_clock`` the subscription's failure clock is the caller's to set."""
+        updated = db.execute(
+            "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?,"
+            " lease_owner = NULL, last_status = ?, last_error = ?, updated_at = ?"
+            " WHERE id = ? AND lease_owner = ? AND status = 'delivering'",
+            (
+                status,
+                next_attempt_at,
+                attempt.status,
+                attempt.error,
+                attempt.attempted_at,
+                lease.delivery_id,
+                lease.worker,
+            ),
+        ).rowcount
+        if updated != 1:
+            return False
+        db.execute(
+            "INSERT INTO attempts (delivery_id, attempted_at, status, latency_ms, error,"
+            " response) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                lease.delivery_id,
+                attempt.attempted_at,
+                attempt.status,
+                attempt.latency_ms,
+                attempt.error,
+                bytes(attempt.response[:RESPONSE_KEPT]),
+            ),
+        )
+        if lease.attempts + 1 > ATTEMPTS_KEPT:
             db.execute(
-                "INSERT INTO attempts (delivery_id, attempted_at, status, latency_ms, error,"
-                " response) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    lease.delivery_id,
-                    attempt.attempted_at,
-                    attempt.status,
-                    attempt.latency_ms,
-                    attempt.error,
-                    bytes(attempt.response[:RESPONSE_KEPT]),
-                ),
+                "DELETE FROM attempts WHERE delivery_id = ? AND id NOT IN (SELECT id FROM"
+                " attempts WHERE delivery_id = ? ORDER BY id DESC LIMIT ?)",
+                (lease.delivery_id, lease.delivery_id, ATTEMPTS_KEPT),
             )
-            if lease.attempts + 1 > ATTEMPTS_KEPT:
-                db.execute(
-                    "DELETE FROM attempts WHERE delivery_id = ? AND id NOT IN (SELECT id FROM"
-                    " attempts WHERE delivery_id = ? ORDER BY id DESC LIMIT ?)",
-                    (lease.delivery_id, lease.delivery_id, ATTEMPTS_KEPT),
-                )
-            sub = lease.subscription.id
-            if status == "delivered":
-                db.execute(
-                    "UPDATE subscriptions SET failing_since = NULL, failures = 0 WHERE id = ?"
-                    " AND (failing_since IS NOT NULL OR failures > 0)",
-                    (sub,),
-                )
-            else:
-                db.execute(
-                    "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?),"
-                    " failures = failures + 1 WHERE id = ?",
-                    (attempt.attempted_at, sub),
-                )
-            if disable is not None:
-                db.execute(
-                    "UPDATE subscriptions SET state = 'disabled', disabled_reason = ?,"
-                    " updated_at = ? WHERE id = ?",
-                    (disable, attempt.attempted_at, sub),
-                )
-            return True
+        sub = lease.subscription.id
+        if status == "delivered":
+            if failure_clock:
+                self._reset_failure_clock(db, sub)
+        else:
+            db.execute(
+                "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?),"
+                " failures = failures + 1 WHERE id = ?",
+                (attempt.attempted_at, sub),
+            )
+        if disable is not None:
+            db.execute(
+                "UPDATE subscriptions SET state = 'disabled', disabled_reason = ?,"
+                " updated_at = ? WHERE id = ?",
+                (disable, attempt.attempted_at, sub),
+            )
+        return True
+
+    def _reset_failure_clock(self, db: Cursor, subscription_id: str) -> None:
+        db.execute(
+            "UPDATE subscriptions SET failing_since = NULL, failures = 0 WHERE id = ?"
+            " AND (failing_since IS NOT NULL OR failures > 0)",
+            (subscription_id,),
+        )
 
     def complete(self, lease: Lease, attempt: Attempt) -> bool:
         """The attempt succeeded (2xx): delivered, and the endpoint's failure clock resets."""
         return self._record(lease, attempt, "delivered", None, None)
+
+    def complete_many(self, done: Sequence[tuple[Lease, Attempt]]) -> list[bool]:
+        """:meth:`complete` for several successful attempts in one transaction (group
+        commit): all are recorded or, if the transaction fails, none is."""
+        if not done:
+            return []
+        try:
+            return self._complete_all(done)
+        except _LeaseLost:
+            pass
+        with self.db.transaction("cannot record the attempts") as db:
+            recorded = [
+                self._record_in(db, lease, attempt, "delivered", None, None, failure_clock=False)
+                for lease, attempt in done
+            ]
+            # Each endpoint's failure clock is reset once per batch, not once per attempt.
+            settled = zip(done, recorded, strict=True)
+            for sub in dict.fromkeys(lease.subscription.id for (lease, _), ok in settled if ok):
+                self._reset_failure_clock(db, sub)
+            return recorded
+
+    def _complete_all(self, done: Sequence[tuple[Lease, Attempt]]) -> list[bool]:
+        """The common case in a few statements of many rows each (pipelined on PostgreSQL):
+        every lease still held. Raises :class:`_LeaseLost` (rolled back) if one was lost."""
+        with self.db.transaction("cannot record the attempts") as db:
+            updated = _rows(
+                db.executemany(
+                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1,"
+                    " next_attempt_at = NULL, lease_owner = NULL, last_status = ?,"
+                    " last_error = NULL, updated_at = ?"
+                    " WHERE id = ? AND lease_owner = ? AND status = 'delivering'",
+                    [(a.status, a.attempted_at, x.delivery_id, x.worker) for x, a in done],
+                )
+            )
+            if updated != len(done):
+                raise _LeaseLost
+            db.executemany(
+                "INSERT INTO attempts (delivery_id, attempted_at, status, latency_ms, error,"
+                " response) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        x.delivery_id,
+                        a.attempted_at,
+                        a.status,
+                        a.latency_ms,
+                        a.error,
+                        bytes(a.response[:RESPONSE_KEPT]),
+                    )
+                    for x, a in done
+                ],
+            )
+            for lease, _ in done:
+                if lease.attempts + 1 > ATTEMPTS_KEPT:
+                    db.execute(
+                        "DELETE FROM attempts WHERE delivery_id = ? AND id NOT IN (SELECT id"
+                        " FROM attempts WHERE delivery_id = ? ORDER BY id DESC LIMIT ?)",
+                        (lease.delivery_id, lease.delivery_id, ATTEMPTS_KEPT),
+                    )
+            for sub in dict.fromkeys(lease.subscription.id for lease, _ in done):
+                self._reset_failure_clock(db, sub)
+        return [True] * len(done)
 
     def reschedule(
         self, lease: Lease, attempt: Attempt, next_attempt_at: float, *, disable: str | None = None

@@ -135,7 +135,10 @@ class Service:
 
         self.token = cli("tokens", "add", "bench")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "connector", "--state", str(state), "serve", "--port", "0"],
+            [
+                *(sys.executable, "-m", "connector", "--state", str(state), "serve"),
+                *("--port", "0", "--allow-private-upstreams"),
+            ],
             stderr=subprocess.PIPE,
             text=True,
         )

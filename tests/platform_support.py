@@ -22,10 +22,22 @@ CANARY_KEY = "sk-canary-7f3a9b2c41d8e6"
 class ServiceServer:
     """``create_app`` under uvicorn on 127.0.0.1 (a free port) in a thread, lifespan on."""
 
-    def __init__(self, state: Path, **app_options: Any) -> None:
-        self.runtime = Runtime(load_definitions(None), state, allow_private=True)
+    def __init__(
+        self,
+        state: Path | str,
+        token_name: str = "tests",
+        *,
+        allow_private_upstreams: bool = True,  # the sandbox listens on loopback
+        **app_options: Any,
+    ) -> None:
+        self.runtime = Runtime(
+            load_definitions(None),
+            state,
+            allow_private=True,
+            allow_private_upstreams=allow_private_upstreams,
+        )
         self.app = create_app(self.runtime, **app_options)
-        self.token = self.runtime.registry.add_token("tests")
+        self.token = self.runtime.registry.add_token(token_name)
         self.port = 0
 
     @property
@@ -61,8 +73,10 @@ class ServiceServer:
 
 
 @contextmanager
-def running_service(state: Path, **app_options: Any) -> Iterator[ServiceServer]:
-    server = ServiceServer(state, **app_options).start()
+def running_service(
+    state: Path | str, token_name: str = "tests", **app_options: Any
+) -> Iterator[ServiceServer]:
+    server = ServiceServer(state, token_name, **app_options).start()
     try:
         yield server
     finally:
@@ -103,7 +117,9 @@ def service_for(
     (folder / "api.json").write_text(json.dumps(definition))
     with SandboxServer(app=upstream) as api:
         server = ServiceServer.__new__(ServiceServer)
-        server.runtime = Runtime(load_definitions(folder), tmp_path / "state.db")
+        server.runtime = Runtime(
+            load_definitions(folder), tmp_path / "state.db", allow_private_upstreams=True
+        )
         server.app = create_app(server.runtime)
         server.token = server.runtime.registry.add_token("tests")
         server.port = 0

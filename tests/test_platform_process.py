@@ -84,6 +84,7 @@ def test_serve_finishes_in_flight_calls_on_sigterm_and_logs_no_secret(tmp_path: 
                 "0.2",
                 "--access-log",
                 "--allow-private",
+                "--allow-private-upstreams",
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from connector.answers import Answer, answer_for
 from connector.cli.options import connector_options, load_configured_definition, open_connector
 from connector.errors import InputError, InputProblem
 from connector.output_files import replacing
@@ -184,18 +185,23 @@ def cmd_call(args: argparse.Namespace) -> int:
         ) as api,
     ):
         operation = api.definition.resource(args.handle).operation(args.operation)
-        if args.stream or operation.response_format == "sse":
+        answer = answer_for(
+            operation,
+            events=args.stream,
+            events_of_sse_only=False,
+            fold_sse=False,
+            jsonl_as_bytes=bool(args.out),
+        )
+        if answer is Answer.EVENTS:
             from connector.cli.streaming import print_stream
 
             return print_stream(api, args.handle, args.operation, params, body)
-        if operation.response_format in ("binary", "jsonl") and (
-            args.out or operation.response_format == "binary"
-        ):
+        if answer is Answer.BYTES:
             with _binary_out(args.out) as out:
                 size = api.download(args.handle, args.operation, params, out)
             say(f"wrote {plural(size, 'bytes')}{' to ' + args.out if args.out else ''}")
             return 0
-        if operation.response_format == "jsonl":
+        if answer is Answer.LINES:
             write_records(
                 api.stream_jsonl(args.handle, args.operation, params), "jsonl", sys.stdout
             )

@@ -39,9 +39,22 @@ def serve(args: argparse.Namespace) -> int:
 
     try:
         definitions = load_definitions(args.definitions)
-        runtime = Runtime(definitions, _state(args), allow_private=args.allow_private)
+        runtime = Runtime(
+            definitions,
+            _state(args),
+            allow_private=args.allow_private,
+            allow_private_upstreams=args.allow_private_upstreams,
+        )
     except (ConfigurationError, DefinitionError, StoreError) as exc:
         print(f"connector: {exc}", file=sys.stderr)
+        return 2
+    if args.emit and not runtime.webhooks_supported:
+        print(
+            "connector: --emit needs a SQLite state file (webhook stores are SQLite files per "
+            "connection); with a PostgreSQL state the service serves connections and calls only",
+            file=sys.stderr,
+        )
+        runtime.registry.close()
         return 2
     if not runtime.registry.list_tokens():
         print(
@@ -136,6 +149,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     p.add_argument(
         "--allow-private", action="store_true", help="webhooks may go to http/private hosts"
+    )
+    p.add_argument(
+        "--allow-private-upstreams",
+        action="store_true",
+        help="connections may call loopback, private and link-local (metadata) addresses "
+        "(by default a connection's base_url must resolve to public addresses only)",
     )
     p.add_argument(
         "--cors-origin", action="append", metavar="ORIGIN", help="allow this origin (repeat)"

@@ -120,6 +120,25 @@ CREATE TABLE poll_leases (
     expires_at DOUBLE PRECISION NOT NULL
 );
 """,
+    # The service's connections and API tokens (connector.platform.registry).
+    """
+CREATE TABLE platform_connections (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    definition TEXT NOT NULL,
+    base_url TEXT,
+    params TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    credentials TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE platform_tokens (
+    name TEXT PRIMARY KEY,
+    digest TEXT NOT NULL UNIQUE,
+    created_at DOUBLE PRECISION NOT NULL
+);
+""",
 ]
 
 # Errors that may pass by themselves: the server went away, the disk is full, a conflict.

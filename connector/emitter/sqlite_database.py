@@ -109,6 +109,28 @@ CREATE TABLE poll_leases (
     expires_at DOUBLE PRECISION NOT NULL
 );
 """,
+    # The service's connections (params, headers and credentials sealed) and API tokens
+    # (SHA-256 only), see connector.platform.registry. IF NOT EXISTS: state files from before
+    # this migration may hold these tables already (the service used to create them itself,
+    # with this very schema), and they upgrade in place with their rows.
+    """
+CREATE TABLE IF NOT EXISTS platform_connections (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    definition TEXT NOT NULL,
+    base_url TEXT,
+    params TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    credentials TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS platform_tokens (
+    name TEXT PRIMARY KEY,
+    digest TEXT NOT NULL UNIQUE,
+    created_at DOUBLE PRECISION NOT NULL
+);
+""",
 ]
 
 # SQLite result codes after which the store is unusable whatever we wait for; anything else

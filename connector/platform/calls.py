@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from connector.answers import Answer, answer_for
 from connector.client import AsyncConnector
 from connector.errors import ConnectorError, InputError, InputProblem
 from connector.platform.bodies import read_json
@@ -98,11 +99,14 @@ async def call_operation(request: Request) -> Response:
     if not isinstance(inputs, dict):
         raise InputError([InputProblem("", "the body is a JSON object of inputs")])
     connector = await runtime.connector(connection)
-    if operation.pagination is not None:
+    answer = answer_for(
+        operation, events=_flag(request, "stream"), jsonl_as_bytes=True, every_page=True
+    )
+    if answer is Answer.PAGES:
         return await _stream_pages(connector, handle, name, inputs, raw, limit)
-    if operation.response_format in ("jsonl", "binary"):
+    if answer is Answer.BYTES:
         return await _pass_through(connector, handle, name, inputs, operation.response_format)
-    if operation.response_format == "sse" and _flag(request, "stream"):
+    if answer is Answer.EVENTS:
         return await _events(connector, handle, name, inputs)
     result = await connector.call(handle, name, inputs, raw=raw)
     return JSONAnswer(result)

@@ -1,9 +1,12 @@
-"""The service's own tables in the state file: connections (secrets sealed) and API tokens.
+"""The service's own tables in the state store: connections (secrets sealed) and API tokens.
 
-Kept apart from the emitter's schema (its own ``CREATE TABLE IF NOT EXISTS``), in the same
-SQLite file as ``--state``; the secrets are sealed with the emitter's
-:class:`~connector.emitter.sealing.SecretBox` under the same state key. A token is stored as
-its SHA-256 only: it is printed once by ``connector tokens add`` and cannot be read back.
+The tables are part of the store's schema (a migration of
+:mod:`connector.emitter.sqlite_database` and :mod:`connector.emitter.postgres_database`), so
+they live wherever ``--state`` / ``CONNECTOR_STATE`` points: a SQLite file or a PostgreSQL
+database. The SQL goes through the store's database (``?`` placeholders, one transaction per
+write) and the secrets are sealed with the store's
+:class:`~connector.emitter.sealing.SecretBox`. A token is stored as its SHA-256 only: it is
+printed once by ``connector tokens add`` and cannot be read back.
 
 Tables: ``platform_connections`` (id, name, definition, base_url; params, headers and
 credentials each sealed as a JSON text, since a header or a param may carry a secret too) and
@@ -17,38 +20,17 @@ import hmac
 import json
 import re
 import secrets
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from connector.emitter.sealing import SecretBox
+from connector.emitter.sql_store import SQLStore
+from connector.emitter.store import open_store
 from connector.errors import StoreError
 
 __all__ = ["Connection", "Registry", "TokenInfo", "hash_token", "new_token"]
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS platform_connections (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    definition TEXT NOT NULL,
-    base_url TEXT,
-    params TEXT NOT NULL,
-    headers TEXT NOT NULL,
-    credentials TEXT NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL,
-    updated_at DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE IF NOT EXISTS platform_tokens (
-    name TEXT PRIMARY KEY,
-    digest TEXT NOT NULL UNIQUE,
-    created_at DOUBLE PRECISION NOT NULL
-);
-"""
 _TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
@@ -86,53 +68,39 @@ class TokenInfo:
 
 
 class Registry:
-    """Connections and tokens in the state file; safe to share between threads."""
+    """Connections and tokens in the state store; safe to share between threads.
 
-    def __init__(self, location: str | Path) -> None:
-        self.location = str(location)
-        try:
-            self._db = sqlite3.connect(
-                self.location, timeout=10.0, check_same_thread=False, isolation_level=None
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the state file: {exc}", location=self.location) from None
-        self._box = SecretBox.for_store(self.location)
-        self._lock = threading.Lock()
+    Give it an open SQL store (the service shares its own), or a location to open one that
+    the registry then owns and closes.
+    """
+
+    def __init__(self, store: SQLStore | str | Path) -> None:
+        self._owned = not isinstance(store, SQLStore)
+        if isinstance(store, SQLStore):
+            opened = store
+        else:
+            made = open_store(str(store))
+            if not isinstance(made, SQLStore):  # pragma: no cover - every backend is SQL
+                raise StoreError("the state store has no SQL database", location=str(store))
+            opened = made
+        self.store = opened
+        self.location = opened.db.location
+        self._db = opened.db
+        self._box = opened.outbox.box
 
     def __repr__(self) -> str:
         return f"<Registry {self.location}>"
 
     def close(self) -> None:
-        """Release the database."""
-        self._db.close()
+        """Release the store when the registry opened it."""
+        if self._owned:
+            self.store.close()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.IntegrityError:
-                raise
-            except sqlite3.Error as exc:
-                raise StoreError(f"state file: {exc}", location=self.location) from None
-
-    def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-        with self._lock:
-            try:
-                return self._db.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError(f"state file: {exc}", location=self.location) from None
+    def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[Any]:
+        return list(self._db.read(sql, params))
 
     def ping(self) -> None:
-        """Raise StoreError unless the state file answers (``/readyz``)."""
+        """Raise StoreError unless the state store answers (``/readyz``)."""
         self._read("SELECT 1 FROM platform_tokens LIMIT 1")
 
     # connections -------------------------------------------------------------------------
@@ -168,25 +136,23 @@ class Registry:
         """The new connection, or None when ``name`` is taken."""
         now = time.time()
         connection_id = "conn_" + secrets.token_hex(8)
-        try:
-            with self._write() as db:
-                db.execute(
-                    f"INSERT INTO platform_connections ({self._COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (
-                        connection_id,
-                        name,
-                        definition,
-                        base_url,
-                        self._box.seal(json.dumps(params)),
-                        self._box.seal(json.dumps(headers)),
-                        self._box.seal(json.dumps(credentials)),
-                        now,
-                        now,
-                    ),
-                )
-        except sqlite3.IntegrityError:
-            return None
-        return self.get_connection(connection_id)
+        with self._db.transaction("cannot add the connection") as db:
+            added = db.execute(
+                f"INSERT INTO platform_connections ({self._COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT DO NOTHING",
+                (
+                    connection_id,
+                    name,
+                    definition,
+                    base_url,
+                    self._box.seal(json.dumps(params)),
+                    self._box.seal(json.dumps(headers)),
+                    self._box.seal(json.dumps(credentials)),
+                    now,
+                    now,
+                ),
+            ).rowcount
+        return self.get_connection(connection_id) if added else None
 
     def get_connection(self, connection_id: str) -> Connection | None:
         """The connection with this id (or name), or None."""
@@ -205,28 +171,31 @@ class Registry:
 
     def update_connection(self, connection: Connection) -> Connection | None:
         """Write back a changed connection (same id); None when gone or the name is taken."""
-        try:
-            with self._write() as db:
-                changed = db.execute(
-                    "UPDATE platform_connections SET name = ?, base_url = ?, params = ?,"
-                    " headers = ?, credentials = ?, updated_at = ? WHERE id = ?",
-                    (
-                        connection.name,
-                        connection.base_url,
-                        self._box.seal(json.dumps(connection.params)),
-                        self._box.seal(json.dumps(connection.headers)),
-                        self._box.seal(json.dumps(connection.credentials)),
-                        time.time(),
-                        connection.id,
-                    ),
-                ).rowcount
-        except sqlite3.IntegrityError:
-            return None
+        with self._db.transaction("cannot update the connection") as db:
+            taken = db.execute(
+                "SELECT 1 FROM platform_connections WHERE name = ? AND id <> ?",
+                (connection.name, connection.id),
+            ).fetchall()
+            if taken:
+                return None
+            changed = db.execute(
+                "UPDATE platform_connections SET name = ?, base_url = ?, params = ?,"
+                " headers = ?, credentials = ?, updated_at = ? WHERE id = ?",
+                (
+                    connection.name,
+                    connection.base_url,
+                    self._box.seal(json.dumps(connection.params)),
+                    self._box.seal(json.dumps(connection.headers)),
+                    self._box.seal(json.dumps(connection.credentials)),
+                    time.time(),
+                    connection.id,
+                ),
+            ).rowcount
         return self.get_connection(connection.id) if changed else None
 
     def delete_connection(self, connection_id: str) -> bool:
         """Forget a connection; False when there was none."""
-        with self._write() as db:
+        with self._db.transaction("cannot delete the connection") as db:
             return bool(
                 db.execute(
                     "DELETE FROM platform_connections WHERE id = ?", (connection_id,)
@@ -240,26 +209,26 @@ class Registry:
         if not _TOKEN_NAME.match(name):
             raise StoreError("a token name is 1-64 letters, digits or . _ @ -")
         token = new_token()
-        try:
-            with self._write() as db:
-                db.execute(
-                    "INSERT INTO platform_tokens (name, digest, created_at) VALUES (?, ?, ?)",
-                    (name, hash_token(token), time.time()),
-                )
-        except sqlite3.IntegrityError:
+        with self._db.transaction("cannot add the token") as db:
+            added = db.execute(
+                "INSERT INTO platform_tokens (name, digest, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (name, hash_token(token), time.time()),
+            ).rowcount
+        if not added:
             raise StoreError(
                 f"a token named {name!r} exists; remove it first (connector tokens remove {name})"
-            ) from None
+            )
         return token
 
     def list_tokens(self) -> list[TokenInfo]:
         """Every token's name and creation time."""
         rows = self._read("SELECT name, created_at FROM platform_tokens ORDER BY name")
-        return [TokenInfo(str(r[0]), float(r[1])) for r in rows]  # type: ignore[arg-type]
+        return [TokenInfo(str(r[0]), float(r[1])) for r in rows]
 
     def remove_token(self, name: str) -> bool:
         """Revoke a token; False when there was none by that name."""
-        with self._write() as db:
+        with self._db.transaction("cannot remove the token") as db:
             return bool(db.execute("DELETE FROM platform_tokens WHERE name = ?", (name,)).rowcount)
 
     def token_name(self, token: str) -> str | None:

@@ -1,14 +1,16 @@
 """What the service holds while it runs: definitions, connections, connectors, emitter stores.
 
 One :class:`Runtime` per process. It loads the definitions once (each by its ``handle``),
-opens the :class:`~connector.platform.registry.Registry` in the state file, shares one
-``httpx.AsyncClient`` (one connection pool) between the connectors of every connection, and
+opens the :class:`~connector.platform.registry.Registry` in the state store, shares one
+``httpx.AsyncClient`` (one connection pool, guarded: public upstream addresses only unless
+``allow_private_upstreams``) between the connectors of every connection, and
 builds each connection's :class:`~connector.client.AsyncConnector` once (again after an
 update, or when an OAuth2 access token nears its expiry).
 
 Webhooks are per connection: each connection has its own emitter store beside the state file
 (``<state>.hooks/<connection id>.db``), so its subscriptions, snapshots and event log never
-mix with another tenant's.
+mix with another tenant's. A PostgreSQL state has no webhooks (yet): those routes and
+``--emit`` are refused with a clear error.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from connector.client import AsyncConnector
 from connector.config import bundled_definition_path
 from connector.definitions import Definition, load_definition
 from connector.emitter.guard import Guard
+from connector.emitter.postgres_database import is_postgres
 from connector.emitter.store import Store, open_store
 from connector.emitter.writes import WriteRecorder
 from connector.errors import ConfigurationError, UpstreamError
 from connector.platform.registry import Connection, Registry
-from connector.transport import AiohttpTransport
+from connector.platform.transport import AiohttpTransport
 from connector.types import JSON
 
 __all__ = ["Runtime", "load_definitions"]
@@ -80,15 +83,22 @@ class Runtime:
         state: str | Path,
         *,
         allow_private: bool = False,
+        allow_private_upstreams: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 600.0,
     ) -> None:
         self.definitions = definitions
         self.state = str(state)
-        self.registry = Registry(self.state)
         self.guard = Guard(allow_private=allow_private)
+        self.registry = Registry(self.state)
         self.http = httpx.AsyncClient(
-            transport=transport or AiohttpTransport(limit=256),
+            transport=transport
+            or AiohttpTransport(
+                timeout=timeout,
+                # The upstreams' addresses: public only, unless the operator allows private
+                # ones (a tenant must not reach the service's loopback or metadata address).
+                guard=None if allow_private_upstreams else Guard(allow_insecure=True, ports=None),
+            ),
             timeout=httpx.Timeout(timeout, connect=5.0),
             follow_redirects=False,
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
@@ -225,8 +235,21 @@ class Runtime:
 
     # webhooks ----------------------------------------------------------------------------
 
+    @property
+    def webhooks_supported(self) -> bool:
+        """Whether connections can have webhooks: their emitter stores are SQLite files
+        beside a SQLite state file; a PostgreSQL state has none (yet)."""
+        return not is_postgres(self.state)
+
     def hooks_location(self, connection_id: str) -> str:
         """Where a connection's emitter store lives."""
+        if not self.webhooks_supported:
+            raise ConfigurationError(
+                "webhooks (subscriptions, the event log, --emit) need a SQLite state file: "
+                "with a PostgreSQL state (CONNECTOR_STATE=postgresql://...) the service "
+                "serves connections and calls only",
+                setting="CONNECTOR_STATE",
+            )
         if self.state == ":memory:":
             return ":memory:"
         return str(Path(self.state + ".hooks") / f"{connection_id}.db")
@@ -244,11 +267,15 @@ class Runtime:
 
     def has_hooks(self, connection_id: str) -> bool:
         """Whether the connection has an emitter store already (without making one)."""
+        if not self.webhooks_supported:
+            return False
         return connection_id in self._stores or Path(self.hooks_location(connection_id)).exists()
 
     def drop_hooks(self, connection_id: str) -> None:
         """Close and delete a connection's emitter store and its key file."""
         self.forget(connection_id)
+        if not self.webhooks_supported:
+            return
         store = self._stores.pop(connection_id, None)
         if store is not None:
             store.close()

@@ -121,12 +121,61 @@ def _filter_path(steps: Sequence[str | int]) -> str:
     return path
 
 
+def _reusing_lexer(base: Any) -> Any:
+    """jsonpath-ng's lexer builds a new ply lexer (its master regular expression and rule
+    tables) for every text it tokenizes, about a quarter of a millisecond: the rules are
+    stateless, so one is built per process and each text gets a fresh clone of it (own
+    position, state stack and string buffer). Falls back to the library's own tokenize when
+    its internals are not what this expects."""
+
+    class ReusingLexer(base):  # type: ignore[misc]
+        _built: Any = None
+
+        def tokenize(self, string: str) -> Any:
+            built = type(self)._built
+            if built is None:
+                try:
+                    from jsonpath_ng import _ply  # the lexer generator jsonpath-ng vendors
+                    from jsonpath_ng.lexer import logger
+
+                    built = _ply.lex.lex(  # type: ignore[no-untyped-call]
+                        module=self,
+                        debug=False,
+                        optimize=True,
+                        lextab=self._ply_table_module,
+                        errorlog=logger,
+                    )
+                except Exception:  # another jsonpath-ng layout: its own, slower, path
+                    yield from super().tokenize(string)
+                    return
+                type(self)._built = built
+            lexer = built.clone()
+            lexer.lexstatestack = []
+            lexer.begin("INITIAL")
+            lexer.latest_newline = 0
+            lexer.string_value = None
+            lexer.input(string)
+            while (token := lexer.token()) is not None:
+                token.col = token.lexpos - lexer.latest_newline
+                yield token
+            if lexer.string_value is not None:
+                from jsonpath_ng.exceptions import JsonPathLexerError
+
+                raise JsonPathLexerError("Unexpected EOF in string literal or identifier")
+
+    return ReusingLexer
+
+
 @lru_cache(maxsize=1)
 def _parser() -> Any:
     # jsonpath-ng's parse() builds a new parser (ply's tables) on every call: ~3 ms each.
     # The class was spelled "Extented" before jsonpath-ng 1.7; the old name now warns.
     parser_class: Any = getattr(jsonpath_parser, "ExtendedJsonPathParser", None)
-    return (parser_class or jsonpath_parser.ExtentedJsonPathParser)()  # type: ignore[operator]
+    parser_class = parser_class or jsonpath_parser.ExtentedJsonPathParser
+    lexer_class = getattr(jsonpath_parser, "ExtendedJsonPathLexer", None)
+    if lexer_class is None:
+        return parser_class()
+    return parser_class(lexer_class=_reusing_lexer(lexer_class))
 
 
 @lru_cache(maxsize=8192)

@@ -140,3 +140,36 @@ def test_extract_record_types_every_field() -> None:
         "ended_at": datetime(2025, 1, 1, tzinfo=UTC),
     }
     assert extract_record(fields, {}) == dict.fromkeys(("id", "text", "input", "ended_at"))
+
+
+def test_the_reused_jsonpath_lexer_tokenizes_exactly_as_the_librarys_own() -> None:
+    """One ply lexer is built per process and cloned per text; a text that fails mid-string
+    must not leave state behind for the next one."""
+    from jsonpath_ng.ext import parser as ext
+
+    from connector.selectors import _parser
+
+    texts = [
+        "$.a.b",
+        "$['x y'][0]",
+        '$.data[?(@.name == "From")].value',
+        "$..id",
+        "$.a[*].b",
+        "$.`this`",
+        "$['unterminated",  # fails inside a quoted string
+        "$.after.the.failure",
+        '$["dq \\\\" esc"]',
+        "$.n[?(@.v > 3)]",
+    ]
+    reused = _parser().lexer_class()
+    stock = ext.ExtendedJsonPathLexer()
+
+    def tokens(lexer: object, text: str) -> list[tuple[object, ...]] | str:
+        try:
+            return [(t.type, t.value, t.lexpos, t.col) for t in lexer.tokenize(text)]  # type: ignore[attr-defined]
+        except Exception as exc:
+            return type(exc).__name__
+
+    for _ in range(2):
+        for text in texts:
+            assert tokens(reused, text) == tokens(stock, text), text

@@ -59,7 +59,7 @@ REPLICA = """
 import sys, time, anyio
 from connector.emitter.delivery import Deliverer
 from connector.emitter.guard import Guard
-from connector.emitter.store import open_store
+from connector.emitter.backends import open_store
 store = open_store(sys.argv[1], guard=Guard(allow_private=True))
 total = int(sys.argv[2])
 sys.stdout.write("ready\\n"); sys.stdout.flush(); sys.stdin.readline()

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from connector.emitter.backends import open_store
 from connector.emitter.sql_store import SQLStore
-from connector.emitter.store import open_store
 from connector.errors import StoreError
 
 __all__ = ["Connection", "Registry", "TokenInfo", "hash_token", "new_token"]

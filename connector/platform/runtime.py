@@ -27,9 +27,10 @@ import httpx
 from connector.client import AsyncConnector
 from connector.config import bundled_definition_path
 from connector.definitions import Definition, load_definition
+from connector.emitter.backends import open_store
 from connector.emitter.guard import Guard
 from connector.emitter.postgres_database import is_postgres
-from connector.emitter.store import Store, open_store
+from connector.emitter.store import Store
 from connector.emitter.writes import WriteRecorder
 from connector.errors import ConfigurationError, UpstreamError
 from connector.platform.registry import Connection, Registry

@@ -202,6 +202,9 @@ class PostgresDatabase:
     """A PostgreSQL database as the store's, through a connection pool."""
 
     lease_lock = " FOR UPDATE OF d SKIP LOCKED"
+    due_index = (
+        ""  # no index hints in PostgreSQL; its planner chooses (cost-based, with statistics)
+    )
 
     def __init__(
         self,

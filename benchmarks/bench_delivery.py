@@ -5,12 +5,16 @@
 1. A verifying receiver (``connector.receiver`` under uvicorn) runs in its own process on
    127.0.0.1.
 2. The honest limit: plain ``aiohttp`` POSTs of the same bodies with the same headers signed
-   beforehand, at the same concurrency (aiohttp is also the emitter's client, so
-   emitter/aiohttp is what durability, signing, scheduling and the guard cost). Plain
-   ``httpx.AsyncClient`` is shown too; it is slower under concurrency, so it is no limit.
+   beforehand, at the same concurrency, one 10-connection session per subscription (aiohttp
+   is also the emitter's client, so emitter/aiohttp is what durability, signing, scheduling
+   and the guard cost). It runs in two forms, a task per request under a semaphore and
+   long-lived workers (10 per session, as the deliverer's lanes), and each round's limit is
+   the faster of the two. Plain ``httpx.AsyncClient`` is shown too; it is slower under
+   concurrency, so it is no limit.
 3. Emitter: 10 subscriptions in a durable SQLite store (a fresh file every round);
    ``Deliverer.run_forever`` leases, signs, sends and records each delivery until all are
-   delivered. The three run in interleaved rounds in rotating order; the figure is the median
+   committed as delivered (counted in a worker thread every 20 ms, never on the deliverer's
+   event loop). The three run in interleaved rounds in rotating order; the figure is the median
    per-round ratio of deliveries/s. Target: emitter ≥ 0.8× aiohttp.
 4. Backlog: 100,000 queued deliveries (10,000 events × 10 subscriptions) in a fresh process
    of its own: its peak RSS and tracemalloc peak while the deliverer works through the first
@@ -288,13 +292,18 @@ def suite(quick: bool) -> list[Figure]:
                         return asyncio.run(emitter(receiver.url, secret, n, db))
                     if kind == "aiohttp":
                         return asyncio.run(baseline_aiohttp(receiver.url, secret, n))
+                    if kind == "aiohttp workers":
+                        return asyncio.run(baseline_aiohttp_workers(receiver.url, secret, n))
                     return asyncio.run(baseline(receiver.url, secret, n))
 
                 return run
 
-            samples = interleaved(
-                {k: rate(k) for k in ("aiohttp", "emitter", "httpx")}, rounds=rounds
-            )
+            kinds = ("aiohttp", "aiohttp workers", "emitter", "httpx")
+            samples = interleaved({k: rate(k) for k in kinds}, rounds=rounds)
+        # The limit of a round is the faster of the two plain aiohttp forms in it.
+        samples["best aiohttp"] = [
+            max(pair) for pair in zip(samples["aiohttp"], samples["aiohttp workers"], strict=True)
+        ]
         memory = in_fresh_process(
             [__file__, "_backlog", receiver.url, secret, str(total)], timeout=1800
         )
@@ -305,17 +314,27 @@ def suite(quick: bool) -> list[Figure]:
     return [
         Figure(
             "delivery",
-            f"{title}: emitter (SQLite) / plain aiohttp, deliveries/s",
-            ratios(samples, "emitter", "aiohttp"),
+            f"{title}: emitter (SQLite) / plain aiohttp (the faster form), deliveries/s",
+            ratios(samples, "emitter", "best aiohttp"),
             0.8,
             bound="min",
         ),
         Figure(
             "delivery",
-            f"{title}: plain httpx / plain aiohttp, deliveries/s",
-            ratios(samples, "httpx", "aiohttp"),
+            f"{title}: plain aiohttp, workers / a task per request, deliveries/s",
+            ratios(samples, "aiohttp workers", "aiohttp"),
         ),
-        Figure("delivery", f"{title}: plain aiohttp", samples["aiohttp"], unit="/s"),
+        Figure(
+            "delivery",
+            f"{title}: plain httpx / plain aiohttp (the faster form), deliveries/s",
+            ratios(samples, "httpx", "best aiohttp"),
+        ),
+        Figure(
+            "delivery",
+            f"{title}: plain aiohttp (the faster form)",
+            samples["best aiohttp"],
+            unit="/s",
+        ),
         Figure("delivery", f"{title}: emitter", samples["emitter"], unit="/s"),
         Figure("delivery", f"{backlog_title}: peak RSS", [memory["peak_mib"]], unit="MiB"),
         Figure(

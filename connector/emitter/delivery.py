@@ -8,11 +8,10 @@ of :mod:`~connector.emitter.outcomes` (delivered, retried per the :class:`RetryS
 dead letter, endpoint disabled). Store calls run in worker threads, so the event loop never
 waits on the database.
 
-Leased deliveries go into their subscription's **lane**, an in-memory queue worked by at
-most ``per_endpoint`` long-lived worker tasks; at most ``concurrency`` deliveries are leased
-and unfinished overall. A worker takes the next lease of its lane as soon as its attempt is
-recorded, and waits when the lane is empty, so a busy deliverer starts no task, opens no
-slot or timeout scope per attempt; lanes idle for :data:`LANE_LINGER` seconds are retired.
+Leased deliveries go into their subscription's **lane** (:mod:`~connector.emitter.lanes`), an
+in-memory queue worked by at most ``per_endpoint`` long-lived worker tasks; at most
+``concurrency`` deliveries are leased and unfinished overall. A busy deliverer starts no task
+and opens no slot or timeout scope per attempt.
 Tests drive :meth:`Deliverer.run_once` / :meth:`Deliverer.drain` with an injected clock and
 transport (workers then end when their lane is empty); the emitter runs
 :meth:`Deliverer.run_forever`.
@@ -29,9 +28,8 @@ import logging
 import random
 import time
 import uuid
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from importlib import metadata
 from typing import TYPE_CHECKING
@@ -46,6 +44,7 @@ from anyio.abc import TaskGroup
 from connector.emitter.breaker import CircuitBreaker
 from connector.emitter.courier import RESPONSE_LIMIT, Courier
 from connector.emitter.guard import Guard
+from connector.emitter.lanes import Lanes
 from connector.emitter.outcomes import Outcome
 from connector.emitter.recorder import Recorder
 from connector.emitter.schedule import RetrySchedule
@@ -69,8 +68,6 @@ LISTENING_IDLE = 0.5
 # A busy deliverer leases again when a quarter of its capacity is free; with less free, it
 # still leases at least this often (seconds), so slow endpoints cannot hold new work back long.
 LEASE_PATIENCE = 0.2
-# A lane whose workers all waited this long (seconds) for work is retired with its workers.
-LANE_LINGER = 5.0
 
 
 def user_agent() -> str:
@@ -80,17 +77,6 @@ def user_agent() -> str:
     except metadata.PackageNotFoundError:
         version = "0"
     return f"connector-webhooks/{version}"
-
-
-@dataclass(eq=False)
-class _Lane:
-    """One subscription's leased deliveries waiting for a worker, and its workers."""
-
-    queue: deque[Lease] = field(default_factory=deque)
-    workers: int = 0
-    sleepers: deque[anyio.Event] = field(default_factory=deque)
-    used: float = 0.0
-    retired: bool = False
 
 
 class Deliverer:
@@ -142,7 +128,7 @@ class Deliverer:
         # Leased and not finished, per subscription (being sent or waiting in its lane).
         self._inflight: Counter[str] = Counter()
         self._busy = 0
-        self._lanes: dict[str, _Lane] = {}
+        self._lanes = Lanes(per_endpoint)
         self._wake = anyio.Event()
         self._stop: anyio.Event | None = None
         self.recorder = Recorder(store, schedule, rng or random.Random())
@@ -221,64 +207,10 @@ class Deliverer:
 
     # lanes -------------------------------------------------------------------------------
 
-    def _push(
-        self, group: TaskGroup, leases: list[Lease], outcomes: list[Outcome] | None, linger: bool
-    ) -> None:
-        """Queue ``leases`` in their lanes, waking a waiting worker or starting one."""
-        now = anyio.current_time()
-        for lease in leases:
-            sub = lease.subscription.id
-            lane = self._lanes.get(sub)
-            if lane is None:
-                lane = self._lanes[sub] = _Lane()
-            lane.queue.append(lease)
-            lane.used = now
-            if lane.sleepers:
-                lane.sleepers.popleft().set()
-            elif lane.workers < self.per_endpoint:
-                lane.workers += 1
-                group.start_soon(self._work, lane, outcomes, linger)
-
-    async def _work(self, lane: _Lane, outcomes: list[Outcome] | None, linger: bool) -> None:
-        """A lane's worker: attempt its leases one after another; without ``linger`` end when
-        the lane is empty, else wait for more until the lane is retired."""
-        try:
-            while True:
-                while lane.queue:
-                    await self._run(lane.queue.popleft(), outcomes)
-                if not linger or lane.retired:
-                    return
-                wake = anyio.Event()
-                lane.sleepers.append(wake)
-                await wake.wait()
-        finally:
-            lane.workers -= 1
-
-    def _retire_idle(self) -> None:
-        """Retire lanes whose every worker has waited :data:`LANE_LINGER` s for work."""
-        now = anyio.current_time()
-        for sub, lane in list(self._lanes.items()):
-            if (
-                not lane.queue
-                and len(lane.sleepers) == lane.workers
-                and now - lane.used > LANE_LINGER
-            ):
-                self._close_lane(sub, lane)
-
-    def _close_lane(self, sub: str, lane: _Lane) -> None:
-        lane.retired = True
-        while lane.sleepers:
-            lane.sleepers.popleft().set()
-        if self._lanes.get(sub) is lane:
-            del self._lanes[sub]
-
     async def _release_queued(self) -> None:
         """Hand back the leases still waiting in lanes (a cancelled run), so they go again
         at once rather than when their lease runs out."""
-        waiting = [lease for lane in self._lanes.values() for lease in lane.queue]
-        for sub, lane in list(self._lanes.items()):
-            lane.queue.clear()
-            self._close_lane(sub, lane)
+        waiting = self._lanes.take_queued()
         for lease in waiting:
             self._finished(lease)
         if waiting:
@@ -301,7 +233,7 @@ class Deliverer:
         if self._busy <= self.concurrency // 2:
             self._wake.set()
 
-    async def _run(self, lease: Lease, outcomes: list[Outcome] | None) -> None:
+    async def _run(self, lease: Lease, outcomes: list[Outcome] | None = None) -> None:
         try:
             sent = await self.courier.attempt(lease)
             try:
@@ -344,7 +276,7 @@ class Deliverer:
         leases = await self._lease(when, self.concurrency - self._busy)
         try:
             async with anyio.create_task_group() as group:
-                self._push(group, leases, outcomes, linger=False)
+                self._lanes.push(group, leases, partial(self._run, outcomes=outcomes), linger=False)
         finally:
             await self._release_queued()
         return outcomes
@@ -434,8 +366,8 @@ class Deliverer:
                 if not stop.is_set():
                     self._give_up(exc)
                 return
-            self._push(group, leases, None, linger=True)
-            self._retire_idle()
+            self._lanes.push(group, leases, self._run, linger=True)
+            self._lanes.retire_idle()
             if leases and self._busy < self.concurrency // 2:
                 await anyio.sleep(0)
                 continue

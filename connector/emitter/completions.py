@@ -21,7 +21,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import anyio
@@ -35,11 +35,11 @@ __all__ = ["BATCH_MAX", "GroupCommit"]
 BATCH_MAX = 200
 
 
-@dataclass
+@dataclass(slots=True)
 class _Waiting:
     lease: Lease
     attempt: Attempt
-    done: anyio.Event = field(default_factory=anyio.Event)
+    done: bool = False
     recorded: bool = False
     error: StoreError | None = None
 
@@ -69,7 +69,9 @@ class GroupCommit:
         the lease had been lost, as :meth:`Store.complete`). Raises the store's error."""
         mine = _Waiting(lease, attempt)
         self._queue.append(mine)
-        while not mine.done.is_set():
+        # Every waiter of a batch wakes on the batch's one event (no event per attempt); one
+        # left for the next batch (past the limit) waits again.
+        while not mine.done:
             if self._committing:
                 await self._committed.wait()
             else:
@@ -98,7 +100,7 @@ class GroupCommit:
         finally:
             if settled:
                 for waiting in batch:
-                    waiting.done.set()
+                    waiting.done = True
             else:  # cancelled before committing: the next waiting task takes them
                 self._queue[:0] = batch
             self._committing = False

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import anyio
+import anyio.lowlevel
 
 from connector.emitter.store import Attempt, Lease, Store
 from connector.errors import StoreError
@@ -83,10 +84,14 @@ class GroupCommit:
     async def _commit(self) -> None:
         self._committing = True
         finished = self._committed = anyio.Event()
-        batch = self._queue[: self._limit]
-        del self._queue[: self._limit]
+        batch: list[_Waiting] = []
         settled = False
         try:
+            # One turn of the event loop first (no timer): the attempts whose answers came in
+            # the same turn join this batch instead of waiting for the next transaction.
+            await anyio.lowlevel.checkpoint()
+            batch = self._queue[: self._limit]
+            del self._queue[: self._limit]
             pairs = [(w.lease, w.attempt) for w in batch]
             results = await self._run(partial(self.store.complete_many, pairs))
             self.transactions += 1

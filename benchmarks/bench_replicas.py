@@ -176,7 +176,14 @@ def _latency(server_dsn: str, interval: float, batches: int, folder: Path) -> li
             for _ in range(3)
         ]
         try:
-            time.sleep(3.0)  # imports and the baseline
+            # The batches must come after the first poll's baseline, else they are part of it
+            # (and fire nothing): wait for it, however long a loaded machine takes to start.
+            deadline = time.monotonic() + 120
+            with SQLStore(PostgresDatabase(server_dsn), guard=Guard(allow_private=True)) as store:
+                while store.load_snapshot("message_batches") is None:
+                    if time.monotonic() > deadline or any(r.poll() is not None for r in replicas):
+                        raise RuntimeError("the emit replicas took no baseline")
+                    time.sleep(0.1)
             ids = []
             for n in range(batches):
                 batch = api.call(

@@ -281,9 +281,7 @@ def test_a_poll_spec_makes_the_webhook_a_feed_with_its_filter() -> None:
         {"event": "contacts.arrived", "path": "/w", "poll": poll, "payload": []}
     ]
     definition = load_definition(data)
-    assert definition.notes[0].startswith(
-        "resources[0].webhooks[0].poll: runs as a feed trigger"
-    )
+    assert definition.notes[0].startswith("resources[0].webhooks[0].poll: runs as a feed trigger")
     assert compile_rules(definition.resources[0]) == []  # not a listing diff
     (feed,) = compile_feeds(definition.resources[0])
     assert feed.event == "contacts.arrived" and feed.max_pages == 50

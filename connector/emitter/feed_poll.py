@@ -125,11 +125,12 @@ class FeedPoll:
                 return report
             events = await self._events(walk.items, now, report)
         except ConnectorError as exc:
-            report.error = f"feed {feed.event} of {self.resource} failed: {exc}"
+            text = str(exc).replace(f"{feed.handle}.", "the feed's ")  # the call, by name
+            report.error = text if text.startswith(feed.location) else f"{feed.location}: {text}"
             log.error("%s; its cursor stays where it was", report.error)
             try:
                 await anyio.to_thread.run_sync(
-                    feed_cursors.note_problem, self.store, self.resource, feed.event, str(exc), now
+                    feed_cursors.note_problem, self.store, self.resource, feed.event, text, now
                 )
             except StoreError as store_exc:
                 log.error("cannot note the feed's problem: %s", store_exc)

@@ -197,6 +197,27 @@ async def test_a_bad_answer_is_a_located_error_and_loses_nothing(
     assert state.problem is None
 
 
+@pytest.mark.anyio
+async def test_status_shows_each_feed_and_a_failed_one_needs_attention(
+    box: Mailbox, store: SQLiteStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from connector.cli import main
+
+    def status() -> tuple[int, list[dict[str, Any]]]:
+        code = main(["--state", str(tmp_path / "state.db"), "status", "--check"])
+        return code, [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    await poll(box, store)
+    code, lines = status()
+    assert code == 0 and lines[0]["feed"]["cursor"] == "100" and lines[-1]["feeds"] == 1
+    box.answer = "nocursor"
+    await poll(box, store)
+    code, lines = status()
+    assert code == 1
+    assert "no cursor at ['cursor']" in lines[0]["feed"]["problem"]
+    assert any("feed messages.received of messages" in p for p in lines[-1]["problems"])
+
+
 class FailingCommit(SQLiteStore):
     """A store whose next poll commit fails (as if the process died before it)."""
 
@@ -326,3 +347,86 @@ def test_a_feed_on_postgresql_commits_its_cursor_with_its_events(
             store.close()
 
     anyio.run(run)
+
+
+@pytest.mark.slow
+def test_kill_9_between_list_and_commit_loses_nothing_and_fires_each_item_once(
+    box: Mailbox, tmp_path: Path
+) -> None:
+    """``python -m connector emit`` killed at random points while the mailbox fills; restarted
+    each time, it ends with one event per message that arrived after the baseline."""
+    import random
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from connector.emitter.store import event_id
+
+    definition = tmp_path / "mail.json"
+    definition.write_text(json.dumps(MAIL))
+    state = tmp_path / "state.db"
+    log = (tmp_path / "emitter.log").open("ab")
+    rng = random.Random(9)
+    stop = threading.Event()
+
+    def fill() -> None:
+        while not stop.wait(0.05):
+            box.deliver(f"m{len(box.messages)}", labels=("INBOX",) if rng.random() < 0.8 else ())
+
+    with serve(mail_app(box)) as url:
+        command = [
+            sys.executable,
+            "-m",
+            "connector",
+            "--definition",
+            str(definition),
+            "--base-url",
+            url,
+            "--state",
+            str(state),
+            "emit",
+            "--allow-private",
+        ]
+        box.page_size = 10
+        box.deliver("before the baseline")
+        subprocess.run([*command, "--once"], check=True, stderr=log, timeout=60)
+        filler = threading.Thread(target=fill, daemon=True)
+        filler.start()
+        kills = 0
+        for _ in range(10):
+            process = subprocess.Popen(
+                [*command, "--interval", "0.02"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+            assert process.stderr is not None
+            ready = b""
+            while b"polling every" not in ready:
+                line = process.stderr.readline()
+                ready += line
+                if not line:
+                    break
+            time.sleep(rng.uniform(0.0, 0.3))
+            process.kill()
+            process.wait(timeout=10)
+            log.write(ready + process.stderr.read())
+            process.stderr.close()
+            kills += int(b"polling every" in ready)
+        stop.set()
+        filler.join(10)
+        for _ in range(5):  # catch up (a capped poll continues in the next one)
+            done = subprocess.run(
+                [*command, "--once"],
+                check=True,
+                stderr=log,
+                timeout=60,
+                capture_output=False,
+                stdout=subprocess.PIPE,
+            )
+            if json.loads(done.stdout)["events"] == 0:
+                break
+    log.close()
+    with SQLiteStore(state) as store:
+        events = {i.event.id for i in store.list_events(limit=100_000)}
+    inbox = [c["id"] for c in box.changes[1:] if "INBOX" in c["labels"]]
+    assert kills == 10 and len(inbox) > 50
+    assert events == {event_id(EVENT, mid, "feed") for mid in inbox}

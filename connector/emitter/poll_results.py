@@ -36,6 +36,7 @@ class PollResult:
         """Fold one feed poll's report in."""
         self.requests += feed.requests
         self.listed += feed.listed
+        self.baseline = self.baseline or feed.baseline
         self.events += feed.events
         self.quarantined += sorted(feed.quarantined)
         self.error = self.error or feed.error

@@ -20,8 +20,10 @@ such a feed with ``"trigger": {"type": "feed", "feed": SPEC}``, or, as Corteza w
     ``{"field": SELECTOR, "equals": V}`` or ``{"field": ..., "contains": V}`` (the value
     equals V or is a list holding it); items that fail it fire nothing;
 ``enrich``
-    a read call per item that passed the filter; its templates read the item as ``item``
-    (``/messages/{{item.id}}``); the event's payload is taken from its answer;
+    a read call per item that passed the filter: an operation of the resource
+    (``{"operation": "read"}``, its placeholders bound to the item's fields by name, the
+    id placeholder to the item's id), or a call of its own whose templates read the item as
+    ``item`` (``/messages/{{item.id}}``); the event's payload is taken from its answer;
 ``maxPages``
     the page guard of one poll (default 50, Corteza's fixed guard): a poll that reaches it
     commits what it saw, with the cursor it reached, and says so.
@@ -65,9 +67,12 @@ DEFAULT_MAX_PAGES = 50
 
 class FeedCall(HTTPAction):
     """One call of a feed: Corteza's HTTP action, plus (for ``seed``) where its answer holds
-    the cursor."""
+    the cursor, or (for ``enrich``) an operation of the resource to call instead."""
 
     cursor: SelectorSpec | None = None
+    operation: Annotated[str, PydanticField(min_length=1)] | None = None
+    """``enrich`` only: the resource's operation (``read``) whose placeholders take the item's
+    fields of the same name (and the item's id where the item has no such field)."""
 
 
 class FeedPage(Strict):
@@ -166,7 +171,11 @@ def check_feeds(connection: Connection, *, bare: bool) -> list[Problem]:
                 )
             found = feed_spec(webhook)
             if found is not None:
-                problems += _check_spec(found[0], _spec_location(loc, found[1]), bare)
+                spec_loc = _spec_location(loc, found[1])
+                problems += _check_spec(found[0], spec_loc, bare)
+                enrich = found[0].enrich
+                if enrich is not None and enrich.operation is not None:
+                    problems += _check_operation(enrich, resource, [*spec_loc, "enrich"], bare)
     return problems
 
 
@@ -194,6 +203,31 @@ def _check_spec(spec: FeedSpec, loc: list[str | int], bare: bool) -> list[Proble
                 format_location([*loc, "filter"], bare=bare),
                 "a filter compares its field with one value: give 'equals' or 'contains'",
                 allowed="equals, contains",
+            )
+        )
+    return problems
+
+
+def _check_operation(
+    enrich: FeedCall, resource: Resource, loc: list[str | int], bare: bool
+) -> list[Problem]:
+    """An enrich by operation names one the resource has, and declares no call of its own."""
+    problems = []
+    if enrich.operation not in resource.operations:
+        problems.append(
+            Problem(
+                format_location([*loc, "operation"], bare=bare),
+                f"{resource.handle} has no such operation",
+                enrich.operation,
+                ", ".join(resource.operations) or None,
+            )
+        )
+    if enrich.path.value or enrich.query_params or enrich.body_template or enrich.headers:
+        problems.append(
+            Problem(
+                format_location(loc, bare=bare),
+                "an enrich calls an operation or declares its own call (path, queryParams, "
+                "headers, bodyTemplate), not both",
             )
         )
     return problems
@@ -250,7 +284,7 @@ def feed_documents(
             calls = [("list", spec.list, [cursor, token] if paging else [cursor], paging)]
             if spec.seed is not None:
                 calls.append(("seed", spec.seed, [], {}))
-            if spec.enrich is not None:
+            if spec.enrich is not None and spec.enrich.operation is None:
                 item: dict[str, object] = {"name": "item", "type": "Object"}
                 calls.append(("enrich", spec.enrich, [item, cursor], {}))
             for name, call, implicit, query in calls:

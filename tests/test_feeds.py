@@ -109,6 +109,35 @@ async def test_baseline_fires_nothing_then_new_inbox_items_fire_once_each_enrich
 
 
 @pytest.mark.anyio
+async def test_enrich_by_the_resources_read_operation(box: Mailbox, store: SQLiteStore) -> None:
+    document = copy.deepcopy(MAIL)
+    document["resources"][0]["webhooks"][0]["trigger"]["feed"]["enrich"] = {"operation": "read"}
+    await poll(box, store, document)
+    box.deliver("read through the read operation")
+    box.requests.clear()
+    result = await poll(box, store, document)
+    assert len(result.events) == 1 and box.requests[-1] == "message m1"
+    assert fired(store)[0]["data"] == {
+        "id": "m1",
+        "subject": "read through the read operation",
+        "from": "ann@example.com",
+    }
+
+
+def test_an_enrich_by_an_unknown_operation_is_refused_where_it_is_written() -> None:
+    from connector.errors import DefinitionError
+
+    document = copy.deepcopy(MAIL)
+    feed = document["resources"][0]["webhooks"][0]["trigger"]["feed"]
+    feed["enrich"] = {"operation": "fetch", "path": "/x"}
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(document)
+    text = str(caught.value)
+    assert "resources[0].webhooks[0].trigger.feed.enrich.operation: messages has no such" in text
+    assert "calls an operation or declares its own call" in text
+
+
+@pytest.mark.anyio
 async def test_the_page_guard_commits_what_it_saw_and_the_next_poll_continues(
     box: Mailbox, store: SQLiteStore, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -220,7 +220,7 @@ class FeedPoll:
             record = item
             if feed.enriches:
                 try:
-                    record = await self._call("enrich", {"item": item}, report)
+                    record = await self._enrich(item, rid, report)
                 except NotFoundError:
                     log.info("%s: item %s is gone before its read; not fired", feed.location, rid)
                     continue
@@ -241,6 +241,21 @@ class FeedPoll:
                 report.quarantined[rid] = str(exc)[:500]
                 log.error("ALERT %s item %s cannot become an event (%s)", feed.location, rid, exc)
         return events
+
+    async def _enrich(self, item: JSON, rid: str, report: FeedReport) -> JSON:
+        """The item read again: by the resource's operation (its placeholders from the item's
+        fields, the id placeholder from its id), or by the feed's own ``enrich`` call."""
+        operation = self.feed.enrich_operation
+        if operation is None:
+            return await self._call("enrich", {"item": item}, report)
+        declared = self.connector.definition.resource(self.resource).operations[operation]
+        fields = item if isinstance(item, dict) else {}
+        params = {p.name: fields[p.name] for p in declared.placeholders() if p.name in fields}
+        missing = [p.name for p in declared.path.placeholders if p.name not in params]
+        if len(missing) == 1:
+            params[missing[0]] = rid
+        report.requests += 1
+        return await self.connector.call(self.resource, operation, params, raw=True)
 
     async def _commit(
         self,

@@ -222,6 +222,8 @@ class Feed:
     seeds: bool
     page_token: Selector | None
     enriches: bool
+    enrich_operation: str | None
+    """An ``enrich`` that calls this operation of the resource (else the feed's own call)."""
     max_pages: int
     location: str
     """Where the feed is declared, for messages (``feeds.received (resources.mail ... poll)``)."""
@@ -279,6 +281,7 @@ def compile_feeds(resource: Resource) -> list[Feed]:
                     compile_selector(selector_spec(spec.page.token)) if spec.page else None
                 ),
                 enriches=spec.enrich is not None,
+                enrich_operation=spec.enrich.operation if spec.enrich is not None else None,
                 max_pages=spec.max_pages,
                 location=f"feed {webhook.event} ({resource.handle} webhook {index}, "
                 f"{'trigger.feed' if under == 'trigger' else 'poll'})",

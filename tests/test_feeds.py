@@ -264,8 +264,10 @@ async def test_a_failed_commit_refires_nothing_twice_and_loses_nothing(
     box: Mailbox, tmp_path: Path
 ) -> None:
     with FailingCommit(tmp_path / "state.db") as store:
-        store.fail = False
-        await poll(box, store)
+        lost = await poll(box, store)  # the baseline's commit fails: no cursor stored
+        assert lost.error is not None and "the store failed" in lost.error
+        assert feed_cursors.load(store, "messages", EVENT) is None
+        assert (await poll(box, store)).ok  # the next poll takes the baseline
         box.deliver("one")
         box.deliver("two")
         store.fail = True

@@ -124,6 +124,8 @@ class FeedPoll:
                 await self._commit(report, [], cursor, None, why, now)
                 return report
             events = await self._events(walk.items, now, report)
+        except StoreError:
+            raise  # the store's failure, not the feed's (the poller reports it)
         except ConnectorError as exc:
             text = str(exc).replace(f"{feed.handle}.", "the feed's ")  # the call, by name
             report.error = text if text.startswith(feed.location) else f"{feed.location}: {text}"

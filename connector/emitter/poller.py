@@ -167,7 +167,7 @@ class Poller:
             try:
                 result.add(await feed.poll(), feed.feed.event)
             except StoreError as exc:
-                result.error = f"committing feed {feed.feed.event} of {self.handle} failed: {exc}"
+                result.error = f"feed {feed.feed.event} of {self.handle}: the store failed: {exc}"
                 log.error("%s", result.error)
         if not self.rules:
             result.complete = result.error is None

@@ -25,7 +25,7 @@ class Mailbox:
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     changes: list[dict[str, Any]] = field(default_factory=list)
     answer: str | None = None
-    """A bad answer to give the list call: ``html``, ``nocursor``, ``object``."""
+    """A bad answer to give the list call: ``html``, ``nocursor``, ``object``, ``repeat``."""
     requests: list[str] = field(default_factory=list)
 
     def deliver(self, subject: str, labels: tuple[str, ...] = ("INBOX",)) -> str:
@@ -67,6 +67,8 @@ def mail_app(box: Mailbox) -> Starlette:
             body["next"] = str(start + box.page_size)
         if box.answer == "nocursor":
             del body["cursor"]
+        if box.answer == "repeat":
+            body["next"] = "2"  # a page token that never moves on
         if box.answer == "object":
             body["changes"] = {"oops": True}
         return JSONResponse(body)

@@ -202,6 +202,7 @@ async def test_a_404_on_the_list_call_reseeds_without_firing(
         ("html", "the feed's list: expected a JSON body, got text/html"),
         ("nocursor", "the list answer has no cursor at ['cursor']"),
         ("object", "the list answer's items at ['changes'] are dict, not a list"),
+        ("repeat", "the page token '2' repeats: the listing makes no progress"),
     ],
 )
 async def test_a_bad_answer_is_a_located_error_and_loses_nothing(

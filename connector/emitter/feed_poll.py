@@ -175,6 +175,7 @@ class FeedPoll:
         """List from ``cursor`` (continuing at page ``token``) up to the page guard."""
         feed = self.feed
         walk = _Walk(cursor=None)
+        tokens: set[str] = set()
         for _ in range(feed.max_pages):
             params: dict[str, JSON] = {"cursor": _scalar(cursor) or ""}
             if token is not None:
@@ -194,9 +195,17 @@ class FeedPoll:
             found = feed.cursor.select(answer)
             if _scalar(found) is not None:
                 walk.cursor = found
-            token = _scalar(feed.page_token.select(answer)) if feed.page_token else None
+            previous, token = (
+                token,
+                (_scalar(feed.page_token.select(answer)) if feed.page_token else None),
+            )
             if token is None:
                 break
+            if token == previous or token in tokens:
+                raise self._bad(
+                    f"the page token {token!r} repeats: the listing makes no progress", "list"
+                )
+            tokens.add(token)
         else:
             if not to_end:
                 # The guard stopped a listing with pages left: continue it next poll.

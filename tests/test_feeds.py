@@ -137,6 +137,20 @@ def test_an_enrich_by_an_unknown_operation_is_refused_where_it_is_written() -> N
     assert "calls an operation or declares its own call" in text
 
 
+def test_a_feed_template_goes_through_the_sandbox_at_load() -> None:
+    from connector.errors import DefinitionError
+
+    document = copy.deepcopy(MAIL)
+    feed = document["resources"][0]["webhooks"][0]["trigger"]["feed"]
+    feed["list"]["queryParams"] = {"since": "{{ cursor.__class__ }}"}
+    feed["enrich"] = {"path": "/messages/{% include 'other' %}"}
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(document)
+    text = str(caught.value)
+    assert "resources[0].webhooks[0].trigger.feed.list.queryParams" in text
+    assert "resources[0].webhooks[0].trigger.feed.enrich.path" in text
+
+
 @pytest.mark.anyio
 async def test_the_page_guard_commits_what_it_saw_and_the_next_poll_continues(
     box: Mailbox, store: SQLiteStore, caplog: pytest.LogCaptureFixture

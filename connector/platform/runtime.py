@@ -33,7 +33,7 @@ from connector.emitter.store import Store, open_store
 from connector.emitter.writes import WriteRecorder
 from connector.errors import ConfigurationError, UpstreamError
 from connector.platform.registry import Connection, Registry
-from connector.platform.transport import AiohttpTransport
+from connector.transport import AiohttpTransport
 from connector.types import JSON
 
 __all__ = ["Runtime", "load_definitions"]
@@ -94,10 +94,12 @@ class Runtime:
         self.http = httpx.AsyncClient(
             transport=transport
             or AiohttpTransport(
-                timeout=timeout,
+                limit=256,
                 # The upstreams' addresses: public only, unless the operator allows private
                 # ones (a tenant must not reach the service's loopback or metadata address).
                 guard=None if allow_private_upstreams else Guard(allow_insecure=True, ports=None),
+                guard_hint="the service calls public addresses only; an operator can allow "
+                "private and loopback upstreams with `connector serve --allow-private-upstreams`",
             ),
             timeout=httpx.Timeout(timeout, connect=5.0),
             follow_redirects=False,

@@ -150,6 +150,21 @@ CREATE TABLE platform_tokens (
     created_at DOUBLE PRECISION NOT NULL
 );
 """,
+    # A revision of the service's tables, bumped by any statement that changes them (whoever
+    # runs it): the registry's cache is checked against it on every request, so a token
+    # removed on another replica is refused at the next one (SQLite: PRAGMA data_version).
+    """
+CREATE TABLE platform_revision (n BIGINT NOT NULL);
+INSERT INTO platform_revision (n) VALUES (0);
+CREATE FUNCTION platform_bump() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT
+    AS $$ BEGIN UPDATE platform_revision SET n = n + 1; RETURN NULL; END $$;
+CREATE TRIGGER platform_connections_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON platform_connections
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_bump();
+CREATE TRIGGER platform_tokens_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON platform_tokens
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_bump();
+""",
 ]
 
 # Errors that may pass by themselves: the server went away, the disk is full, a conflict.

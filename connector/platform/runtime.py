@@ -79,6 +79,11 @@ class _NoCookies(http.cookiejar.CookieJar):
         return None
 
 
+class _NoCookieExtraction(httpx.Cookies):
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
 @dataclass
 class _Built:
     connector: AsyncConnector
@@ -118,6 +123,9 @@ class Runtime:
             cookies=_NoCookies(),
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
         )
+        if isinstance(getattr(self.http, "_cookies", None), httpx.Cookies):
+            # httpx offers no switch for it: skip even wrapping every answer for the jar.
+            self.http._cookies = _NoCookieExtraction(self.http.cookies.jar)
         self._built: dict[str, _Built] = {}
         self._hooks = HookStores(self.state, self.registry, self.guard)
         self._recorders: dict[str, WriteRecorder] = {}

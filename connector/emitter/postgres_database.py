@@ -150,6 +150,20 @@ CREATE TABLE platform_tokens (
     created_at DOUBLE PRECISION NOT NULL
 );
 """,
+    # The cursors of feed triggers (connector.emitter.feed_cursors): written in the same
+    # transaction as the events a feed poll found.
+    """
+CREATE TABLE feed_cursors (
+    resource TEXT NOT NULL,
+    event TEXT NOT NULL,
+    cursor TEXT,
+    page_token TEXT,
+    note TEXT,
+    problem TEXT,
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (resource, event)
+);
+""",
     # A revision of the service's tables, bumped by any statement that changes them (whoever
     # runs it): the registry's cache is checked against it on every request, so a token
     # removed on another replica is refused at the next one (SQLite: PRAGMA data_version).

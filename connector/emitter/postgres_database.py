@@ -17,9 +17,9 @@ for several emitters on several machines sharing one durable state.
 * **Schemas**: :meth:`PostgresDatabase.within` gives the same server seen through a schema of
   its own (the service keeps each connection's webhooks so, ``hooks_<connection id>``): the
   whole store (its tables, its schema version, its ``NOTIFY`` channel) lives in that schema.
-  It shares the parent's pool; every transaction begins with ``SET LOCAL search_path`` to that
-  schema alone, so no statement can reach another schema's tables (nor ``public``), and the
-  setting ends with the transaction, before the connection goes back to the pool.
+  It shares the parent's pool; every transaction begins by setting ``search_path`` to that
+  schema alone, transaction-local: no statement reaches another schema's tables (nor
+  ``public``), and nothing is left on a pooled connection.
 """
 
 from __future__ import annotations
@@ -296,10 +296,7 @@ class PostgresDatabase:
     def within(self, schema: str) -> PostgresDatabase:
         """The same database seen through ``schema`` alone (made and migrated if new); it
         shares this one's pool and key, and closing it leaves the pool open."""
-        if not _SCHEMA_NAME.match(schema):
-            raise StoreError(
-                f"not a schema name this store makes: {schema!r}", location=self.location
-            )
+        self._checked(schema)
         view = copy.copy(self)
         view.schema = schema
         view.channel = f"{CHANNEL}_{schema}"
@@ -314,12 +311,17 @@ class PostgresDatabase:
 
     def drop_schema(self, schema: str) -> None:
         """Drop a schema made by :meth:`within` with everything in it."""
-        if not _SCHEMA_NAME.match(schema):
-            raise StoreError(f"not a schema name this store makes: {schema!r}")
         with self.transaction("cannot drop the schema") as tx:
             tx.connection.execute(
-                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(self._checked(schema))
             )
+
+    def _checked(self, schema: str) -> sql.Identifier:
+        if not _SCHEMA_NAME.match(schema):
+            raise StoreError(
+                f"not a schema name this store makes: {schema!r}", location=self.location
+            )
+        return sql.Identifier(schema)
 
     def _enter_schema(self, connection: psycopg.Connection[Any]) -> None:
         # Transaction-local: gone at commit or rollback, never left on a pooled connection.

@@ -200,6 +200,29 @@ def test_check_proves_configuration_connectivity_and_auth(
     assert CANARY_KEY not in json.dumps([good, bad, unreachable])
 
 
+def test_check_of_a_refused_upstream_is_a_typed_result_with_no_secret(
+    client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    made = new_connection(client, f"http://127.0.0.1:{port}", name="refusing")
+    with caplog.at_level(logging.DEBUG):
+        answer = client.post(f"/v1/connections/{made['id']}/check")
+        call = client.post(op_path(made, "models", "read"), json={"model_id": "m"})
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+    checked = answer.json()
+    assert checked["ok"] is False and checked["configuration"] == "ok"
+    assert checked["connectivity"] == "failed" and "authentication" not in checked
+    assert "ConnectError" in checked["detail"] and "upstream" not in checked
+    assert call.status_code == 504 and call.json()["type"].endswith("upstream-unreachable")
+    for text in (answer.text, call.text, caplog.text):
+        assert CANARY_KEY not in text
+
+
 # calls -----------------------------------------------------------------------------------
 
 

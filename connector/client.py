@@ -15,11 +15,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import httpx
 
-from .async_client import AsyncConnector
 from .auth import ClientCredentials
 from .client_core import DEFAULT_TIMEOUT, ClientCore, WriteObserver
 from .definitions import Definition
@@ -31,9 +30,23 @@ from .responses import error_from_response
 from .results import CHUNK_SIZE, iter_jsonl
 from .retry import RetryPolicy
 from .sse import EventStream, is_event_stream, opened
+from .sync_transport import DeferredTLSTransport, environment_mounts
 from .types import JSON
 
+if TYPE_CHECKING:
+    from .async_client import AsyncConnector
+
 __all__ = ["AsyncConnector", "Connector", "WriteObserver"]
+
+
+def __getattr__(name: str) -> object:
+    # ``from connector.client import AsyncConnector`` keeps working, without making every
+    # sync caller (the command line, workflows) import the async shell and anyio.
+    if name == "AsyncConnector":
+        from .async_client import AsyncConnector
+
+        return AsyncConnector
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Connector:
@@ -76,9 +89,17 @@ class Connector:
             on_write=on_write,
         )
         self._owns_client = http_client is None
-        self._http = http_client or httpx.Client(
-            transport=transport, timeout=httpx.Timeout(timeout, connect=5.0), follow_redirects=False
-        )
+        if http_client is None:
+            mounts = None
+            if transport is None:  # httpx's own, its trust store loaded on first https use
+                transport, mounts = DeferredTLSTransport(), environment_mounts()
+            http_client = httpx.Client(
+                transport=transport,
+                mounts=mounts,
+                timeout=httpx.Timeout(timeout, connect=5.0),
+                follow_redirects=False,
+            )
+        self._http = http_client
         self._sleep = sleep
 
     @property

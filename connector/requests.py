@@ -90,17 +90,24 @@ def build_request(
     path = _render_path(plan, values, problems)
     url = base_url + path
     query_params = dict(service.query) if service.query else {}
-    query_params.update(_render_entries(plan.query, values, problems))
-    query_params.update({k: _query_text(v) for k, v in (query or {}).items() if v is not None})
-    merged = dict(service.headers)
-    merged.update(_render_entries(plan.headers, values, problems))
-    merged.update({k.lower(): v for k, v in (headers or {}).items()})
-    for name, value in merged.items():
+    if plan.query:
+        query_params.update(_render_entries(plan.query, values, problems))
+    if query:
+        query_params.update({k: _query_text(v) for k, v in query.items() if v is not None})
+    overrides = _render_entries(plan.headers, values, problems) if plan.headers else {}
+    if headers:
+        overrides.update({k.lower(): v for k, v in headers.items()})
+    # The service's own headers were checked once, when it was resolved; what a call adds
+    # (rendered or given) is checked on every call.
+    for name, why in service.header_problems.items():
+        if name not in overrides:
+            problems.append(InputProblem(f"header {name}", why))
+    for name, value in overrides.items():
         problem = header_name_problem(name) or header_value_problem(value)
         if problem:
             problems.append(InputProblem(f"header {name}", problem))
-    given = {k.lower() for k in merged if merged[k]}
-    if service.missing_auth and (service.auth_header is None or service.auth_header not in given):
+    merged = {**service.headers, **overrides} if overrides else dict(service.headers)
+    if service.missing_auth and not (service.auth_header and merged.get(service.auth_header)):
         raise ConfigurationError(service.missing_auth, setting="api_key")
     content: bytes | None = None
     files: list[tuple[str, Any]] | None = None

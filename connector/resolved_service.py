@@ -56,6 +56,17 @@ class ResolvedService:
     """The connection parameters' values, readable by every template."""
     content_type: str = "application/json"
     """How request bodies are sent unless an operation says otherwise."""
+    header_problems: dict[str, str] = field(init=False, repr=False, compare=False)
+    """Why a header of ``headers`` cannot be sent, by name (reported by every call that
+    sends it): worked out once here rather than on every request."""
+
+    def __post_init__(self) -> None:
+        problems = {}
+        for name, value in self.headers.items():
+            problem = header_name_problem(name) or header_value_problem(value)
+            if problem:
+                problems[name] = problem
+        object.__setattr__(self, "header_problems", problems)
 
     def require_base_url(self) -> str:
         """The base URL, or a ConfigurationError saying how to set it."""

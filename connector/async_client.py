@@ -129,8 +129,10 @@ class AsyncConnector:
             request = self._core.build(handle, operation, params, headers, query, body, url)
             if oauth is not None:
                 request.headers["authorization"] = "Bearer " + await self._token(oauth)
+            answered = False  # whether the status and headers came (then a body cut off)
             try:
                 response = await self._http.send(request, stream=True)
+                answered = True
                 if oauth is not None and response.status_code == 401 and not refreshed:
                     await response.aclose()
                     oauth.invalidate()
@@ -147,7 +149,7 @@ class AsyncConnector:
                     return response
                 await response.aclose()
             except httpx.TransportError as exc:
-                delay = self._core.after_error(request, exc, retries, idempotent)
+                delay = self._core.after_error(request, exc, retries, idempotent, answered)
             retries += 1
             await self._sleep(delay)
 

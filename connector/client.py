@@ -146,8 +146,10 @@ class Connector:
             request = self._core.build(handle, operation, params, headers, query, body, url)
             if oauth is not None:
                 request.headers["authorization"] = "Bearer " + self._token(oauth)
+            answered = False  # whether the status and headers came (then a body cut off)
             try:
                 response = self._http.send(request, stream=True)
+                answered = True
                 if oauth is not None and response.status_code == 401 and not refreshed:
                     # The token may have been revoked or expired early: fetch one once more.
                     response.close()
@@ -166,7 +168,7 @@ class Connector:
                     return response
                 response.close()
             except httpx.TransportError as exc:
-                delay = self._core.after_error(request, exc, retries, idempotent)
+                delay = self._core.after_error(request, exc, retries, idempotent, answered)
             retries += 1
             self._sleep(delay)
 

@@ -189,26 +189,39 @@ class ClientCore:
         return httpx.Request(cached[4], url, headers=cached[5], extensions=cached[6])
 
     def after_error(
-        self, request: httpx.Request, error: httpx.TransportError, retries: int, idempotent: bool
+        self,
+        request: httpx.Request,
+        error: httpx.TransportError,
+        retries: int,
+        idempotent: bool,
+        answered: bool = False,
     ) -> float:
-        """The delay before retrying after a failed exchange (no answer, or an answer cut off
-        mid-body), or the final TransportError when the policy says it is not retried."""
+        """The delay before retrying after a failed exchange (no answer, or, ``answered``, an
+        answer cut off after its headers), or the final error when it is not retried."""
         delay = self.retry.delay_after_error(error, retries, idempotent=idempotent)
         if delay is None:
-            raise self.final_error(request, error, retries + 1) from None
+            raise self.final_error(request, error, retries + 1, answered) from None
         return delay
 
     def final_error(
-        self, request: httpx.Request, error: httpx.TransportError, attempts: int
+        self,
+        request: httpx.Request,
+        error: httpx.TransportError,
+        attempts: int,
+        answered: bool = False,
     ) -> TransportError:
+        """A TransportError naming the operation; a StreamInterruptedError (one of them) when
+        the last answer came and was cut off mid-body rather than never came."""
         url = _where(request)
-        kind = type(error).__name__
-        return TransportError(
-            f"{_operation(request)}{request.method} {url}: {kind} after {attempts} attempt(s): "
-            f"{error}",
-            url=url,
-            attempts=attempts,
+        where = f"{_operation(request)}{request.method} {url}"
+        tried = f"{type(error).__name__} after {attempts} attempt(s)"
+        if not answered:
+            return TransportError(f"{where}: {tried}: {error}", url=url, attempts=attempts)
+        cut = StreamInterruptedError(
+            f"{where}: the answer was cut off after its headers ({tried}): {error}", url=url
         )
+        cut.attempts = attempts
+        return cut
 
     def interrupted(self, request: httpx.Request, error: httpx.TransportError) -> TransportError:
         """The typed error for a streamed body (JSONL, a download) that broke off after the

@@ -129,7 +129,8 @@ def test_sync_cut_off_every_time_is_a_typed_error_naming_the_operation() -> None
         with pytest.raises(TransportError) as caught:
             api.call("message_batches", "read", {"batch_id": "msgbatch_1"})
     assert str(caught.value).startswith("message_batches.read: GET ")
-    assert "after 3 attempt(s)" in str(caught.value)
+    assert "cut off after its headers (RemoteProtocolError after 3 attempt(s))" in str(caught.value)
+    assert isinstance(caught.value, StreamInterruptedError)  # it came, then broke off
     assert caught.value.attempts == 3
     assert KEY not in str(caught.value)
     assert len(server.requests) == 3
@@ -172,6 +173,7 @@ async def test_async_cut_off_every_time_is_a_typed_error_naming_the_operation(ht
             with pytest.raises(TransportError) as caught:
                 await api.call("message_batches", "read", {"batch_id": "msgbatch_1"})
     assert str(caught.value).startswith("message_batches.read: GET ")
+    assert isinstance(caught.value, StreamInterruptedError)
     assert caught.value.attempts == 3
     assert len(server.requests) == 3
 

@@ -147,18 +147,24 @@ def compile_connection(connection: Connection, *, bare: bool) -> list[Problem]:
 
 
 def compile_steps(
-    located: list[tuple[list[str | int], Resource]], *, bare: bool, settings: set[str]
+    located: Sequence[tuple[list[str | int] | dict[str, list[str | int]], Resource]],
+    *,
+    bare: bool,
+    settings: set[str],
 ) -> list[Problem]:
-    """Compile the steps of multi-step operations (each a hidden resource whose operations
-    ``step0``, ``step1`` ... are its steps), located at ``operations[i].steps[j].http``."""
+    """Compile the operations of hidden resources: the steps of multi-step operations
+    (``step0``, ``step1`` ..., located at ``operations[i].steps[j].http``), or calls whose
+    location is given by name (a feed's, :mod:`connector.feeds`)."""
     check = _Checker(bare)
     check.settings = settings
     for loc, resource in located:
-        endpoint = check.template([*loc, "endpoint"], resource.endpoint, "path")
+        base = loc if isinstance(loc, list) else []
+        endpoint = check.template([*base, "endpoint"], resource.endpoint, "path")
         for index, (name, operation) in enumerate(resource.operations.items()):
             operation._name = name
             operation._handle = resource.handle
-            _compile_operation(check, [*loc, "steps", index, "http"], resource, operation, endpoint)
+            at = loc[name] if isinstance(loc, dict) else [*loc, "steps", index, "http"]
+            _compile_operation(check, at, resource, operation, endpoint)
     return check.problems
 
 

@@ -37,7 +37,8 @@ from .definition_parts import (
     TemplateMap,
 )
 from .documents import read_document
-from .errors import DefinitionError, InputError, InputProblem
+from .errors import DefinitionError, InputError, InputProblem, Problem
+from .feeds import FeedSpec, check_feeds, feed_documents
 from .locations import locate_validation_errors
 from .multistep import ConnectionOperation, hidden_handle, step_documents
 from .pagination import (
@@ -265,7 +266,9 @@ class Trigger(_Strict):
     """How the emitter detects a webhook's event (``docs/architecture.md``, "Triggers and the
     poller")."""
 
-    type: Literal["created", "deleted", "transition"]
+    type: Literal["created", "deleted", "transition", "feed"]
+    feed: FeedSpec | None = None
+    """A ``feed`` trigger's spec: the API's own change cursor (:mod:`connector.feeds`)."""
     selector: SelectorSpec | None = None
     to: JSON = None
     where: Condition | None = None
@@ -282,6 +285,8 @@ class Webhook(_Strict):
     path: str
     payload: list[Field] = []
     trigger: Trigger | None = None
+    poll: FeedSpec | None = None
+    """Corteza's name for a feed (:mod:`connector.feeds`): the webhook needs no trigger."""
     meta: dict[str, JSON] | None = None
     _shape: RecordShape | None = PrivateAttr(default=None)
 
@@ -524,6 +529,19 @@ def load_definition(
             hidden.append(resource)
             located.append((["operations", index], resource))
         problems += compile_steps(located, bare=bare, settings=settings)
+    problems += _feed_resources(connection, hidden, bare=bare)
     if problems:
         raise DefinitionError(problems, file=file)
     return Definition(connection, file=file, bare=bare, notes=notes, hidden=hidden)
+
+
+def _feed_resources(connection: Connection, hidden: list[Resource], *, bare: bool) -> list[Problem]:
+    """Each feed's calls as a hidden resource (:mod:`connector.feeds`), compiled at load."""
+    problems = check_feeds(connection, bare=bare)
+    settings = {p.name for p in connection.service.params} if connection.service else set()
+    located: list[tuple[list[str | int] | dict[str, list[str | int]], Resource]] = []
+    for where, document in feed_documents(connection.resources):
+        resource = Resource.model_validate(document)
+        hidden.append(resource)
+        located.append((where, resource))
+    return problems + compile_steps(located, bare=bare, settings=settings)

@@ -13,6 +13,10 @@ A :class:`Rule` is one webhook with its trigger settled (``docs/emitter.md``, Tr
     moment). Without a declared trigger, an event ``<handle>.<V>`` is a transition to ``V`` of
     any String field of the resource.
 
+``feed``
+    an item the API's own change feed lists after the stored cursor (:mod:`connector.feeds`;
+    compiled into a :class:`Feed`, polled by :mod:`connector.emitter.feed_poll`).
+
 A transition is reached once per record and for ever: the poller keeps the set of reached
 transitions in the snapshot, so a stale read that shows an older state never undoes one and
 a flapping value never fires twice. A record whose transitions are all reached is
@@ -34,12 +38,15 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from connector.definitions import Condition, Resource, Webhook
+from connector.feeds import feed_handle, feed_spec, selector_spec
 from connector.responses import record_shape
 from connector.selectors import Selector, compile_selector
 from connector.types import JSON
 
 __all__ = [
+    "Feed",
     "Rule",
+    "compile_feeds",
     "compile_rules",
     "deleted_data",
     "is_pollable",
@@ -48,7 +55,7 @@ __all__ = [
     "transition_events",
 ]
 
-RuleKind = Literal["created", "deleted", "transition"]
+RuleKind = Literal["created", "deleted", "transition", "feed"]
 
 _COMPARE: dict[str, Callable[[JSON, JSON], bool]] = {
     "==": operator.eq,
@@ -156,7 +163,9 @@ class Rule:
             ):
                 return float(declared)  # epoch seconds (Stripe's `created`)
             return found if found is not None else observed
-        keys = ["created_at"] if self.kind == "created" else [f"{self.to}_at", "updated_at"]
+        keys = (
+            ["created_at"] if self.kind in ("created", "feed") else [f"{self.to}_at", "updated_at"]
+        )
         for key in keys:
             found = _parse_time(record.get(key))
             if found is not None:
@@ -177,6 +186,8 @@ def compile_rules(resource: Resource) -> list[Rule]:
     rules = []
     for webhook in resource.webhooks:
         trigger = webhook.trigger
+        if feed_spec(webhook) is not None:
+            continue  # a feed (compile_feeds)
         if trigger is None:
             rules.append(_convention(webhook, resource))
             continue
@@ -196,8 +207,95 @@ def compile_rules(resource: Resource) -> list[Rule]:
     return rules
 
 
+@dataclass(frozen=True)
+class Feed:
+    """A webhook fed by the API's change cursor, compiled: the hidden resource ``handle``
+    whose ``seed``/``list``/``enrich`` operations are its calls, its selectors, its page
+    guard and its filters (Corteza's ``filter`` and the trigger's ``where``, all must hold).
+    ``rule`` makes the events (payload, time, id marker ``feed``)."""
+
+    rule: Rule
+    handle: str
+    items: Selector
+    cursor: Selector
+    seed_cursor: Selector
+    seeds: bool
+    page_token: Selector | None
+    enriches: bool
+    enrich_operation: str | None
+    """An ``enrich`` that calls this operation of the resource (else the feed's own call)."""
+    max_pages: int
+    location: str
+    """Where the feed is declared, for messages (``feeds.received (resources.mail ... poll)``)."""
+    filters: tuple[tuple[Condition, Selector], ...] = ()
+
+    @property
+    def event(self) -> str:
+        """The event type."""
+        return self.rule.event
+
+    def passes(self, item: JSON) -> bool:
+        """Whether the item passes every filter."""
+        return all(_holds(c, s, item) for c, s in self.filters)
+
+
+def _items_selector(spec: object) -> Selector:
+    steps = selector_spec(spec)  # type: ignore[arg-type]
+    if isinstance(steps, list) and steps and steps[-1] == "*":
+        steps = steps[:-1]  # `changes.*` names the list itself
+    return compile_selector(steps)
+
+
+def compile_feeds(resource: Resource) -> list[Feed]:
+    """The feeds of ``resource``'s webhooks (:mod:`connector.feeds`), in webhook order."""
+    feeds = []
+    for index, webhook in enumerate(resource.webhooks):
+        found = feed_spec(webhook)
+        if found is None:
+            continue
+        spec, under = found
+        trigger = webhook.trigger
+        filters: list[tuple[Condition, Selector]] = []
+        if spec.filter is not None:
+            flt = spec.filter
+            op = "contains" if flt.contains is not None else "=="
+            value = flt.contains if flt.contains is not None else flt.equals
+            field = selector_spec(flt.field)
+            filters.append((Condition(selector=field, op=op, value=value), compile_selector(field)))
+        if trigger is not None and trigger.where is not None:
+            filters.append((trigger.where, compile_selector(trigger.where.selector)))
+        time = compile_selector(trigger.time) if trigger is not None and trigger.time else None
+        cursor = compile_selector(selector_spec(spec.cursor))
+        seed_cursor = spec.seed.cursor if spec.seed is not None else None
+        feeds.append(
+            Feed(
+                rule=Rule(webhook, "feed", time=time),
+                handle=feed_handle(resource.handle, index),
+                items=_items_selector(spec.items),
+                cursor=cursor,
+                seed_cursor=(
+                    compile_selector(selector_spec(seed_cursor)) if seed_cursor else cursor
+                ),
+                seeds=spec.seed is not None,
+                page_token=(
+                    compile_selector(selector_spec(spec.page.token)) if spec.page else None
+                ),
+                enriches=spec.enrich is not None,
+                enrich_operation=spec.enrich.operation if spec.enrich is not None else None,
+                max_pages=spec.max_pages,
+                location=f"feed {webhook.event} ({resource.handle} webhook {index}, "
+                f"{'trigger.feed' if under == 'trigger' else 'poll'})",
+                filters=tuple(filters),
+            )
+        )
+    return feeds
+
+
 def is_pollable(resource: Resource) -> bool:
-    """Whether the poller watches ``resource``: it has webhooks and a ``list`` operation."""
+    """Whether the poller watches ``resource``: it has a feed, or webhooks and a ``list``
+    operation."""
+    if any(feed_spec(w) is not None for w in resource.webhooks):
+        return True
     return bool(resource.webhooks) and "list" in resource.operations
 
 

@@ -732,10 +732,18 @@ def test_a_cut_off_or_absent_upstream_is_a_problem_not_a_500(
     with sandbox(faults=once) as flaky:
         made = new_connection(client, flaky.base_url, name="flaky")
         path = f"/v1/connections/{made['id']}/resources/models/operations/list"
-        # The sandbox starts the answer, then drops the connection: the body is cut off.
-        # (The engine retries only failures before an answer; this one is a problem, not a 500.)
+        # The sandbox starts the answer, then drops the connection: the body is cut off. A GET
+        # is idempotent, so the engine retries it: once cut off, the call still succeeds.
+        retried = client.post(path)
+        assert retried.status_code == 200 and retried.text.count("\n") >= 1
+        # Cut off on all three attempts (the engine's two retries spent): a problem, not a 500.
+        thrice = FaultPlan(
+            rules=[FaultRule(route="/v1/models", method="GET", drop_rate=1.0, limit=3)]
+        )
+        flaky.app.state.faults.replace(thrice)
         cut = client.post(path)
         assert cut.status_code == 502 and cut.json()["type"].endswith("upstream-interrupted")
+        assert "models.list: GET " in cut.json()["detail"]
         again = client.post(path)
         assert again.status_code == 200 and again.text.count("\n") >= 1
     # The sandbox is gone now: no answer at all, after the engine's retries, is a 504.

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from connector.emitter.database import WouldWait
 from connector.emitter.delivery import RESPONSE_LIMIT, Deliverer, user_agent
 from connector.emitter.guard import Guard
 from connector.emitter.schedule import RetrySchedule, parse_retry_after
@@ -506,12 +507,17 @@ async def test_delivery_through_real_uvicorn_receiver(
 
 
 class GatedStore(SQLiteStore):
-    """A real SQLite store whose batched completions wait for ``gate`` (a stalled commit)."""
+    """A real SQLite store whose batched completions wait for ``gate`` (a stalled commit).
+    Made on the event loop (``run_now``) while the gate is shut, a completion is refused
+    with ``WouldWait``, as SQLite refuses it while another connection holds the write lock,
+    so it stalls in a worker thread."""
 
     gate: threading.Event
     batches: list[int]
 
     def complete_many(self, done):  # type: ignore[no-untyped-def]
+        if not self.gate.is_set() and threading.current_thread() is threading.main_thread():
+            raise WouldWait
         self.batches.append(len(done))
         assert self.gate.wait(10)
         return super().complete_many(done)

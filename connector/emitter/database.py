@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from connector.emitter.sealing import SecretBox
 
-__all__ = ["Cursor", "Database", "Result"]
+__all__ = ["Cursor", "Database", "Immediate", "Result", "WouldWait"]
+
+T = TypeVar("T")
 
 
 class Result(Protocol):
@@ -82,4 +84,27 @@ class Database(Protocol):
 
     def close(self) -> None:
         """Release the connections."""
+        ...
+
+
+class WouldWait(Exception):
+    """:meth:`Immediate.run_now` could not start its transaction without waiting (another
+    connection holds the write lock): nothing was done; make the call in a worker thread."""
+
+
+@runtime_checkable
+class Immediate(Protocol):
+    """A backend whose short transactions an event loop may run itself (a local file): it
+    never waits for a lock there, raising :class:`WouldWait` instead."""
+
+    unchecked: int
+    """Transactions committed by :meth:`run_now` since the last :meth:`checkpoint`."""
+
+    def run_now(self, call: Callable[[], T]) -> T:
+        """``call()`` with its transactions made without waiting; :class:`WouldWait` where
+        one would have to wait (nothing done: the first statement was the ``BEGIN``)."""
+        ...
+
+    def checkpoint(self) -> None:
+        """The upkeep :meth:`run_now` leaves out (for a worker thread)."""
         ...

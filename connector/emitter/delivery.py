@@ -179,7 +179,7 @@ class Deliverer:
         if capacity <= 0:
             return []
         full = [s for s, n in self._inflight.items() if n >= self.per_endpoint]
-        leases = await self.recorder.run(
+        leases = await self.recorder.run_soon(
             partial(
                 self.store.lease_due,
                 now,

@@ -13,12 +13,14 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
+from connector.emitter.database import WouldWait
 from connector.emitter.sealing import SecretBox
 from connector.errors import StoreError
 
 __all__ = ["MIGRATIONS", "SQLiteDatabase", "store_error"]
+
 
 # The schema as a list of migrations: entry n brings a database from version n to n + 1
 # (``PRAGMA user_version``). Append, never edit: another module's tables (a connections store,
@@ -147,6 +149,8 @@ CREATE TABLE IF NOT EXISTS feed_cursors (
 """,
 ]
 
+T = TypeVar("T")
+
 # SQLite result codes after which the store is unusable whatever we wait for; anything else
 # (busy, locked, full, I/O) may pass, so a long-running emitter backs off and retries.
 _FATAL_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_CANTOPEN", "SQLITE_READONLY"})
@@ -161,7 +165,13 @@ def store_error(what: str, exc: sqlite3.Error, location: str) -> StoreError:
 
 
 class SQLiteDatabase:
-    """A SQLite file as the store's database."""
+    """A SQLite file as the store's database.
+
+    :meth:`run_now` runs a short call on a second connection that never waits: when the
+    write lock is taken (another thread, another process), it raises :class:`WouldWait`
+    before doing anything, so an event loop can make the sub-millisecond lease and commit
+    calls itself and hand only a contended one to a worker thread.
+    """
 
     lease_lock = ""  # BEGIN IMMEDIATE already makes leasers take turns
     # Without it SQLite walks the status index and sorts every queued row for each lease
@@ -177,6 +187,11 @@ class SQLiteDatabase:
     ) -> None:
         self.location = os.fspath(path)
         self._lock = threading.RLock()
+        self._now: sqlite3.Connection | None = None
+        self._now_lock = threading.Lock()
+        self._local = threading.local()
+        self.unchecked = 0
+        """Transactions committed by :meth:`run_now` since the last :meth:`checkpoint`."""
         _refuse_truncated(self.location)
         try:
             self.connection = sqlite3.connect(
@@ -218,39 +233,107 @@ class SQLiteDatabase:
         return bool(self.connection.execute("SELECT 1 FROM subscriptions LIMIT 1").fetchall())
 
     def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
+        """Close the connections."""
+        with self._lock, self._now_lock:
             self.connection.close()
+            if self._now is not None:
+                self._now.close()
+
+    def run_now(self, call: Callable[[], T]) -> T:
+        """``call()`` with its transactions on the connection that never waits; raises
+        :class:`WouldWait` (nothing done) where one would have to wait for a lock. Only for
+        calls whose first statement is their first transaction's ``BEGIN``."""
+        if self.location == ":memory:" or not self._now_lock.acquire(blocking=False):
+            raise WouldWait  # (a second connection to :memory: would be another database)
+        try:
+            if self._now is None:
+                self._now = self._open_now()
+            self._local.now = True
+            try:
+                return call()
+            finally:
+                self._local.now = False
+        finally:
+            self._now_lock.release()
+
+    def _open_now(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(
+                self.location, timeout=0, isolation_level=None, check_same_thread=False
+            )
+            db.execute("PRAGMA busy_timeout = 0")
+            db.execute("PRAGMA synchronous = NORMAL")  # as the main connection
+            db.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoint() does it, in a thread
+        except sqlite3.Error as exc:
+            raise store_error("cannot open the state store", exc, self.location) from None
+        return db
+
+    def checkpoint(self) -> None:
+        """Copy the WAL back into the database without waiting for readers (``PASSIVE``);
+        for a worker thread, every so many transactions of :meth:`run_now`."""
+        self.unchecked = 0
+        with self._lock:
+            try:
+                self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as exc:
+                raise store_error("cannot checkpoint the WAL", exc, self.location) from None
 
     @contextmanager
     def transaction(self, what: str) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``; SQLite's errors become StoreErrors naming ``what``."""
+        if getattr(self._local, "now", False):
+            with self._transaction_now(what) as db:
+                yield db
+            return
         db = self.connection
         with self._lock:
             try:
                 db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise store_error(f"{what}: the state store is busy", exc, self.location) from None
-            try:
+            with self._committing(db, what):
                 yield db
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise store_error(what, exc, self.location) from None
-            except BaseException:
-                self._rollback()
-                raise
-            try:
-                db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise store_error(f"{what}: commit failed", exc, self.location) from None
 
-    def _rollback(self) -> None:
+    @contextmanager
+    def _transaction_now(self, what: str) -> Iterator[sqlite3.Connection]:
+        db = self._now
+        assert db is not None
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+                raise WouldWait from None
+            raise store_error(f"{what}: the state store is busy", exc, self.location) from None
+        except sqlite3.Error as exc:
+            raise store_error(f"{what}: the state store is busy", exc, self.location) from None
+        with self._committing(db, what):
+            yield db
+        self.unchecked += 1
+
+    @contextmanager
+    def _committing(self, db: sqlite3.Connection, what: str) -> Iterator[None]:
+        """Inside ``BEGIN``: ``COMMIT`` on success, roll back on any error."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            self._rollback(db)
+            raise store_error(what, exc, self.location) from None
+        except BaseException:
+            self._rollback(db)
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback(db)
+            raise store_error(f"{what}: commit failed", exc, self.location) from None
+
+    def _rollback(self, db: sqlite3.Connection | None = None) -> None:
         # After SQLITE_FULL or an I/O error SQLite may have rolled back already; a second
         # ROLLBACK would raise "no transaction is active" and hide the real cause.
-        if self.connection.in_transaction:
+        db = db or self.connection
+        if db.in_transaction:
             try:
-                self.connection.execute("ROLLBACK")
+                db.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
 

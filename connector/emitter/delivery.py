@@ -6,7 +6,8 @@ reads at most 20 KB of the answer without decompressing it, never follows a redi
 is a failure), and is recorded (:class:`~connector.emitter.recorder.Recorder`) by the rules
 of :mod:`~connector.emitter.outcomes` (delivered, retried per the :class:`RetrySchedule`,
 dead letter, endpoint disabled). Store calls run in worker threads, so the event loop never
-waits on the database.
+waits on the database (on SQLite the lease and the group commit run on the loop itself over
+a connection that never waits, see :mod:`~connector.emitter.recorder`).
 
 Leased deliveries go into their subscription's **lane** (:mod:`~connector.emitter.lanes`), an
 in-memory queue worked by at most ``per_endpoint`` long-lived worker tasks; at most

@@ -198,7 +198,9 @@ def test_filter_segments_select_or_are_refused() -> None:
     ]
     definition = load_definition(field)
     assert (
-        definition.resources[0].fields[0].extract({"headers": [{"name": "From", "value": "c"}]})
+        definition.resources[0].compiled.shape({"headers": [{"name": "From", "value": "c"}]})[
+            "sender"
+        ]
         == "c"
     )
     assert json.dumps(selector.spec).startswith('"$')
@@ -268,7 +270,7 @@ def test_a_step_template_reading_an_unknown_name_is_refused_at_load() -> None:
 
 
 def test_a_poll_spec_maps_onto_a_created_trigger_with_its_filter() -> None:
-    from connector.emitter.triggers import compile_rules
+    from connector.emitter.triggers import resource_rules
 
     data = document()
     poll = {
@@ -284,7 +286,7 @@ def test_a_poll_spec_maps_onto_a_created_trigger_with_its_filter() -> None:
     assert definition.notes[0].startswith(
         "resources[0].webhooks[0].poll: mapped onto a 'created' trigger"
     )
-    (rule,) = compile_rules(definition.resources[0])
+    (rule,) = resource_rules(definition.resources[0])
     assert rule.kind == "created"
     assert rule.condition_holds({"labels": ["INBOX", "X"]})
     assert not rule.condition_holds({"labels": ["SPAM"]})

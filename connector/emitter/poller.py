@@ -48,14 +48,13 @@ from connector.emitter.encoding import json_bytes, storable_text
 from connector.emitter.store import Event, SnapshotRecord, Store, build_event
 from connector.emitter.triggers import (
     Rule,
-    compile_rules,
     deleted_data,
     reached_transitions,
     record_id,
+    resource_rules,
     transition_events,
 )
 from connector.errors import ConnectorError, EventError, NotFoundError, StoreError
-from connector.selectors import compile_selector
 from connector.types import JSON
 
 __all__ = ["DEFAULT_PAGE_SIZE", "PollResult", "Poller"]
@@ -138,7 +137,7 @@ class Poller:
         )
         self.handle = self.resource.handle
         self.list_operation: Operation = self.resource.operation("list")
-        self.rules: list[Rule] = compile_rules(self.resource)
+        self.rules: list[Rule] = resource_rules(self.resource)
         self.clock = clock
         self.backfill = backfill
         has_deleted = any(r.kind == "deleted" for r in self.rules)
@@ -146,7 +145,7 @@ class Poller:
         self.hold_minimum = hold_minimum
         self.hold_ratio = hold_ratio
         self.release_held = release_held
-        self._id = compile_selector(self.resource.id_field)
+        self._id = self.resource.compiled.id
         self._transitions = transition_events(self.rules)
         self._page_size = page_size
         self._read_param = self._read_parameter()
@@ -346,7 +345,7 @@ class Poller:
         stored = previous.state.get("deleted", {}) if isinstance(previous.state, dict) else {}
         for rule in self.rules:
             if rule.kind == "deleted":
-                data = stored.get(rule.event) or {f.name: None for f in rule.webhook.payload}
+                data = stored.get(rule.event) or rule.empty_data()
                 try:
                     event = build_event(
                         rule.event,

@@ -33,7 +33,7 @@ from .selectors import Selector
 from .service_compiler import compile_service
 from .shaping import RecordShape, compile_shape
 from .templates import CompiledTemplate
-from .trigger_rules import CompiledCondition, Rule
+from .trigger_rules import CompiledCondition, Rule, RuleKind
 
 __all__ = [
     "compile_connection",
@@ -72,6 +72,9 @@ def compile_connection(
     for handle, resource_compiled in resources.items():
         assert resource_compiled is not None  # no problem: every part compiled
         children = pulls.children.get(handle, [])
+        if not children and not any(key[0] == handle for key in pulls.cursors):
+            compiled[handle] = resource_compiled
+            continue
         operations = {
             name: dataclasses.replace(op, cursor=pulls.cursors[handle, name])
             if (handle, name) in pulls.cursors
@@ -197,21 +200,19 @@ def _compile_webhook(
             broken |= time is None
     if shape is None or broken:
         return None
-    names = tuple(f.name for f in webhook.payload)
-    base = Rule(webhook.event, webhook.path, "created", shape, names)
+    event, path, names = webhook.event, webhook.path, tuple(f.name for f in webhook.payload)
     if trigger is None:
-        suffix = webhook.event.rsplit(".", 1)[-1]
+        suffix = event.rsplit(".", 1)[-1]
         if suffix in ("created", "deleted"):
-            rule = dataclasses.replace(base, kind=suffix)  # type: ignore[arg-type]
+            kind: RuleKind = "created" if suffix == "created" else "deleted"
+            rule = Rule(event, path, kind, shape, names)
         else:
-            rule = dataclasses.replace(base, kind="transition", selectors=strings, to=suffix)
+            rule = Rule(event, path, "transition", shape, names, strings, suffix)
     elif trigger.type == "transition":
         selectors = (selector,) if selector is not None else ()
-        rule = dataclasses.replace(
-            base, kind="transition", selectors=selectors, to=trigger.to, where=where, time=time
-        )
+        rule = Rule(event, path, "transition", shape, names, selectors, trigger.to, where, time)
     else:
-        rule = dataclasses.replace(base, kind=trigger.type, where=where, time=time)
+        rule = Rule(event, path, trigger.type, shape, names, where=where, time=time)
     return CompiledWebhook(shape, rule)
 
 

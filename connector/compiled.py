@@ -15,7 +15,8 @@ compiler imports both.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from .pagination import Paginator
 from .request_plans import RequestPlan
@@ -29,6 +30,7 @@ __all__ = [
     "CompiledChild",
     "CompiledCondition",
     "CompiledConnection",
+    "CompiledMultistep",
     "CompiledOperation",
     "CompiledResource",
     "CompiledService",
@@ -114,9 +116,21 @@ class CompiledService:
 
 
 @dataclass(frozen=True, slots=True)
+class CompiledMultistep:
+    """A top-level multi-step operation, compiled (its steps are the operations of a hidden
+    resource): each ``output`` field's selector, None for one taken by its mapped name."""
+
+    outputs: tuple[Selector | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledConnection:
     """Everything a definition compiles to: the service, and each resource by handle (the
     hidden resources of multi-step operations included)."""
 
     service: CompiledService | None
     resources: Mapping[str, CompiledResource]
+    multisteps: Mapping[str, CompiledMultistep] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    """Each top-level multi-step operation by handle."""

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from .compile_checker import SAMPLE, Checker
 from .compiled import (
     CompiledConnection,
+    CompiledMultistep,
     CompiledOperation,
     CompiledResource,
     CompiledWebhook,
@@ -27,6 +28,7 @@ from .definition_rules import path_start_problem, webhook_path_problem
 from .errors import Problem
 from .locations import format_location, locate_validation_errors
 from .models import Connection, Resource, Webhook
+from .multistep import ConnectionOperation
 from .operation_compiler import CompiledMap, compile_map, compile_operation
 from .pulls.spec_compiler import compile_pulls
 from .selectors import Selector
@@ -90,26 +92,40 @@ def compile_connection(
 
 
 def compile_steps(
-    located: list[tuple[list[str | int], Resource]], *, bare: bool, settings: set[str]
-) -> tuple[dict[str, CompiledResource], list[Problem]]:
-    """Compile the steps of multi-step operations (each a hidden resource whose operations
-    ``step0``, ``step1`` ... are its steps), located at ``operations[i].steps[j].http``."""
+    operations: Sequence[ConnectionOperation],
+    located: list[tuple[list[str | int], Resource]],
+    *,
+    bare: bool,
+    settings: set[str],
+) -> tuple[dict[str, CompiledResource], dict[str, CompiledMultistep], list[Problem]]:
+    """Compile the multi-step operations: their ``output`` selectors, and their steps (each
+    operation a hidden resource whose operations ``step0``, ``step1`` ... are its steps),
+    located at ``operations[i].steps[j].http``."""
     check = Checker(bare)
     check.settings = settings
+    multisteps: dict[str, CompiledMultistep] = {}
+    for index, operation in enumerate(operations):
+        outputs = tuple(
+            check.selector(["operations", index, "output", o_index, "selector"], field.selector)
+            if field.selector is not None
+            else None
+            for o_index, field in enumerate(operation.output)
+        )
+        multisteps[operation.handle] = CompiledMultistep(outputs)
     compiled: dict[str, CompiledResource] = {}
     for loc, resource in located:
         endpoint = check.text([*loc, "endpoint", "value"], resource.endpoint.value, "path")
-        operations: dict[str, CompiledOperation | None] = {}
+        steps: dict[str, CompiledOperation | None] = {}
         for index, name in enumerate(resource.operations):
             step_loc = [*loc, "steps", index, "http"]
-            operations[name] = compile_operation(check, step_loc, resource, name, endpoint, None)
+            steps[name] = compile_operation(check, step_loc, resource, name, endpoint, None)
         shape, fields = _record_shape(check, [*loc, "fields"], resource.fields)
         id_selector = check.selector([*loc, "idField"], resource.id_field)
         record = (shape, fields, id_selector)
-        built = _resource(resource, endpoint, None, record, operations, ())
+        built = _resource(resource, endpoint, None, record, steps, ())
         if built is not None:
             compiled[resource.handle] = built
-    return compiled, check.problems
+    return compiled, multisteps, check.problems
 
 
 def _record_shape(

@@ -124,6 +124,8 @@ class Definition:
         self._by_handle = {r.handle: r for r in [*connection.resources, *(hidden or [])]}
         _link(self._by_handle.values(), compiled)
         self._operations = {op.handle: op for op in connection.operations}
+        for handle, operation in self._operations.items():
+            operation._compiled = compiled.multisteps[handle]
         self._by_operation_id = {
             op.operation_id: (r, name, op)
             for r in connection.resources
@@ -230,11 +232,15 @@ def load_definition(
             )
             hidden.append(resource)
             located.append((["operations", index], resource))
-        steps, step_problems = compile_steps(located, bare=bare, settings=settings)
+        steps, multisteps, step_problems = compile_steps(
+            connection.operations, located, bare=bare, settings=settings
+        )
         problems += step_problems
         if compiled is not None:
             resources = MappingProxyType({**compiled.resources, **steps})
-            compiled = dataclasses.replace(compiled, resources=resources)
+            compiled = dataclasses.replace(
+                compiled, resources=resources, multisteps=MappingProxyType(multisteps)
+            )
     if problems:
         raise DefinitionError(problems, file=file)
     assert compiled is not None  # no problem: every part compiled
@@ -243,8 +249,9 @@ def load_definition(
 
 def _link(resources: Iterable[Resource], compiled: CompiledConnection) -> None:
     """Give each model its part of ``compiled``, once: ``resource.compiled``,
-    ``operation.compiled``, ``child.compiled`` then read it without a lookup. The compiled
-    objects are frozen; this is the only place that sets the models' links."""
+    ``operation.compiled``, ``child.compiled`` then read it without a lookup (multi-step
+    operations are linked in :class:`Definition`). The compiled objects are frozen; the
+    loader is the only place that sets the models' links."""
     for resource in resources:
         part = compiled.resources[resource.handle]
         resource._compiled = part

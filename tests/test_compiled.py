@@ -29,6 +29,7 @@ from connector.definitions import Connection, Definition, load_definition
 from connector.emitter.guard import Guard
 from connector.emitter.poller import Poller
 from connector.emitter.store_sqlite import SQLiteStore
+from connector.errors import DefinitionError
 from connector.openapi import definition_openapi
 from connector.pagination.walk import _SELECTOR_ATTRS
 from connector.selectors import Selector
@@ -348,3 +349,28 @@ def test_a_definition_still_loads_from_the_module_it_always_did() -> None:
     definition = load_definition(SHIPPED)
     assert isinstance(definition, Definition)
     assert definition.resource("files").compiled.rules[0].kind == "created"
+
+
+def _multistep(output_selector: object) -> dict[str, Any]:
+    step = {"type": "http", "http": {"method": "GET", "path": "/contacts"}}
+    return {
+        "handle": "crm",
+        "service": {"baseURL": "http://api.test"},
+        "resources": [{"handle": "contacts", "endpoint": "/contacts"}],
+        "operations": [
+            {
+                "handle": "first_contact",
+                "output": [{"name": "id", "selector": output_selector}],
+                "steps": [step],
+            }
+        ],
+    }
+
+
+def test_a_multi_step_output_selector_compiles_at_load_and_is_refused_there() -> None:
+    definition = load_definition(_multistep(["data", 0, "id"]))
+    (selector,) = definition.multistep("first_contact").compiled.outputs
+    assert selector is not None and selector.select({"data": [{"id": "c1"}]}) == "c1"
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(_multistep("$.data[?(@.id =~ 'c.*')]"))
+    assert caught.value.problems[0].location.endswith("operations[0].output[0].selector")

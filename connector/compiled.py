@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from .conventions import Rules
 from .pagination import Paginator
 from .request_plans import RequestPlan
 from .selectors import Selector
@@ -108,11 +109,13 @@ class CompiledResource:
 
 @dataclass(frozen=True, slots=True)
 class CompiledService:
-    """The service block's templates, compiled: ``templates`` by where they are written
-    (``baseURL``, ``headers.<name>``, ``auth.params.<name>``), and the probe's path."""
+    """The service block, compiled: ``templates`` by where they are written (``baseURL``,
+    ``headers.<name>``, ``auth.params.<name>``), the probe's path and the conventions."""
 
     templates: Mapping[str, CompiledTemplate]
     probe: CompiledTemplate | None
+    conventions: Rules
+    """``service.conventions``, compiled."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,9 +116,8 @@ class Definition:
         self.bare = bare
         self.notes = list(notes or [])
         """What loading accepted but ignores (a Corteza export's stored-connection metadata)."""
-        service = connection.service
         self.conventions: Rules = (
-            Rules(service.conventions) if service is not None else packaged_service()[0]
+            compiled.service.conventions if compiled.service is not None else packaged_service()[0]
         )
         """The compiled conventions (a bare array's come from the packaged definition)."""
         self._by_handle = {r.handle: r for r in [*connection.resources, *(hidden or [])]}

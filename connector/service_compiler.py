@@ -1,6 +1,7 @@
 """The load-time pass over the ``service`` block: its templates (``baseURL``, ``headers``,
 ``auth.params``) compiled once and checked (they may read only declared environment
-variables and connection parameters), the auth parameters its method needs, the probe."""
+variables and connection parameters), the auth parameters its method needs, the probe, and
+the conventions' selectors (each located when broken)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from types import MappingProxyType
 from .auth import NEEDED_PARAMS as NEEDED_AUTH_PARAMS
 from .compile_checker import Checker
 from .compiled import CompiledService
+from .conventions import Rules
 from .definition_rules import header_name_problem, header_value_problem
 from .models import Service
 from .templates import CompiledTemplate, names_read
@@ -94,4 +96,8 @@ def compile_service(check: Checker, service: Service) -> CompiledService:
             [*loc, "auth", "params"],
             "auth method 'api_token' needs exactly one of 'header' and 'query'",
         )
-    return CompiledService(MappingProxyType(templates), probe)
+    conventions = Rules(
+        service.conventions,
+        lambda where, spec: check.selector([*loc, "conventions", *where], spec),
+    )
+    return CompiledService(MappingProxyType(templates), probe, conventions)

@@ -95,8 +95,15 @@ def _template_count(connection: Connection) -> int:
 
 
 def _selector_count(connection: Connection) -> int:
-    """How many selectors the resources and their webhooks, operations and children hold."""
+    """How many selectors the conventions, the resources and their webhooks, operations and
+    children hold."""
     count = 0
+    if connection.service is not None:
+        conventions = connection.service.conventions
+        count += len(conventions.errors.message) + len(conventions.errors.type)
+        count += conventions.errors.details is not None
+        count += conventions.records is not None
+        count += conventions.delete_receipt is not None
     for resource in connection.resources:
         count += len(resource.fields) + 1  # and the idField
         for webhook in resource.webhooks:
@@ -374,3 +381,15 @@ def test_a_multi_step_output_selector_compiles_at_load_and_is_refused_there() ->
     with pytest.raises(DefinitionError) as caught:
         load_definition(_multistep("$.data[?(@.id =~ 'c.*')]"))
     assert caught.value.problems[0].location.endswith("operations[0].output[0].selector")
+
+
+def test_a_broken_conventions_selector_is_a_located_load_error() -> None:
+    conventions = {"errors": {"message": [["error", "message"], "$[?(@.a =~ 'x')]"]}}
+    document = {
+        "service": {"baseURL": "http://api.test", "conventions": conventions},
+        "resources": [],
+    }
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(document)
+    (problem,) = caught.value.problems
+    assert problem.location.endswith("service.conventions.errors.message[1]")

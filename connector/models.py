@@ -163,7 +163,10 @@ class Operation(_Strict):
     @property
     def name(self) -> str:
         """The operation's name in its resource (``create``, ``list`` ...)."""
-        return self.compiled.name
+        # Inlined (no second property call): read on every call, for errors and logs.
+        compiled: CompiledOperation | None = (self.__pydantic_private__ or {}).get("_compiled")
+        assert compiled is not None, "definition not loaded"
+        return compiled.name
 
     @property
     def handle(self) -> str:

@@ -26,7 +26,7 @@ from .templates import CompiledTemplate
 __all__ = ["CompiledMap", "compile_map", "compile_operation"]
 
 CompiledMap = tuple[
-    list[tuple[list[str | int], "CompiledTemplate | None"]], dict[str, CompiledTemplate]
+    list[tuple[list[str | int], CompiledTemplate | None]], dict[str, CompiledTemplate]
 ]
 """A compiled templated map: each entry's (location, template or None), and the entries that
 compiled, by name."""

@@ -103,8 +103,9 @@ class CompiledResource:
 
     @property
     def rules(self) -> tuple[Rule, ...]:
-        """The trigger rule of each webhook, in document order."""
-        return tuple(w.rule for w in self.webhooks)
+        """The trigger rule of each webhook the poller diffs listings for, in document order
+        (a feed's rule is its :class:`~connector.emitter.triggers.Feed`'s)."""
+        return tuple(w.rule for w in self.webhooks if w.rule.kind != "feed")
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from .compiled import (
 from .definition_parts import Field
 from .definition_rules import path_start_problem, webhook_path_problem
 from .errors import Problem
+from .feed_compiler import feed_spec
 from .locations import format_location, locate_validation_errors
 from .models import Connection, Resource, Webhook
 from .multistep import ConnectionOperation
@@ -93,14 +94,15 @@ def compile_connection(
 
 def compile_steps(
     operations: Sequence[ConnectionOperation],
-    located: list[tuple[list[str | int], Resource]],
+    located: Sequence[tuple[list[str | int] | dict[str, list[str | int]], Resource]],
     *,
     bare: bool,
     settings: set[str],
 ) -> tuple[dict[str, CompiledResource], dict[str, CompiledMultistep], list[Problem]]:
-    """Compile the multi-step operations: their ``output`` selectors, and their steps (each
-    operation a hidden resource whose operations ``step0``, ``step1`` ... are its steps),
-    located at ``operations[i].steps[j].http``."""
+    """Compile the operations of hidden resources: the multi-step operations (their
+    ``output`` selectors, and their steps ``step0``, ``step1`` ... located at
+    ``operations[i].steps[j].http``), or calls whose location is given by name (a feed's,
+    :mod:`connector.feeds`)."""
     check = Checker(bare)
     check.settings = settings
     multisteps: dict[str, CompiledMultistep] = {}
@@ -114,13 +116,14 @@ def compile_steps(
         multisteps[operation.handle] = CompiledMultistep(outputs)
     compiled: dict[str, CompiledResource] = {}
     for loc, resource in located:
-        endpoint = check.text([*loc, "endpoint", "value"], resource.endpoint.value, "path")
+        base = loc if isinstance(loc, list) else []
+        endpoint = check.text([*base, "endpoint", "value"], resource.endpoint.value, "path")
         steps: dict[str, CompiledOperation | None] = {}
         for index, name in enumerate(resource.operations):
-            step_loc = [*loc, "steps", index, "http"]
-            steps[name] = compile_operation(check, step_loc, resource, name, endpoint, None)
-        shape, fields = _record_shape(check, [*loc, "fields"], resource.fields)
-        id_selector = check.selector([*loc, "idField"], resource.id_field)
+            at = loc[name] if isinstance(loc, dict) else [*loc, "steps", index, "http"]
+            steps[name] = compile_operation(check, at, resource, name, endpoint, None)
+        shape, fields = _record_shape(check, [*base, "fields"], resource.fields)
+        id_selector = check.selector([*base, "idField"], resource.id_field)
         record = (shape, fields, id_selector)
         built = _resource(resource, endpoint, None, record, steps, ())
         if built is not None:
@@ -217,7 +220,9 @@ def _compile_webhook(
     if shape is None or broken:
         return None
     event, path, names = webhook.event, webhook.path, tuple(f.name for f in webhook.payload)
-    if trigger is None:
+    if feed_spec(webhook) is not None:
+        rule = Rule(event, path, "feed", shape, names, where=where, time=time)
+    elif trigger is None:
         suffix = event.rsplit(".", 1)[-1]
         if suffix in ("created", "deleted"):
             kind: RuleKind = "created" if suffix == "created" else "deleted"

@@ -7,8 +7,8 @@ them, a string or ``{"value", "placeholders"}``, in ``service.baseURL``, ``servi
 and ``service.auth.params``; the placeholders of those templates become connection parameters
 (``service.params``), set with ``--set NAME=VALUE`` or ``Connector(settings=...)``.
 
-A webhook's Corteza ``poll`` spec is mapped onto the emitter's triggers (a ``created``
-trigger, its ``filter`` as the ``where``), with a note saying what of it is not run. What the
+A webhook's Corteza ``poll`` spec makes it a feed trigger (:mod:`connector.feeds`): the
+emitter runs its seed, list, page token, filter and enrich calls as Corteza does. What the
 engine does not support is refused here, plainly, with its location: ``mime_build`` steps of
 multi-step ``operations`` and ``oauth2_authorization_code`` auth (it needs a browser).
 """
@@ -60,25 +60,16 @@ def _flatten(value: object, loc: list[str | int], params: list[Any]) -> object:
 
 
 def _poll_trigger(webhook: dict[str, Any], where: str) -> tuple[dict[str, Any], str]:
-    """A Corteza poll spec mapped onto the emitter's triggers: new items of the resource's
-    listing fire the event once each (a ``created`` trigger, after a baseline poll that fires
-    nothing, as Corteza's seed does); ``filter`` becomes the trigger's ``where``."""
-    poll = webhook.get("poll")
-    out = {k: v for k, v in webhook.items() if k != "poll"}
-    if "trigger" in out:
+    """A Corteza poll spec: the webhook becomes a feed (:mod:`connector.feeds`), polled as
+    Corteza polls it (seed baseline, list from the stored cursor, page token, filter,
+    enrich), unless the webhook declares another trigger, which wins."""
+    trigger = webhook.get("trigger")
+    if trigger is not None and not (isinstance(trigger, dict) and trigger.get("type") == "feed"):
+        out = {k: v for k, v in webhook.items() if k != "poll"}
         return out, f"{where}: ignored, the webhook declares a trigger"
-    trigger: dict[str, Any] = {"type": "created"}
-    flt = poll.get("filter") if isinstance(poll, dict) else None
-    if isinstance(flt, dict) and flt.get("field"):
-        field = flt["field"]
-        selector = field if isinstance(field, list) else path_selector(str(field))
-        trigger["where"] = {"selector": selector, "op": "contains", "value": flt.get("contains")}
-    out["trigger"] = trigger
-    return out, (
-        f"{where}: mapped onto a 'created' trigger over the resource's list operation"
-        + (" with its filter" if "where" in trigger else "")
-        + "; the spec's own list/seed/cursor/enrich calls are not run (the emitter diffs "
-        "listings instead of following a cursor)"
+    return webhook, (
+        f"{where}: runs as a feed trigger (seed, list from the stored cursor, page token, "
+        "filter, enrich), its cursor kept in the emitter's store"
     )
 
 

@@ -25,13 +25,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from .compiled import CompiledConnection
+from .compiled import CompiledConnection, CompiledResource
 from .compiler import compile_connection, compile_steps
 from .conventions import Conventions, DeleteReceipt, ErrorEnvelope, Rules, packaged_service
 from .corteza import prepare_document
 from .definition_parts import Field, Placeholder, Template, TemplateMap
 from .documents import read_document
-from .errors import DefinitionError, InputError, InputProblem
+from .errors import DefinitionError, InputError, InputProblem, Problem
+from .feed_compiler import check_feeds, feed_documents
 from .locations import locate_validation_errors
 from .models import (
     Auth,
@@ -235,15 +236,34 @@ def load_definition(
             connection.operations, located, bare=bare, settings=settings
         )
         problems += step_problems
-        if compiled is not None:
-            resources = MappingProxyType({**compiled.resources, **steps})
-            compiled = dataclasses.replace(
-                compiled, resources=resources, multisteps=MappingProxyType(multisteps)
-            )
+    else:
+        steps, multisteps = {}, {}
+    feeds, feed_problems = _feed_resources(connection, hidden, bare=bare)
+    problems += feed_problems
     if problems:
         raise DefinitionError(problems, file=file)
     assert compiled is not None  # no problem: every part compiled
+    compiled = dataclasses.replace(
+        compiled,
+        resources=MappingProxyType({**compiled.resources, **steps, **feeds}),
+        multisteps=MappingProxyType(multisteps),
+    )
     return Definition(connection, compiled, file=file, bare=bare, notes=notes, hidden=hidden)
+
+
+def _feed_resources(
+    connection: Connection, hidden: list[Resource], *, bare: bool
+) -> tuple[dict[str, CompiledResource], list[Problem]]:
+    """Each feed's calls as a hidden resource (:mod:`connector.feeds`), compiled at load."""
+    problems = check_feeds(connection, bare=bare)
+    settings = {p.name for p in connection.service.params} if connection.service else set()
+    located: list[tuple[list[str | int] | dict[str, list[str | int]], Resource]] = []
+    for where, document in feed_documents(connection.resources):
+        resource = Resource.model_validate(document)
+        hidden.append(resource)
+        located.append((where, resource))
+    compiled, _, step_problems = compile_steps([], located, bare=bare, settings=settings)
+    return compiled, problems + step_problems
 
 
 def _link(resources: Iterable[Resource], compiled: CompiledConnection) -> None:

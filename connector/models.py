@@ -27,6 +27,7 @@ from .definition_parts import (
     TemplateMap,
 )
 from .errors import InputError, InputProblem
+from .feeds import FeedSpec
 from .multistep import ConnectionOperation
 from .pagination import Pagination, Paginator
 from .pulls.spec import Child, Incremental
@@ -232,7 +233,9 @@ class Trigger(_Strict):
     """How the emitter detects a webhook's event (``docs/architecture.md``, "Triggers and the
     poller")."""
 
-    type: Literal["created", "deleted", "transition"]
+    type: Literal["created", "deleted", "transition", "feed"]
+    feed: FeedSpec | None = None
+    """A ``feed`` trigger's spec: the API's own change cursor (:mod:`connector.feeds`)."""
     selector: SelectorSpec | None = None
     to: JSON = None
     where: Condition | None = None
@@ -249,6 +252,8 @@ class Webhook(_Strict):
     path: str
     payload: list[Field] = []
     trigger: Trigger | None = None
+    poll: FeedSpec | None = None
+    """Corteza's name for a feed (:mod:`connector.feeds`): the webhook needs no trigger."""
     meta: dict[str, JSON] | None = None
 
 

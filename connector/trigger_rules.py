@@ -20,7 +20,7 @@ from .types import JSON
 
 __all__ = ["CompiledCondition", "Rule", "RuleKind"]
 
-RuleKind = Literal["created", "deleted", "transition"]
+RuleKind = Literal["created", "deleted", "transition", "feed"]
 
 _COMPARE: dict[str, Callable[[JSON, JSON], bool]] = {
     "==": operator.eq,

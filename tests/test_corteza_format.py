@@ -269,8 +269,8 @@ def test_a_step_template_reading_an_unknown_name_is_refused_at_load() -> None:
     assert "operations[0].steps[1].http.path" in refused(data)
 
 
-def test_a_poll_spec_maps_onto_a_created_trigger_with_its_filter() -> None:
-    from connector.emitter.triggers import resource_rules
+def test_a_poll_spec_makes_the_webhook_a_feed_with_its_filter() -> None:
+    from connector.emitter.triggers import compile_feeds, resource_rules
 
     data = document()
     poll = {
@@ -283,11 +283,30 @@ def test_a_poll_spec_maps_onto_a_created_trigger_with_its_filter() -> None:
         {"event": "contacts.arrived", "path": "/w", "poll": poll, "payload": []}
     ]
     definition = load_definition(data)
-    assert definition.notes[0].startswith(
-        "resources[0].webhooks[0].poll: mapped onto a 'created' trigger"
-    )
-    (rule,) = resource_rules(definition.resources[0])
-    assert rule.kind == "created"
-    assert rule.condition_holds({"labels": ["INBOX", "X"]})
-    assert not rule.condition_holds({"labels": ["SPAM"]})
-    assert rule.condition_holds({"labels": "INBOX"})
+    assert definition.notes[0].startswith("resources[0].webhooks[0].poll: runs as a feed trigger")
+    assert resource_rules(definition.resources[0]) == []  # not a listing diff
+    (feed,) = compile_feeds(definition.resources[0])
+    assert feed.event == "contacts.arrived" and feed.max_pages == 50
+    assert feed.items.select({"changes": [1, 2]}) == [1, 2]  # `changes.*` names the list
+    assert feed.passes({"labels": ["INBOX", "X"]})
+    assert not feed.passes({"labels": ["SPAM"]})
+    assert feed.passes({"labels": "INBOX"})
+    assert "list" in definition.resource(feed.handle).operations
+
+
+def test_a_poll_spec_is_checked_where_it_is_written() -> None:
+    data = document()
+    poll = {
+        "list": {"path": "/changes?since={{cursr}}"},
+        "items": "$.changes[",
+        "cursor": ["next"],
+        "filter": {"field": "labels"},
+        "maxPages": 0,
+    }
+    data["resources"][0]["webhooks"] = [{"event": "contacts.arrived", "path": "/w", "poll": poll}]
+    assert "resources[0].webhooks[0].poll.maxPages" in refused(data)
+    del poll["maxPages"]
+    message = refused(data)
+    assert "resources[0].webhooks[0].poll.list.path: template uses 'cursr'" in message
+    assert "resources[0].webhooks[0].poll.filter: a filter compares" in message
+    assert "resources[0].webhooks[0].poll.items" in message

@@ -8,6 +8,7 @@ import json
 import time
 from dataclasses import asdict
 
+from connector.emitter.feed_cursors import list_feeds
 from connector.emitter.status import assess
 from connector.emitter.views import health_json as _line
 from connector.emitter.views import last_answers as _last_answers
@@ -24,11 +25,14 @@ def status(args: argparse.Namespace) -> int:
         health = store.health()
         answers = _last_answers(store, health)
         quarantined = store.list_quarantined()
+        feeds = list_feeds(store)
     for sub in health:
         print(json.dumps(_line(sub, now, answers.get(sub.id))))
     for record in quarantined:
         print(json.dumps({"quarantined": asdict(record)}))
-    totals, problems = assess(health, now, args.max_wait, answers, quarantined)
+    for feed in feeds:
+        print(json.dumps({"feed": asdict(feed)}))
+    totals, problems = assess(health, now, args.max_wait, answers, quarantined, feeds)
     print(json.dumps(totals))
     return 1 if args.check and problems else 0
 

@@ -26,9 +26,12 @@ Resources with a ``deleted`` webhook must be listed completely to see deletions;
 they are, every cycle (``sweep_every=1``). Raise ``sweep_every`` to list them completely only
 every n-th cycle and stop early in between.
 
+A resource's feed triggers (the API's own change cursor) are polled first, each by its
+:class:`~connector.emitter.feed_poll.FeedPoll`, into the same result.
+
 The snapshot is cached in memory between polls: one poller per resource at a time is the
-contract (``docs/architecture.md``, Scale). A second poller sharing the store stays safe, because event ids
-are deterministic and the store ignores an event it already holds.
+contract (``docs/architecture.md``, Scale). A second poller sharing the store stays safe,
+because event ids are deterministic and the store ignores an event it already holds.
 """
 
 from __future__ import annotations
@@ -43,11 +46,14 @@ import anyio
 import anyio.to_thread
 
 from connector.client import AsyncConnector
-from connector.definitions import Operation, Resource
+from connector.definitions import Resource
 from connector.emitter.encoding import json_bytes, storable_text
+from connector.emitter.feed_poll import FeedPoll
+from connector.emitter.poll_results import PollResult
 from connector.emitter.store import Event, SnapshotRecord, Store, build_event
 from connector.emitter.triggers import (
     Rule,
+    compile_feeds,
     deleted_data,
     reached_transitions,
     record_id,
@@ -64,33 +70,6 @@ log = logging.getLogger("connector.emitter")
 DEFAULT_PAGE_SIZE = 1000
 HOLD_MINIMUM = 5
 HOLD_RATIO = 0.2
-
-
-@dataclass
-class PollResult:
-    """What one poll of one resource did.
-
-    ``requests`` counts HTTP calls (list pages and confirming reads), ``complete`` whether the
-    listing reached its end, ``events`` the ids of events that were new, ``held`` the ids whose
-    deletion the mass-vanish guard held back, ``error`` why the listing failed (None if it did
-    not), ``quarantined`` the ids of poison records set aside.
-    """
-
-    resource: str
-    requests: int = 0
-    listed: int = 0
-    complete: bool = False
-    baseline: bool = False
-    events: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    held: list[str] = field(default_factory=list)
-    quarantined: list[str] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Whether the poll ran without a failed listing or commit."""
-        return self.error is None
 
 
 @dataclass
@@ -136,8 +115,14 @@ class Poller:
             connector.definition.resource(resource) if isinstance(resource, str) else resource
         )
         self.handle = self.resource.handle
-        self.list_operation: Operation = self.resource.operation("list")
         self.rules: list[Rule] = resource_rules(self.resource)
+        if self.rules:
+            self.resource.operation("list")  # an InputError when the resource cannot list
+        self._id = self.resource.compiled.id
+        self.feeds = [
+            FeedPoll(connector, store, self.handle, feed, self._id, clock)
+            for feed in compile_feeds(self.resource)
+        ]
         self.clock = clock
         self.backfill = backfill
         has_deleted = any(r.kind == "deleted" for r in self.rules)
@@ -145,7 +130,6 @@ class Poller:
         self.hold_minimum = hold_minimum
         self.hold_ratio = hold_ratio
         self.release_held = release_held
-        self._id = self.resource.compiled.id
         self._transitions = transition_events(self.rules)
         self._page_size = page_size
         self._read_param = self._read_parameter()
@@ -178,6 +162,15 @@ class Poller:
     async def poll(self) -> PollResult:
         """List, diff, commit; never raises for an API failure (see ``PollResult.error``)."""
         result = PollResult(self.handle)
+        for feed in self.feeds:
+            try:
+                result.add(await feed.poll(), feed.feed.event)
+            except StoreError as exc:
+                result.error = f"feed {feed.feed.event} of {self.handle}: the store failed: {exc}"
+                log.error("%s", result.error)
+        if not self.rules:
+            result.complete = result.error is None
+            return result
         if self._snapshot is None:
             # Store calls run in a worker thread: the event loop never waits on the database.
             self._snapshot = await anyio.to_thread.run_sync(self.store.load_snapshot, self.handle)

@@ -139,6 +139,20 @@ CREATE TABLE platform_tokens (
     created_at DOUBLE PRECISION NOT NULL
 );
 """,
+    # The cursors of feed triggers (connector.emitter.feed_cursors): written in the same
+    # transaction as the events a feed poll found.
+    """
+CREATE TABLE feed_cursors (
+    resource TEXT NOT NULL,
+    event TEXT NOT NULL,
+    cursor TEXT,
+    page_token TEXT,
+    note TEXT,
+    problem TEXT,
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (resource, event)
+);
+""",
 ]
 
 # Errors that may pass by themselves: the server went away, the disk is full, a conflict.

@@ -7,7 +7,7 @@ this module only stores what they decide.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from connector.emitter.database import Cursor
 from connector.emitter.encoding import storable_text
@@ -166,8 +166,10 @@ class SQLStore(SQLDeliveryQueue):
         *,
         baseline: bool = False,
         now: float | None = None,
+        also: Callable[[Cursor], None] | None = None,
     ) -> list[str]:
-        """Snapshot changes, the baseline flag and new events with their deliveries, atomically."""
+        """Snapshot changes, the baseline flag and new events with their deliveries, atomically
+        (with ``also``'s writes: a feed's cursor)."""
         now = self._clock() if now is None else now
         with self.db.transaction("cannot commit the poll") as db:
             db.executemany(
@@ -196,6 +198,8 @@ class SQLStore(SQLDeliveryQueue):
                     " ON CONFLICT (resource) DO NOTHING",
                     (resource, now),
                 )
+            if also is not None:
+                also(db)
             return self._insert_events(db, events, now)
 
     def record_event(self, event: Event) -> bool:

@@ -131,6 +131,20 @@ CREATE TABLE IF NOT EXISTS platform_tokens (
     created_at DOUBLE PRECISION NOT NULL
 );
 """,
+    # The cursors of feed triggers (connector.emitter.feed_cursors): written in the same
+    # transaction as the events a feed poll found.
+    """
+CREATE TABLE IF NOT EXISTS feed_cursors (
+    resource TEXT NOT NULL,
+    event TEXT NOT NULL,
+    cursor TEXT,
+    page_token TEXT,
+    note TEXT,
+    problem TEXT,
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (resource, event)
+);
+""",
 ]
 
 # SQLite result codes after which the store is unusable whatever we wait for; anything else

@@ -6,7 +6,8 @@ well, so a cron job or a monitoring agent can alert on it:
 
 * 0: every subscription is active (not disabled, not ``broken``: a secret the state key
   cannot open), no dead letters, nothing has waited longer than ``--max-wait`` (default
-  1 h), no record quarantined in the last day (a poison record the poller set aside);
+  1 h), no record quarantined in the last day (a poison record the poller set aside), no
+  feed trigger whose last poll failed (a bad answer: its cursor waits);
 * 1: at least one of those is not so (the reasons are listed in the totals line).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from connector.emitter.feed_cursors import FeedState
 from connector.emitter.store import QuarantinedRecord, SubscriptionHealth
 
 # A quarantined record counts as a problem while the poller keeps meeting it (and a day after).
@@ -31,16 +33,19 @@ def assess(
     max_wait: float,
     last_answers: dict[str, int | None] | None = None,
     quarantined: Sequence[QuarantinedRecord] = (),
+    feeds: Sequence[FeedState] = (),
 ) -> tuple[dict[str, object], list[str]]:
     """The totals line and the list of problems (empty when all is well). ``last_answers``:
     the last HTTP status of each failing subscription; a 401 or 403 counts against health at
     once (the endpoint will not accept anything until its secret or access is fixed).
-    ``quarantined``: poison records the poller set aside."""
+    ``quarantined``: poison records the poller set aside; ``feeds``: the feed triggers' state
+    (a capped poll or a reseed is shown with its feed, not counted as a problem)."""
     problems: list[str] = [
         f"{q.resource} record {q.record_id} is quarantined: {q.reason}"
         for q in quarantined
         if now - q.last_at <= QUARANTINE_HORIZON
     ]
+    problems += [f"feed {f.event} of {f.resource}: {f.problem}" for f in feeds if f.problem]
     for sub in health:
         answer = (last_answers or {}).get(sub.id)
         if sub.state == "active" and answer in _REFUSED:
@@ -65,6 +70,7 @@ def assess(
         "delivered": sum(s.delivered for s in health),
         "failed": sum(s.failed for s in health),
         "quarantined": len(quarantined),
+        "feeds": len(feeds),
         "healthy": not problems,
         "problems": problems,
     }

@@ -24,7 +24,8 @@ Snapshots and baselines (for the poller)
     (when ``baseline=True`` or already taken), and inserts the events (``INSERT OR IGNORE``
     by event id) with one delivery per active subscription whose filter matches, all in ONE
     transaction; it returns the ids of events that were new. If anything fails, nothing is
-    written. ``record_event(event)`` does the same for one write-through event
+    written. ``also(cursor)``, when given, writes more in that transaction (a feed's cursor,
+    :mod:`~connector.emitter.feed_cursors`). ``record_event(event)`` does the same for one write-through event
     (``messages.created``), returning whether it was new.
 
 Events
@@ -309,6 +310,7 @@ class Store(Protocol):
         *,
         baseline: bool = False,
         now: float | None = None,
+        also: Callable[[Any], None] | None = None,
     ) -> list[str]: ...
     def record_event(self, event: Event) -> bool: ...
     def quarantine(self, resource: str, reasons: Mapping[str, str], now: float) -> None: ...

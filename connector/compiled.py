@@ -24,7 +24,7 @@ from .request_plans import RequestPlan
 from .selectors import Selector
 from .shaping import RecordShape
 from .templates import CompiledTemplate
-from .trigger_rules import CompiledCondition, Rule
+from .trigger_rules import CompiledCondition, Feed, Rule
 from .types import JSON
 
 __all__ = [
@@ -81,6 +81,8 @@ class CompiledWebhook:
 
     shape: RecordShape
     rule: Rule
+    feed: Feed | None = None
+    """A feed trigger's compiled form (None for a listing-diff trigger)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from .compiled import (
 from .definition_parts import Field
 from .definition_rules import path_start_problem, webhook_path_problem
 from .errors import Problem
-from .feed_compiler import feed_spec
+from .feed_compiler import compile_feed, compile_feed_selectors, feed_spec
 from .locations import format_location, locate_validation_errors
 from .models import Connection, Resource, Webhook
 from .multistep import ConnectionOperation
@@ -186,16 +186,22 @@ def _compile_resource(
         if webhook.event in events:
             check.add([*w_loc, "event"], "event declared twice", webhook.event)
         events.add(webhook.event)
-        webhooks.append(_compile_webhook(check, w_loc, webhook, strings))
+        webhooks.append(_compile_webhook(check, w_loc, resource.handle, w_index, webhook, strings))
     record = (shape, fields, id_selector)
     return _resource(resource, endpoint, headers, record, operations, webhooks)
 
 
 def _compile_webhook(
-    check: Checker, loc: list[str | int], webhook: Webhook, strings: tuple[Selector, ...]
+    check: Checker,
+    loc: list[str | int],
+    handle: str,
+    index: int,
+    webhook: Webhook,
+    strings: tuple[Selector, ...],
 ) -> CompiledWebhook | None:
     """Compile one webhook: its payload's shape and its trigger rule, declared or by
-    convention (``<handle>.created``/``.deleted``, else a transition of any String field)."""
+    convention (``<handle>.created``/``.deleted``, else a transition of any String field),
+    or a feed (:mod:`connector.feed_compiler`)."""
     problem = webhook_path_problem(webhook.path)
     if problem:
         check.add([*loc, "path"], problem, webhook.path)
@@ -217,12 +223,18 @@ def _compile_webhook(
         if trigger.time is not None:
             time = check.selector([*loc, "trigger", "time"], trigger.time)
             broken |= time is None
-    if shape is None or broken:
+    found_feed = feed_spec(webhook)
+    feed_parts = None
+    if found_feed is not None:
+        feed_parts = compile_feed_selectors(check, loc, *found_feed)
+    if shape is None or broken or (found_feed is not None and feed_parts is None):
         return None
     event, path, names = webhook.event, webhook.path, tuple(f.name for f in webhook.payload)
-    if feed_spec(webhook) is not None:
+    if found_feed is not None and feed_parts is not None:
         rule = Rule(event, path, "feed", shape, names, where=where, time=time)
-    elif trigger is None:
+        feed = compile_feed(rule, handle, index, webhook, found_feed, feed_parts)
+        return CompiledWebhook(shape, rule, feed)
+    if trigger is None:
         suffix = event.rsplit(".", 1)[-1]
         if suffix in ("created", "deleted"):
             kind: RuleKind = "created" if suffix == "created" else "deleted"

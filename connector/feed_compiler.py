@@ -8,14 +8,23 @@ the definition models import :mod:`connector.feeds`, this module imports the mod
 
 from __future__ import annotations
 
+from .compile_checker import Checker
 from .definition_parts import SelectorSpec
 from .errors import Problem
 from .feeds import FeedCall, FeedSpec, feed_handle, selector_spec
 from .locations import format_location
 from .models import Connection, Resource, Webhook
-from .selectors import Selector, SelectorSyntaxError
+from .selectors import Selector
+from .trigger_rules import CompiledCondition, Feed, Rule
 
-__all__ = ["check_feeds", "feed_documents", "feed_spec"]
+__all__ = [
+    "FeedSelectors",
+    "check_feeds",
+    "compile_feed",
+    "compile_feed_selectors",
+    "feed_documents",
+    "feed_spec",
+]
 
 
 def feed_spec(webhook: Webhook) -> tuple[FeedSpec, str] | None:
@@ -82,22 +91,8 @@ def check_feeds(connection: Connection, *, bare: bool) -> list[Problem]:
 
 
 def _check_spec(spec: FeedSpec, loc: list[str | int], bare: bool) -> list[Problem]:
-    """Every selector of the spec compiles; a filter says equals or contains."""
+    """A filter says equals or contains (the selectors compile in :func:`compile_feed`)."""
     problems: list[Problem] = []
-    selectors: list[tuple[list[str | int], SelectorSpec | None]] = [
-        (["items"], spec.items),
-        (["cursor"], spec.cursor),
-        (["page", "token"], spec.page.token if spec.page else None),
-        (["filter", "field"], spec.filter.field if spec.filter else None),
-        (["seed", "cursor"], spec.seed.cursor if spec.seed else None),
-    ]
-    for where, selector in selectors:
-        if selector is None:
-            continue
-        try:
-            Selector(selector_spec(selector))
-        except SelectorSyntaxError as exc:
-            problems.append(Problem(format_location([*loc, *where], bare=bare), str(exc), selector))
     flt = spec.filter
     if flt is not None and (flt.equals is None) == (flt.contains is None):
         problems.append(
@@ -199,3 +194,77 @@ def feed_documents(
             }
             out.append((where, document))
     return out
+
+
+FeedSelectors = tuple[Selector, Selector, Selector | None, Selector | None, Selector | None]
+"""A feed's compiled selectors: items, cursor, page token, filter field, seed cursor."""
+
+
+def _spec_selectors(spec: FeedSpec) -> list[tuple[list[str | int], SelectorSpec | None]]:
+    return [
+        (["items"], spec.items),
+        (["cursor"], spec.cursor),
+        (["page", "token"], spec.page.token if spec.page else None),
+        (["filter", "field"], spec.filter.field if spec.filter else None),
+        (["seed", "cursor"], spec.seed.cursor if spec.seed else None),
+    ]
+
+
+def compile_feed_selectors(
+    check: Checker, w_loc: list[str | int], spec: FeedSpec, under: str
+) -> FeedSelectors | None:
+    """Compile the feed's selectors once, each located where it is written (Corteza's dotted
+    paths made steps; ``changes.*`` as items names the list itself); None when one does not
+    compile."""
+    loc = _spec_location(w_loc, under)
+    compiled: list[Selector | None] = []
+    for where, written in _spec_selectors(spec):
+        if written is None:
+            compiled.append(None)
+            continue
+        steps = selector_spec(written)
+        if where == ["items"] and isinstance(steps, list) and steps and steps[-1] == "*":
+            steps = steps[:-1]
+        selector = check.selector([*loc, *where], steps)
+        if selector is None:
+            return None
+        compiled.append(selector)
+    items, cursor, token, field, seed = compiled
+    assert items is not None and cursor is not None
+    return items, cursor, token, field, seed
+
+
+def compile_feed(
+    rule: Rule,
+    handle: str,
+    index: int,
+    webhook: Webhook,
+    found: tuple[FeedSpec, str],
+    selectors: FeedSelectors,
+) -> Feed:
+    """The webhook's :class:`~connector.trigger_rules.Feed`, from its compiled parts."""
+    spec, under = found
+    items, cursor, page_token, field, seed_cursor = selectors
+    filters: list[CompiledCondition] = []
+    if spec.filter is not None and field is not None:
+        flt = spec.filter
+        op = "contains" if flt.contains is not None else "=="
+        value = flt.contains if flt.contains is not None else flt.equals
+        filters.append(CompiledCondition(op, value, field))
+    if rule.where is not None:
+        filters.append(rule.where)
+    return Feed(
+        rule=rule,
+        handle=feed_handle(handle, index),
+        items=items,
+        cursor=cursor,
+        seed_cursor=seed_cursor or cursor,
+        seeds=spec.seed is not None,
+        page_token=page_token,
+        enriches=spec.enrich is not None,
+        enrich_operation=spec.enrich.operation if spec.enrich is not None else None,
+        max_pages=spec.max_pages,
+        location=f"feed {webhook.event} ({handle} webhook {index}, "
+        f"{'trigger.feed' if under == 'trigger' else 'poll'})",
+        filters=tuple(filters),
+    )

@@ -18,7 +18,7 @@ from typing import Literal
 from .selectors import Selector
 from .types import JSON
 
-__all__ = ["CompiledCondition", "Rule", "RuleKind"]
+__all__ = ["CompiledCondition", "Feed", "Rule", "RuleKind"]
 
 RuleKind = Literal["created", "deleted", "transition", "feed"]
 
@@ -143,3 +143,35 @@ class Rule:
             if found is not None:
                 return found
         return observed
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A webhook fed by the API's change cursor (:mod:`connector.feeds`), compiled at load: the
+    hidden resource ``handle`` whose ``seed``/``list``/``enrich`` operations are its calls, its
+    selectors, its page guard and its filters (Corteza's ``filter`` and the trigger's
+    ``where``, all must hold). ``rule`` makes the events (payload, time, id marker ``feed``)."""
+
+    rule: Rule
+    handle: str
+    items: Selector
+    cursor: Selector
+    seed_cursor: Selector
+    seeds: bool
+    page_token: Selector | None
+    enriches: bool
+    enrich_operation: str | None
+    """An ``enrich`` that calls this operation of the resource (else the feed's own call)."""
+    max_pages: int
+    location: str
+    """Where the feed is declared, for messages (``feed mail.received (mail webhook 0, poll)``)."""
+    filters: tuple[CompiledCondition, ...] = ()
+
+    @property
+    def event(self) -> str:
+        """The event type."""
+        return self.rule.event
+
+    def passes(self, item: JSON) -> bool:
+        """Whether the item passes every filter."""
+        return all(condition.holds(item) for condition in self.filters)

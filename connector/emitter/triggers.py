@@ -33,13 +33,11 @@ observed it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from connector.definitions import Resource
 from connector.feed_compiler import feed_spec
-from connector.feeds import feed_handle, selector_spec
-from connector.selectors import Selector, compile_selector
-from connector.trigger_rules import CompiledCondition, Rule
+from connector.selectors import Selector
+from connector.trigger_rules import Feed, Rule
 from connector.types import JSON
 
 __all__ = [
@@ -61,87 +59,10 @@ def resource_rules(resource: Resource) -> list[Rule]:
     return list(resource.compiled.rules)
 
 
-@dataclass(frozen=True)
-class Feed:
-    """A webhook fed by the API's change cursor, compiled: the hidden resource ``handle``
-    whose ``seed``/``list``/``enrich`` operations are its calls, its selectors, its page
-    guard and its filters (Corteza's ``filter`` and the trigger's ``where``, all must hold).
-    ``rule`` makes the events (payload, time, id marker ``feed``)."""
-
-    rule: Rule
-    handle: str
-    items: Selector
-    cursor: Selector
-    seed_cursor: Selector
-    seeds: bool
-    page_token: Selector | None
-    enriches: bool
-    enrich_operation: str | None
-    """An ``enrich`` that calls this operation of the resource (else the feed's own call)."""
-    max_pages: int
-    location: str
-    """Where the feed is declared, for messages (``feeds.received (resources.mail ... poll)``)."""
-    filters: tuple[CompiledCondition, ...] = ()
-
-    @property
-    def event(self) -> str:
-        """The event type."""
-        return self.rule.event
-
-    def passes(self, item: JSON) -> bool:
-        """Whether the item passes every filter."""
-        return all(condition.holds(item) for condition in self.filters)
-
-
-def _items_selector(spec: object) -> Selector:
-    steps = selector_spec(spec)  # type: ignore[arg-type]
-    if isinstance(steps, list) and steps and steps[-1] == "*":
-        steps = steps[:-1]  # `changes.*` names the list itself
-    return compile_selector(steps)
-
-
 def compile_feeds(resource: Resource) -> list[Feed]:
-    """The feeds of ``resource``'s webhooks (:mod:`connector.feeds`), in webhook order."""
-    feeds = []
-    for index, webhook in enumerate(resource.webhooks):
-        found = feed_spec(webhook)
-        if found is None:
-            continue
-        spec, under = found
-        filters: list[CompiledCondition] = []
-        if spec.filter is not None:
-            flt = spec.filter
-            op = "contains" if flt.contains is not None else "=="
-            value = flt.contains if flt.contains is not None else flt.equals
-            field = selector_spec(flt.field)
-            filters.append(CompiledCondition(op, value, compile_selector(field)))
-        rule = resource.compiled.webhooks[index].rule  # payload, time, marker: compiled at load
-        if rule.where is not None:
-            filters.append(rule.where)
-        cursor = compile_selector(selector_spec(spec.cursor))
-        seed_cursor = spec.seed.cursor if spec.seed is not None else None
-        feeds.append(
-            Feed(
-                rule=rule,
-                handle=feed_handle(resource.handle, index),
-                items=_items_selector(spec.items),
-                cursor=cursor,
-                seed_cursor=(
-                    compile_selector(selector_spec(seed_cursor)) if seed_cursor else cursor
-                ),
-                seeds=spec.seed is not None,
-                page_token=(
-                    compile_selector(selector_spec(spec.page.token)) if spec.page else None
-                ),
-                enriches=spec.enrich is not None,
-                enrich_operation=spec.enrich.operation if spec.enrich is not None else None,
-                max_pages=spec.max_pages,
-                location=f"feed {webhook.event} ({resource.handle} webhook {index}, "
-                f"{'trigger.feed' if under == 'trigger' else 'poll'})",
-                filters=tuple(filters),
-            )
-        )
-    return feeds
+    """The feeds of ``resource``'s webhooks (:mod:`connector.feeds`), in webhook order, as
+    compiled at load."""
+    return [w.feed for w in resource.compiled.webhooks if w.feed is not None]
 
 
 def is_pollable(resource: Resource) -> bool:

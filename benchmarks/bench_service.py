@@ -184,7 +184,9 @@ async def bench_calls(
     """Wall seconds for ``calls`` reads at concurrency 32, per round, each way (rotated)."""
     from connector import AsyncConnector
 
-    limits = httpx.Limits(max_connections=CONCURRENCY * 2)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive would close them under us
+    # (a round of the other variant can take that long on a loaded machine).
+    limits = httpx.Limits(max_connections=CONCURRENCY * 2, keepalive_expiry=2.0)
     async with (
         AsyncConnector(
             DEFINITION_PATH,
@@ -231,7 +233,10 @@ async def bench_pull(
     async with (
         AsyncConnector(DEFINITION_PATH, base_url=static, api_key=KEY) as api,
         httpx.AsyncClient(
-            base_url=service.base_url, headers=service.headers, timeout=120
+            base_url=service.base_url,
+            headers=service.headers,
+            timeout=120,
+            limits=httpx.Limits(keepalive_expiry=2.0),
         ) as client,
     ):
 

@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 
 from .auth import ClientCredentials
+from .bundled import bundled_definition_path
 from .definitions import Definition, Operation, Resource, load_definition
-from .errors import ConfigurationError, PaginationError, TransportError
+from .errors import ConfigurationError, PaginationError, StreamInterruptedError, TransportError
 from .listing import _Walker
 from .redaction import redact_url
 from .requests import ResolvedService, build_request, origin_problem, resolve_service
@@ -24,7 +25,9 @@ from .retry import RetryPolicy
 from .templates import RenderError
 from .types import JSON
 
-__all__ = ["ClientCore", "WriteObserver"]
+__all__ = ["DEFAULT_TIMEOUT", "ClientCore", "WriteObserver"]
+
+DEFAULT_TIMEOUT = 600.0
 
 WriteObserver = Callable[[str, str, JSON], None]
 """Called as ``observer(handle, operation, body)`` after every successful write (non-GET call
@@ -48,8 +51,6 @@ class ClientCore:
         on_write: WriteObserver | None,
     ) -> None:
         if definition is None:
-            from .settings import bundled_definition_path
-
             definition = bundled_definition_path()
         self.definition = (
             definition if isinstance(definition, Definition) else load_definition(definition)
@@ -187,15 +188,49 @@ class ClientCore:
             self._link_template = cached
         return httpx.Request(cached[4], url, headers=cached[5], extensions=cached[6])
 
+    def after_error(
+        self,
+        request: httpx.Request,
+        error: httpx.TransportError,
+        retries: int,
+        idempotent: bool,
+        answered: bool = False,
+    ) -> float:
+        """The delay before retrying after a failed exchange (no answer, or, ``answered``, an
+        answer cut off after its headers), or the final error when it is not retried."""
+        delay = self.retry.delay_after_error(error, retries, idempotent=idempotent)
+        if delay is None:
+            raise self.final_error(request, error, retries + 1, answered) from None
+        return delay
+
     def final_error(
-        self, request: httpx.Request, error: httpx.TransportError, attempts: int
+        self,
+        request: httpx.Request,
+        error: httpx.TransportError,
+        attempts: int,
+        answered: bool = False,
     ) -> TransportError:
-        url = redact_url(str(request.url.copy_with(query=None)))
-        kind = type(error).__name__
-        return TransportError(
-            f"{request.method} {url}: {kind} after {attempts} attempt(s): {error}",
+        """A TransportError naming the operation; a StreamInterruptedError (one of them) when
+        the last answer came and was cut off mid-body rather than never came."""
+        url = _where(request)
+        where = f"{_operation(request)}{request.method} {url}"
+        tried = f"{type(error).__name__} after {attempts} attempt(s)"
+        if not answered:
+            return TransportError(f"{where}: {tried}: {error}", url=url, attempts=attempts)
+        cut = StreamInterruptedError(
+            f"{where}: the answer was cut off after its headers ({tried}): {error}", url=url
+        )
+        cut.attempts = attempts
+        return cut
+
+    def interrupted(self, request: httpx.Request, error: httpx.TransportError) -> TransportError:
+        """The typed error for a streamed body (JSONL, a download) that broke off after the
+        caller began reading it: never retried, since part of it was already handed over."""
+        url = _where(request)
+        return StreamInterruptedError(
+            f"{_operation(request)}{request.method} {url}: the answer broke off "
+            f"({type(error).__name__}: {error}); run the call again",
             url=url,
-            attempts=attempts,
         )
 
     def result(
@@ -212,3 +247,16 @@ class ClientCore:
         if operation.method != "GET" and self.on_write is not None:
             self.on_write(resource.handle, operation.name, payload)
         return shape_records(resource, operation, payload, raw=raw, conventions=self.conventions)
+
+
+def _where(request: httpx.Request) -> str:
+    return redact_url(str(request.url.copy_with(query=None)))
+
+
+def _operation(request: httpx.Request) -> str:
+    """``handle.operation: `` for the requests the engine built (their ``connector``
+    extension), so that a transport error says which call failed."""
+    tag = request.extensions.get("connector")
+    if isinstance(tag, dict) and "resource" in tag:
+        return f"{tag['resource']}.{tag['operation']}: "
+    return ""

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .bundled import bundled_definition_path
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -39,13 +40,6 @@ DEFAULT_STATE = "connector-state.db"
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
 _VALUE = re.compile(r"[\x20-\x7e]*")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def bundled_definition_path() -> Path:
-    """The shipped ``definitions/claude-api.json`` (from the checkout, or the installed copy)."""
-    here = Path(__file__).resolve().parent
-    checkout = here.parent / "definitions" / "claude-api.json"
-    return checkout if checkout.is_file() else here / "data" / "claude-api.json"
 
 
 def parse_headers(env_lines: Sequence[str] = (), flag_lines: Sequence[str] = ()) -> dict[str, str]:

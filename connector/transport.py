@@ -26,6 +26,15 @@ What it keeps of httpx's own transport:
 
 The aiohttp session is opened on the running loop by the first request and closed by
 ``aclose`` (the client's ``aclose`` / ``async with``); one transport serves one event loop.
+
+**Upstream guard** (optional, ``guard=``; ``connector serve`` uses it, where whoever holds a
+token decides a connection's ``base_url``): every new connection resolves through the
+emitter's :class:`~connector.emitter.sender.GuardedResolver`, which refuses a host unless every
+address it resolves to is allowed by the :class:`~connector.emitter.guard.Guard` and hands
+aiohttp only the checked addresses to dial (a second DNS answer cannot rebind it); IP
+literals, which aiohttp never resolves, are checked on the URL, once per origin. A refusal is
+a :class:`~connector.errors.ConfigurationError` on ``base_url`` (``guard_hint`` says how an
+operator lifts it), raised before any connection is made.
 """
 
 from __future__ import annotations
@@ -33,12 +42,16 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import aiohttp
 import httpx
 from httpx._utils import get_environment_proxies
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, UnsafeDestinationError
+
+if TYPE_CHECKING:
+    from .emitter.guard import Guard
 
 __all__ = ["AiohttpTransport", "environment_mounts"]
 
@@ -79,11 +92,22 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     """Sends httpx requests with one shared ``aiohttp.ClientSession``.
 
     ``limit`` caps open connections (httpx's default pool holds 100); ``verify`` is an
-    ``ssl.SSLContext`` or ``True`` (httpx's default verifying context) or ``False``.
+    ``ssl.SSLContext`` or ``True`` (httpx's default verifying context) or ``False``;
+    ``guard`` restricts the addresses it may connect to (see the module docstring).
     """
 
-    def __init__(self, *, limit: int = 100, verify: ssl.SSLContext | bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        limit: int = 100,
+        verify: ssl.SSLContext | bool = True,
+        guard: Guard | None = None,
+        guard_hint: str = "",
+    ) -> None:
         self._limit = limit
+        self._guard = guard
+        self._guard_hint = guard_hint
+        self._origins: set[tuple[str, str, int | None]] = set()  # the guard accepted these
         self._ssl: ssl.SSLContext | bool = (
             httpx.create_ssl_context(verify=True) if verify is True else verify
         )
@@ -93,9 +117,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def _open(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._session is None:
+            resolver = None
+            if self._guard is not None:
+                from .emitter.sender import GuardedResolver
+
+                resolver = GuardedResolver(self._guard)
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
-                    limit=self._limit, limit_per_host=self._limit, ssl=self._ssl
+                    limit=self._limit, limit_per_host=self._limit, ssl=self._ssl, resolver=resolver
                 ),
                 auto_decompress=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -112,7 +141,26 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         return self._session
 
+    def _check(self, url: httpx.URL) -> None:
+        """The guard's verdict on the URL's origin (its text and any IP literal)."""
+        assert self._guard is not None
+        origin = (url.scheme, url.host, url.port)
+        if origin in self._origins:
+            return
+        host = f"[{url.host}]" if ":" in url.host else url.host
+        try:
+            self._guard.validate_url(f"{url.scheme}://{host}{f':{url.port}' if url.port else ''}/")
+        except UnsafeDestinationError as exc:
+            raise self._refused(exc) from None
+        self._origins.add(origin)
+
+    def _refused(self, exc: UnsafeDestinationError) -> ConfigurationError:
+        hint = f" ({self._guard_hint})" if self._guard_hint else ""
+        return ConfigurationError(f"refused to call this address: {exc}{hint}", setting="base_url")
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._guard is not None:
+            self._check(request.url)
         session = self._open()
         stream = request.stream
         if isinstance(stream, httpx.ByteStream):
@@ -130,6 +178,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 allow_redirects=False,
                 timeout=_timeout(request),
             )
+        except UnsafeDestinationError as exc:  # from the guarded resolver
+            raise self._refused(exc) from None
         except aiohttp.ConnectionTimeoutError:
             raise httpx.ConnectTimeout(f"no connection to {host} in time") from None
         except aiohttp.ClientConnectorCertificateError as exc:

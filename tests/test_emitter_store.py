@@ -18,6 +18,7 @@ import pytest
 from cryptography.fernet import Fernet
 from postgres_support import PostgresServer
 
+from connector.emitter.backends import open_store
 from connector.emitter.guard import Guard
 from connector.emitter.postgres_database import PostgresDatabase
 from connector.emitter.sealing import SecretBox
@@ -29,7 +30,6 @@ from connector.emitter.store import (
     build_event,
     event_id,
     filter_matches,
-    open_store,
 )
 from connector.emitter.store_sqlite import SQLiteStore
 from connector.errors import StoreError, SubscriptionError, UnsafeDestinationError

@@ -200,6 +200,29 @@ def test_check_proves_configuration_connectivity_and_auth(
     assert CANARY_KEY not in json.dumps([good, bad, unreachable])
 
 
+def test_check_of_a_refused_upstream_is_a_typed_result_with_no_secret(
+    client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    made = new_connection(client, f"http://127.0.0.1:{port}", name="refusing")
+    with caplog.at_level(logging.DEBUG):
+        answer = client.post(f"/v1/connections/{made['id']}/check")
+        call = client.post(op_path(made, "models", "read"), json={"model_id": "m"})
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+    checked = answer.json()
+    assert checked["ok"] is False and checked["configuration"] == "ok"
+    assert checked["connectivity"] == "failed" and "authentication" not in checked
+    assert "ConnectError" in checked["detail"] and "upstream" not in checked
+    assert call.status_code == 504 and call.json()["type"].endswith("upstream-unreachable")
+    for text in (answer.text, call.text, caplog.text):
+        assert CANARY_KEY not in text
+
+
 # calls -----------------------------------------------------------------------------------
 
 
@@ -709,10 +732,18 @@ def test_a_cut_off_or_absent_upstream_is_a_problem_not_a_500(
     with sandbox(faults=once) as flaky:
         made = new_connection(client, flaky.base_url, name="flaky")
         path = f"/v1/connections/{made['id']}/resources/models/operations/list"
-        # The sandbox starts the answer, then drops the connection: the body is cut off.
-        # (The engine retries only failures before an answer; this one is a problem, not a 500.)
+        # The sandbox starts the answer, then drops the connection: the body is cut off. A GET
+        # is idempotent, so the engine retries it: once cut off, the call still succeeds.
+        retried = client.post(path)
+        assert retried.status_code == 200 and retried.text.count("\n") >= 1
+        # Cut off on all three attempts (the engine's two retries spent): a problem, not a 500.
+        thrice = FaultPlan(
+            rules=[FaultRule(route="/v1/models", method="GET", drop_rate=1.0, limit=3)]
+        )
+        flaky.app.state.faults.replace(thrice)
         cut = client.post(path)
         assert cut.status_code == 502 and cut.json()["type"].endswith("upstream-interrupted")
+        assert "models.list: GET " in cut.json()["detail"]
         again = client.post(path)
         assert again.status_code == 200 and again.text.count("\n") >= 1
     # The sandbox is gone now: no answer at all, after the engine's retries, is a 504.

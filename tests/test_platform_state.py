@@ -4,6 +4,8 @@ SQLite or PostgreSQL, through a real uvicorn on 127.0.0.1 in front of the sandbo
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,9 +88,9 @@ def test_the_service_keeps_connections_and_tokens_in_postgresql(
         created = new_connection(client, upstream.base_url)
         assert _call(server, created) == 200
         assert client.get("/readyz").status_code == 200
-        # webhooks need SQLite files; on PostgreSQL they are refused with a problem, not a 500
-        refused = client.get(f"/v1/connections/{created['id']}/subscriptions")
-        assert 400 <= refused.status_code < 500 and "SQLite" in refused.text
+        # webhooks live in the same database (test_platform_postgres_hooks.py)
+        hooks = client.get(f"/v1/connections/{created['id']}/subscriptions")
+        assert hooks.status_code == 200 and hooks.json() == {"subscriptions": []}
     with running_service(dsn, "again") as again:
         assert _call(again, created) == 200
         token = next(word for word in printed.split() if word.startswith("cst_"))
@@ -99,10 +101,60 @@ def test_the_service_keeps_connections_and_tokens_in_postgresql(
         names = [r[0] for r in db.execute("SELECT name FROM platform_tokens ORDER BY name")]
     assert [r[0] for r in rows] == ["tenant-1"] and CANARY_KEY not in rows[0][1]
     assert names == ["again", "ops", "tests"]
-    assert main(["serve", "--emit", "--port", "0"]) == 2
-    assert "--emit needs a SQLite state file" in capsys.readouterr().err
     registry = Registry(dsn)
     try:
         assert [t.name for t in registry.list_tokens()] == ["again", "ops", "tests"]
     finally:
         registry.close()
+
+
+def _in_another_process(state: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "connector", "--state", state, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _revocation_is_seen_at_the_next_request(state: str, upstream: SandboxServer) -> None:
+    """The registry caches tokens and connections; changes made by another process are
+    seen at the very next request (SQLite's data_version, PostgreSQL's revision trigger)."""
+    with running_service(state) as server, server.client() as client:
+        created = new_connection(client, upstream.base_url)
+        other = _in_another_process(state, "tokens", "add", "other")
+        with server.client(other) as second:
+            for _ in range(3):  # cached after the first
+                assert second.get(f"/v1/connections/{created['id']}").status_code == 200
+            _in_another_process(state, "tokens", "remove", "other")
+            assert second.get(f"/v1/connections/{created['id']}").status_code == 401
+        assert _call(server, created) == 200  # the service's own token is untouched
+        # A connection deleted elsewhere is gone at the next request too.
+        script = (
+            "import sys; from connector.platform.registry import Registry; "
+            "r = Registry(sys.argv[1]); assert r.delete_connection(sys.argv[2]); r.close()"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script, state, created["id"]], capture_output=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        assert client.get(f"/v1/connections/{created['id']}").status_code == 404
+        # This registry's own writes are seen by itself at once.
+        server.runtime.registry.remove_token("tests")
+        assert client.get("/v1/connections").status_code == 401
+
+
+def test_a_token_removed_by_another_process_is_refused_at_the_next_request_sqlite(
+    tmp_path: Path, upstream: SandboxServer
+) -> None:
+    _revocation_is_seen_at_the_next_request(str(tmp_path / "state.db"), upstream)
+
+
+@pytest.mark.slow
+def test_a_token_removed_by_another_process_is_refused_at_the_next_request_postgresql(
+    postgres: PostgresServer, upstream: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_VARIABLE, Fernet.generate_key().decode())
+    _revocation_is_seen_at_the_next_request(postgres.database(), upstream)

@@ -30,24 +30,29 @@ _ITEMS = {
 }
 
 
-def _checking_api(seen: list[str | None]) -> Starlette:
+def _checking_api(seen: list[str | None], cookies: list[str | None]) -> Starlette:
     expected = "Basic " + base64.b64encode(f"ada:{CANARY_KEY}".encode()).decode()
 
     async def items(request: Request) -> JSONResponse:
         seen.append(request.headers.get("authorization"))
+        cookies.append(request.headers.get("cookie"))
         if request.headers.get("authorization") != expected:
             return JSONResponse(
                 {"error": {"type": "authentication_error", "message": "bad credentials"}},
                 status_code=401,
             )
-        return JSONResponse({"data": [{"id": "i1"}]})
+        answer = JSONResponse({"data": [{"id": "i1"}]})
+        answer.set_cookie("tenant-session", "of-the-first-tenant")
+        return answer
 
     return Starlette(routes=[Route("/api/items", items)])
 
 
 def test_basic_credentials_reach_the_api_as_an_authorization_header(tmp_path: Path) -> None:
     seen: list[str | None] = []
-    with service_for(tmp_path, _ITEMS, _checking_api(seen)) as (server, api), server.client() as c:
+    cookies: list[str | None] = []
+    upstream = _checking_api(seen, cookies)
+    with service_for(tmp_path, _ITEMS, upstream) as (server, api), server.client() as c:
         base = {"definition": "items-api", "params": {"ORIGIN": api.base_url}}
         good = c.post(
             "/v1/connections",
@@ -68,6 +73,9 @@ def test_basic_credentials_reach_the_api_as_an_authorization_header(tmp_path: Pa
         called = c.post(f"/v1/connections/{good['id']}/resources/items/operations/list")
         refused = c.post(f"/v1/connections/{bad['id']}/resources/items/operations/list")
         read = c.get(f"/v1/connections/{good['id']}").json()
+        # The shared client keeps no cookie of one tenant's API for the next request.
+        assert len(server.runtime.http.cookies.jar) == 0
+    assert cookies == [None, None]
     assert called.status_code == 200 and called.json() == {"data": [{"id": "i1"}]}
     assert refused.status_code == 502
     assert refused.json()["upstream"] == {

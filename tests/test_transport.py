@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from connector import AsyncConnector, ConfigurationError, TransportError, load_definition
+from connector.emitter.guard import Guard
 from connector.transport import AiohttpTransport
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,6 +204,38 @@ async def test_a_refused_connection_is_a_connect_error_retried_even_for_a_post()
     async with _api(f"http://127.0.0.1:{port}", sleep=_no_sleep) as api:
         with pytest.raises(TransportError, match="ConnectError after 3 attempt"):
             await api.call("message_batches", "create", CREATE)
+
+
+@pytest.mark.anyio
+async def test_a_guarded_transport_refuses_private_addresses_before_connecting(
+    fake: tuple[Fake, str],
+) -> None:
+    """The upstream guard (``connector serve``'s): a name is resolved by the guard, which
+    refuses it unless every address is allowed and hands aiohttp only the checked ones; an IP
+    literal is checked on the URL. A refusal is a ConfigurationError on ``base_url``."""
+    state, url = fake
+    port = int(url.rsplit(":", 1)[1])
+    lookups: list[str] = []
+
+    async def names(host: str, _: int) -> list[str]:
+        lookups.append(host)
+        return ["127.0.0.1"] if host == "tenant.test" else ["10.0.0.7"]
+
+    public_only = Guard(allow_insecure=True, ports=None, resolver=names)
+    for target in (url, f"http://tenant.test:{port}", f"http://[::ffff:127.0.0.1]:{port}"):
+        transport = AiohttpTransport(guard=public_only, guard_hint="ask the operator")
+        async with _api(target, transport=transport, sleep=_no_sleep) as api:
+            with pytest.raises(ConfigurationError) as refused:
+                await api.call("message_batches", "read", {"batch_id": "msgbatch_1"})
+        assert refused.value.setting == "base_url" and "ask the operator" in str(refused.value)
+        assert KEY not in str(refused.value)
+    assert state.seen == [] and lookups == ["tenant.test"]  # refused before any connection
+    # Loopback allowed by CIDR: the guard's own answer is what aiohttp dials.
+    local = Guard.from_cidrs(["127.0.0.0/8"], allow_insecure=True, ports=None, resolver=names)
+    transport = AiohttpTransport(guard=local)
+    async with _api(f"http://tenant.test:{port}", transport=transport) as api:
+        assert (await api.call("message_batches", "read", {"batch_id": "msgbatch_1"}))["id"]
+    assert state.seen == ["/v1/messages/batches/msgbatch_1"]
 
 
 @asynccontextmanager

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from connector.cli.exits import USAGE_ERRORS as _USAGE_ERRORS
 from connector.config import default_state
 from connector.definitions import Definition
+from connector.emitter.backends import open_store
 from connector.emitter.guard import Guard
-from connector.emitter.store import Store, open_store
+from connector.emitter.store import Store
 from connector.emitter.views import rfc3339
 from connector.emitter.writes import WriteRecorder
 from connector.errors import ConfigurationError, ConnectorError, InputError, InputProblem

@@ -48,14 +48,6 @@ def serve(args: argparse.Namespace) -> int:
     except (ConfigurationError, DefinitionError, StoreError) as exc:
         print(f"connector: {exc}", file=sys.stderr)
         return 2
-    if args.emit and not runtime.webhooks_supported:
-        print(
-            "connector: --emit needs a SQLite state file (webhook stores are SQLite files per "
-            "connection); with a PostgreSQL state the service serves connections and calls only",
-            file=sys.stderr,
-        )
-        runtime.registry.close()
-        return 2
     if not runtime.registry.list_tokens():
         print(
             "connector serve: no token yet; every call will get 401 until `connector tokens add NAME`",

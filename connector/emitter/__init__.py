@@ -6,6 +6,7 @@ The poller (list -> snapshot diff -> events) writes through :class:`Store`; the
 
 from __future__ import annotations
 
+from connector.emitter.backends import open_store
 from connector.emitter.delivery import Deliverer
 from connector.emitter.guard import Guard
 from connector.emitter.poller import Poller, PollResult
@@ -24,7 +25,6 @@ from connector.emitter.store import (
     Subscription,
     build_event,
     event_id,
-    open_store,
 )
 from connector.emitter.writes import WriteRecorder
 

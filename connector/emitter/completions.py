@@ -21,10 +21,11 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import anyio
+import anyio.lowlevel
 
 from connector.emitter.store import Attempt, Lease, Store
 from connector.errors import StoreError
@@ -35,11 +36,11 @@ __all__ = ["BATCH_MAX", "GroupCommit"]
 BATCH_MAX = 200
 
 
-@dataclass
+@dataclass(slots=True)
 class _Waiting:
     lease: Lease
     attempt: Attempt
-    done: anyio.Event = field(default_factory=anyio.Event)
+    done: bool = False
     recorded: bool = False
     error: StoreError | None = None
 
@@ -69,7 +70,9 @@ class GroupCommit:
         the lease had been lost, as :meth:`Store.complete`). Raises the store's error."""
         mine = _Waiting(lease, attempt)
         self._queue.append(mine)
-        while not mine.done.is_set():
+        # Every waiter of a batch wakes on the batch's one event (no event per attempt); one
+        # left for the next batch (past the limit) waits again.
+        while not mine.done:
             if self._committing:
                 await self._committed.wait()
             else:
@@ -81,10 +84,14 @@ class GroupCommit:
     async def _commit(self) -> None:
         self._committing = True
         finished = self._committed = anyio.Event()
-        batch = self._queue[: self._limit]
-        del self._queue[: self._limit]
+        batch: list[_Waiting] = []
         settled = False
         try:
+            # One turn of the event loop first (no timer): the attempts whose answers came in
+            # the same turn join this batch instead of waiting for the next transaction.
+            await anyio.lowlevel.checkpoint()
+            batch = self._queue[: self._limit]
+            del self._queue[: self._limit]
             pairs = [(w.lease, w.attempt) for w in batch]
             results = await self._run(partial(self.store.complete_many, pairs))
             self.transactions += 1
@@ -98,7 +105,7 @@ class GroupCommit:
         finally:
             if settled:
                 for waiting in batch:
-                    waiting.done.set()
+                    waiting.done = True
             else:  # cancelled before committing: the next waiting task takes them
                 self._queue[:0] = batch
             self._committing = False

@@ -57,6 +57,11 @@ class Database(Protocol):
     """Appended to the lease's inner SELECT (``FOR UPDATE OF d SKIP LOCKED`` where concurrent
     leasers should skip each other's rows rather than queue)."""
 
+    due_index: str
+    """Appended to ``FROM deliveries d`` in the lease's scan of due rows: SQLite's
+    ``INDEXED BY deliveries_due`` (its planner would otherwise pick the status index and sort
+    every queued row), empty where the planner finds the due index itself."""
+
     def transaction(self, what: str) -> AbstractContextManager[Cursor]:
         """One transaction (committed on success, rolled back on error); ``what`` names it in
         the StoreError raised when the database fails."""

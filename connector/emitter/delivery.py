@@ -1,15 +1,20 @@
-"""Delivery: lease due deliveries, POST the frozen event bytes, record every attempt.
+"""Delivery: lease due deliveries and work them off, one lane of workers per endpoint.
 
-Each attempt sends the event's body byte-identical to ``subscription.url + event.path`` with
-fresh Standard Webhooks headers (``webhook-timestamp`` is the attempt time), reads at most
-20 KB of the answer without decompressing it, never follows a redirect (a 3xx is a failure),
-and records the outcome by the rules of :mod:`~connector.emitter.outcomes` (delivered,
-retried per the :class:`RetrySchedule`, dead letter, endpoint disabled). Store calls run in
-worker threads, so the event loop never waits on the database.
+Each attempt (:class:`~connector.emitter.courier.Courier`) sends the event's body
+byte-identical to ``subscription.url + event.path`` with fresh Standard Webhooks headers,
+reads at most 20 KB of the answer without decompressing it, never follows a redirect (a 3xx
+is a failure), and is recorded (:class:`~connector.emitter.recorder.Recorder`) by the rules
+of :mod:`~connector.emitter.outcomes` (delivered, retried per the :class:`RetrySchedule`,
+dead letter, endpoint disabled). Store calls run in worker threads, so the event loop never
+waits on the database.
 
-At most ``per_endpoint`` requests are in flight to one subscription and ``concurrency``
-overall. Tests drive :meth:`Deliverer.run_once` / :meth:`Deliverer.drain` with an injected
-clock and transport; the emitter runs :meth:`Deliverer.run_forever`.
+Leased deliveries go into their subscription's **lane** (:mod:`~connector.emitter.lanes`), an
+in-memory queue worked by at most ``per_endpoint`` long-lived worker tasks; at most
+``concurrency`` deliveries are leased and unfinished overall. A busy deliverer starts no task
+and opens no slot or timeout scope per attempt.
+Tests drive :meth:`Deliverer.run_once` / :meth:`Deliverer.drain` with an injected clock and
+transport (workers then end when their lane is empty); the emitter runs
+:meth:`Deliverer.run_forever`.
 
 Example::
 
@@ -27,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from importlib import metadata
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.from_thread
@@ -37,14 +42,15 @@ import httpx
 from anyio.abc import TaskGroup
 
 from connector.emitter.breaker import CircuitBreaker
-from connector.emitter.completions import GroupCommit
+from connector.emitter.courier import RESPONSE_LIMIT, Courier
 from connector.emitter.guard import Guard
-from connector.emitter.outcomes import Outcome, delivered, record_attempt
+from connector.emitter.lanes import Lanes
+from connector.emitter.outcomes import Outcome
+from connector.emitter.recorder import Recorder
 from connector.emitter.schedule import RetrySchedule
-from connector.emitter.sender import GuardedSender, Sender, SendFailed, SendTimeout, TransportSender
-from connector.emitter.signing import sign
-from connector.emitter.store import Attempt, Lease, Store
-from connector.errors import StoreError, UnsafeDestinationError
+from connector.emitter.sender import GuardedSender, Sender, TransportSender
+from connector.emitter.store import Lease, Store
+from connector.errors import StoreError
 
 if TYPE_CHECKING:
     from connector.emitter.metrics import Metrics
@@ -52,20 +58,15 @@ if TYPE_CHECKING:
 __all__ = ["RESPONSE_LIMIT", "Deliverer", "Outcome", "user_agent"]
 
 log = logging.getLogger("connector.emitter")
-T = TypeVar("T")
-RESPONSE_LIMIT = 20 * 1024
 # docs/architecture.md, "Delivery": a lease outlives the request by 15 s, so only a dead worker's delivery
-# is ever taken over. A leased delivery may first wait for its endpoint's slot (at most one
-# request time, since no more than ``per_endpoint`` wait), hence two timeouts.
+# is ever taken over. A leased delivery may first wait in its lane (at most one request
+# time, since no more than ``per_endpoint`` are leased ahead), hence two timeouts.
 LEASE_MARGIN = 15.0
-# While the store fails with a transient error (disk full, busy), wait this long at most
-# between tries; the work in hand is kept meanwhile.
-STORE_BACKOFF_MAX = 30.0
 # With a store that tells when work is queued (PostgreSQL's NOTIFY), the table is still read
 # this often, for retries falling due.
 LISTENING_IDLE = 0.5
-# A busy deliverer leases again when half its capacity is free; with less free, it still
-# leases at least this often (seconds), so slow endpoints cannot hold new work back long.
+# A busy deliverer leases again when a quarter of its capacity is free; with less free, it
+# still leases at least this often (seconds), so slow endpoints cannot hold new work back long.
 LEASE_PATIENCE = 0.2
 
 
@@ -124,24 +125,22 @@ class Deliverer:
         self.concurrency = concurrency
         self.worker = worker or f"worker-{uuid.uuid4().hex[:12]}"
         self.lease_seconds = 2 * total_timeout + LEASE_MARGIN
-        self._rng = rng or random.Random()
-        self._user_agent = user_agent()
-        # Leased and not finished, per subscription (running or waiting for a slot).
+        # Leased and not finished, per subscription (being sent or waiting in its lane).
         self._inflight: Counter[str] = Counter()
-        self._slots: dict[str, anyio.Semaphore] = {}
+        self._busy = 0
+        self._lanes = Lanes(per_endpoint)
         self._wake = anyio.Event()
-        # Set while run_forever runs: transient store failures are then waited out.
         self._stop: anyio.Event | None = None
-        self._store_trouble = False
+        self.recorder = Recorder(store, schedule, rng or random.Random())
         # Successful attempts are committed several per transaction (group commit).
-        self.completions = GroupCommit(store, run=self._durably)
+        self.completions = self.recorder.completions
         self.metrics: Metrics | None = None
         """Where attempts are counted (``connector emit --metrics-port``), if anywhere."""
         self.failure: str | None = None
         """Why :meth:`run_forever` stopped early: the store failed for good."""
         # One small pool per endpoint, so a slow endpoint never holds connections another
         # endpoint needs.
-        self._sender: Sender = (
+        sender: Sender = (
             TransportSender(
                 transport,
                 connect_timeout=connect_timeout,
@@ -157,6 +156,7 @@ class Deliverer:
                 limit=RESPONSE_LIMIT,
             )
         )
+        self.courier = Courier(sender, self.guard, clock=clock, user_agent=user_agent())
 
     async def __aenter__(self) -> Deliverer:
         return self
@@ -166,114 +166,20 @@ class Deliverer:
 
     async def aclose(self) -> None:
         """Close the HTTP connections (the store is the caller's)."""
-        await self._sender.aclose()
-
-    # one attempt -------------------------------------------------------------------------
-
-    def _headers(self, lease: Lease, timestamp: int) -> dict[str, str]:
-        event = lease.event
-        return {
-            "webhook-id": event.id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(event.id, timestamp, event.body, lease.subscription.secrets),
-            "content-type": "application/json",
-            "user-agent": self._user_agent,
-            # Ask for no compression; what comes anyway is stored raw, never inflated.
-            "accept-encoding": "identity",
-        }
+        await self.courier.sender.aclose()
 
     async def deliver(self, lease: Lease) -> Outcome:
         """Make one attempt for a leased delivery and record it in the store."""
-        attempt, retry_after, timed_out = await self._attempt(lease)
-        return await self._durably(partial(self._record, lease, attempt, retry_after, timed_out))
+        sent = await self.courier.attempt(lease)
+        return await self.recorder.run(partial(self.recorder.record, lease, sent))
 
-    async def _attempt(self, lease: Lease) -> tuple[Attempt, str | None, bool]:
-        """Send once; what happened (the attempt, a Retry-After, whether it timed out)."""
-        url = lease.subscription.url.rstrip("/") + lease.event.path
-        now = self.clock()
-        started = time.perf_counter()
-        status: int | None = None
-        error: str | None = None
-        body = b""
-        retry_after: str | None = None
-        timed_out = False
-        try:
-            self.guard.validate_url(url)
-            with anyio.fail_after(self.total_timeout):
-                reply = await self._sender.post(
-                    lease.subscription.id, url, lease.event.body, self._headers(lease, int(now))
-                )
-            status, retry_after, body = reply.status, reply.retry_after, reply.body
-        except TimeoutError:
-            timed_out, error = True, f"timed out after {self.total_timeout:g} s"
-        except SendTimeout as exc:
-            timed_out, error = True, str(exc)
-        except UnsafeDestinationError as exc:
-            error = f"refused by the guard: {exc}"
-        except SendFailed as exc:
-            error = str(exc)
-        attempt = Attempt(
-            attempted_at=now,
-            status=status,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            error=error,
-            response=body[:RESPONSE_LIMIT],
-        )
-        return attempt, retry_after, timed_out
-
-    async def _durably(self, call: Callable[[], T]) -> T:
-        """``call()`` (a store operation) in a worker thread, so the event loop never waits on
-        the database (a stalled write delays no other delivery). While running for ever, a
-        transient store failure (disk full, busy, connection lost) is logged with its real
-        cause and retried with backoff, keeping the work in hand, until the store works
-        again or the deliverer stops."""
-        delay = 0.1
-        while True:
-            try:
-                result = await anyio.to_thread.run_sync(call)
-            except StoreError as exc:
-                if not exc.transient or self._stop is None or self._stop.is_set():
-                    raise
-                if not self._store_trouble:
-                    log.error(
-                        "the state store failed: %s; retrying (at most every %g s)",
-                        exc,
-                        STORE_BACKOFF_MAX,
-                    )
-                self._store_trouble = True
-                await anyio.sleep(delay)
-                delay = min(delay * 2, STORE_BACKOFF_MAX)
-                continue
-            if self._store_trouble:
-                self._store_trouble = False
-                log.warning("the state store works again; carrying on")
-            return result
-
-    async def _settle(
-        self, lease: Lease, attempt: Attempt, retry_after: str | None, timed_out: bool
-    ) -> Outcome:
-        """Record the attempt durably: a success through the group commit, anything else
-        (retries, dead letters, signals) in a transaction of its own."""
-        outcome = delivered(lease, attempt)
-        if outcome is not None:
-            await self.completions.complete(lease, attempt)
-            return outcome
-        return await self._durably(partial(self._record, lease, attempt, retry_after, timed_out))
-
-    def _record(
-        self, lease: Lease, attempt: Attempt, retry_after: str | None, timed_out: bool
-    ) -> Outcome:
-        return record_attempt(
-            self.store, self.schedule, self._rng, lease, attempt, retry_after, timed_out
-        )
-
-    # loops -------------------------------------------------------------------------------
+    # leasing -----------------------------------------------------------------------------
 
     async def _lease(self, now: float, capacity: int) -> list[Lease]:
         if capacity <= 0:
             return []
         full = [s for s, n in self._inflight.items() if n >= self.per_endpoint]
-        leases = await self._durably(
+        leases = await self.recorder.run(
             partial(
                 self.store.lease_due,
                 now,
@@ -291,27 +197,47 @@ class Deliverer:
             if sub in probing:
                 # Half-open: one delivery goes as the probe, the rest wait for its outcome.
                 if self.breaker.state(sub, now) != "half-open":
-                    await self._durably(partial(self.store.release, lease))
+                    await self.recorder.run(partial(self.store.release, lease))
                     continue
                 self.breaker.start_probe(sub)
             self._inflight[sub] += 1
+            self._busy += 1
             kept.append(lease)
         return kept
 
-    def _slot(self, subscription_id: str) -> anyio.Semaphore:
-        slot = self._slots.get(subscription_id)
-        if slot is None:
-            slot = self._slots[subscription_id] = anyio.Semaphore(self.per_endpoint)
-        return slot
+    # lanes -------------------------------------------------------------------------------
 
-    async def _run(self, lease: Lease, outcomes: list[Outcome] | None) -> None:
+    async def _release_queued(self) -> None:
+        """Hand back the leases still waiting in lanes (a cancelled run), so they go again
+        at once rather than when their lease runs out."""
+        waiting = self._lanes.take_queued()
+        for lease in waiting:
+            self._finished(lease)
+        if waiting:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await anyio.to_thread.run_sync(self._release_all, waiting)
+                except StoreError as exc:  # the leases run out instead
+                    log.warning("cannot hand back leases: %s", exc)
+
+    def _release_all(self, leases: list[Lease]) -> None:
+        for lease in leases:
+            self.store.release(lease)
+
+    def _finished(self, lease: Lease) -> None:
+        sub = lease.subscription.id
+        self._inflight[sub] -= 1
+        self._busy -= 1
+        if self._inflight[sub] <= 0:
+            del self._inflight[sub]
+        if self._busy <= self.concurrency // 2:
+            self._wake.set()
+
+    async def _run(self, lease: Lease, outcomes: list[Outcome] | None = None) -> None:
         try:
-            # The slot bounds requests in flight to the endpoint; recording happens after it
-            # is free, so a slow store write never holds the next request back.
-            async with self._slot(lease.subscription.id):
-                attempt, retry_after, timed_out = await self._attempt(lease)
+            sent = await self.courier.attempt(lease)
             try:
-                outcome = await self._settle(lease, attempt, retry_after, timed_out)
+                outcome = await self.recorder.settle(lease, sent)
             except StoreError as exc:
                 if self._stop is None:
                     raise
@@ -327,7 +253,7 @@ class Deliverer:
                     self.breaker.cool_down,
                 )
             if self.metrics is not None:
-                self.metrics.attempted(outcome.result, attempt.latency_ms)
+                self.metrics.attempted(outcome.result, sent.attempt.latency_ms)
             if outcomes is not None:
                 outcomes.append(outcome)
         except anyio.get_cancelled_exc_class():
@@ -339,22 +265,20 @@ class Deliverer:
                     log.warning("cannot hand back a lease: %s", exc)
             raise
         finally:
-            sub = lease.subscription.id
-            self._inflight[sub] -= 1
-            if self._inflight[sub] <= 0:
-                del self._inflight[sub]
-                self._slots.pop(sub, None)
-            if sum(self._inflight.values()) <= self.concurrency // 2:
-                self._wake.set()
+            self._finished(lease)
+
+    # loops -------------------------------------------------------------------------------
 
     async def run_once(self, now: float | None = None) -> list[Outcome]:
         """Lease what is due (at ``now`` or the clock) up to the caps, send it all, return outcomes."""
         when = self.clock() if now is None else now
         outcomes: list[Outcome] = []
-        leases = await self._lease(when, self.concurrency - sum(self._inflight.values()))
-        async with anyio.create_task_group() as group:
-            for lease in leases:
-                group.start_soon(self._run, lease, outcomes)
+        leases = await self._lease(when, self.concurrency - self._busy)
+        try:
+            async with anyio.create_task_group() as group:
+                self._lanes.push(group, leases, partial(self._run, outcomes=outcomes), linger=False)
+        finally:
+            await self._release_queued()
         return outcomes
 
     async def drain(self, max_rounds: int = 10_000) -> list[Outcome]:
@@ -400,12 +324,13 @@ class Deliverer:
                 group.start_soon(watch_stop)
                 await self._feed(group, stop, idle)
                 with anyio.move_on_after(self.total_timeout if grace is None else grace):
-                    while self._inflight:
+                    while self._busy:
                         self._wake = anyio.Event()
                         with anyio.move_on_after(0.05):
                             await self._wake.wait()
                 group.cancel_scope.cancel()
         finally:
+            await self._release_queued()
             if stop_listening is not None:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(stop_listening)
@@ -419,10 +344,10 @@ class Deliverer:
             self._stop.set()
 
     async def _feed(self, group: TaskGroup, stop: anyio.Event, idle: float) -> None:
-        self._stop = stop
+        self._stop = self.recorder.patient = stop
         leased_at = -LEASE_PATIENCE
         while not stop.is_set():
-            capacity = self.concurrency - sum(self._inflight.values())
+            capacity = self.concurrency - self._busy
             if (
                 not self._wake.is_set()
                 and capacity < self.concurrency // 4
@@ -441,9 +366,9 @@ class Deliverer:
                 if not stop.is_set():
                     self._give_up(exc)
                 return
-            for lease in leases:
-                group.start_soon(self._run, lease, None)
-            if leases and sum(self._inflight.values()) < self.concurrency // 2:
+            self._lanes.push(group, leases, self._run, linger=True)
+            self._lanes.retire_idle()
+            if leases and self._busy < self.concurrency // 2:
                 await anyio.sleep(0)
                 continue
             with anyio.move_on_after(idle):

@@ -14,10 +14,17 @@ for several emitters on several machines sharing one durable state.
   waiting for each other. A transaction that queued deliveries sends ``NOTIFY``, and each
   deliverer ``LISTEN`` s on a connection of its own, so work is picked up as soon as it is
   committed anywhere.
+* **Schemas**: :meth:`PostgresDatabase.within` gives the same server seen through a schema of
+  its own (the service keeps each connection's webhooks so, ``hooks_<connection id>``): the
+  whole store (its tables, its schema version, its ``NOTIFY`` channel) lives in that schema.
+  It shares the parent's pool; every transaction begins by setting ``search_path`` to that
+  schema alone, transaction-local: no statement reaches another schema's tables (nor
+  ``public``), and nothing is left on a pooled connection.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -28,6 +35,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from connector.emitter.sealing import KEY_VARIABLE, SecretBox
@@ -38,6 +46,9 @@ __all__ = ["CHANNEL", "MIGRATIONS", "PostgresDatabase", "is_postgres", "redact"]
 log = logging.getLogger("connector.emitter")
 CHANNEL = "connector_work"
 _MIGRATION_LOCK = 4_242_001
+# A schema of its own (see within): a plain lower-case identifier, short enough that the
+# NOTIFY channel named after it stays within PostgreSQL's 63 characters.
+_SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
 MIGRATIONS: list[str] = [
     """
@@ -153,6 +164,21 @@ CREATE TABLE feed_cursors (
     PRIMARY KEY (resource, event)
 );
 """,
+    # A revision of the service's tables, bumped by any statement that changes them (whoever
+    # runs it): the registry's cache is checked against it on every request, so a token
+    # removed on another replica is refused at the next one (SQLite: PRAGMA data_version).
+    """
+CREATE TABLE platform_revision (n BIGINT NOT NULL);
+INSERT INTO platform_revision (n) VALUES (0);
+CREATE FUNCTION platform_bump() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT
+    AS $$ BEGIN UPDATE platform_revision SET n = n + 1; RETURN NULL; END $$;
+CREATE TRIGGER platform_connections_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON platform_connections
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_bump();
+CREATE TRIGGER platform_tokens_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON platform_tokens
+    FOR EACH STATEMENT EXECUTE FUNCTION platform_bump();
+""",
 ]
 
 # Errors that may pass by themselves: the server went away, the disk is full, a conflict.
@@ -216,6 +242,13 @@ class PostgresDatabase:
     """A PostgreSQL database as the store's, through a connection pool."""
 
     lease_lock = " FOR UPDATE OF d SKIP LOCKED"
+    due_index = (
+        ""  # no index hints in PostgreSQL; its planner chooses (cost-based, with statistics)
+    )
+    schema: str | None = None
+    """The schema this store lives in alone (:meth:`within`), or None: the server's default."""
+    channel = CHANNEL
+    _owns_pool = True
 
     def __init__(
         self,
@@ -263,10 +296,49 @@ class PostgresDatabase:
             self.pool.close()
             raise
 
+    def within(self, schema: str) -> PostgresDatabase:
+        """The same database seen through ``schema`` alone (made and migrated if new); it
+        shares this one's pool and key, and closing it leaves the pool open."""
+        self._checked(schema)
+        view = copy.copy(self)
+        view.schema = schema
+        view.channel = f"{CHANNEL}_{schema}"
+        view.location = f"{self.location} (schema {schema})"
+        view._owns_pool = False
+        view.migrate()
+        return view
+
+    def has_schema(self, schema: str) -> bool:
+        """Whether the schema exists (made by :meth:`within`, here or on another replica)."""
+        return bool(self.read("SELECT 1 FROM pg_namespace WHERE nspname = ?", (schema,)))
+
+    def drop_schema(self, schema: str) -> None:
+        """Drop a schema made by :meth:`within` with everything in it."""
+        with self.transaction("cannot drop the schema") as tx:
+            tx.connection.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(self._checked(schema))
+            )
+
+    def _checked(self, schema: str) -> sql.Identifier:
+        if not _SCHEMA_NAME.match(schema):
+            raise StoreError(
+                f"not a schema name this store makes: {schema!r}", location=self.location
+            )
+        return sql.Identifier(schema)
+
+    def _enter_schema(self, connection: psycopg.Connection[Any]) -> None:
+        # Transaction-local: gone at commit or rollback, never left on a pooled connection.
+        connection.execute("SELECT set_config('search_path', %s, true)", (self.schema,))
+
     def migrate(self) -> int:
         """Apply the migrations this database lacks; returns the schema version."""
         with self.transaction("cannot migrate the state store") as tx:
             tx.execute(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+            if self.schema is not None:
+                tx.connection.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+                )
+                self._enter_schema(tx.connection)
             tx.execute("CREATE TABLE IF NOT EXISTS connector_schema (version INTEGER NOT NULL)")
             row = tx.execute("SELECT version FROM connector_schema").fetchone()
             version = 0 if row is None else int(row[0])
@@ -278,29 +350,35 @@ class PostgresDatabase:
         return len(MIGRATIONS)
 
     def close(self) -> None:
-        """Close every pooled connection."""
-        self.pool.close()
+        """Close every pooled connection (a :meth:`within` view leaves them to its parent)."""
+        if self._owns_pool:
+            self.pool.close()
 
     @contextmanager
     def transaction(self, what: str) -> Iterator[_Transaction]:
         """One transaction on a pooled connection; driver errors become StoreErrors."""
         try:
             with self.pool.connection() as connection, connection.transaction():
+                if self.schema is not None:
+                    self._enter_schema(connection)
                 yield _Transaction(connection)
         except psycopg.Error as exc:
             raise _error(what, exc, self.location) from None
 
-    def read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    def read(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
         """The rows of one query."""
+        if self.schema is not None:  # the schema is set per transaction
+            with self.transaction("read failed") as tx:
+                return tx.execute(query, params).fetchall()
         try:
             with self.pool.connection() as connection:
-                return connection.execute(_sql(sql), params).fetchall()
+                return connection.execute(_sql(query), params).fetchall()
         except psycopg.Error as exc:
             raise _error("read failed", exc, self.location) from None
 
     def wake(self, cursor: Any) -> None:
         """``NOTIFY`` the listening deliverers (sent when the transaction commits)."""
-        cursor.execute(f"NOTIFY {CHANNEL}")
+        cursor.execute(f"NOTIFY {self.channel}")
 
     def listen(self, callback: Callable[[], None]) -> Callable[[], None] | None:
         """Call ``callback`` from a thread of its own on every ``NOTIFY``; reconnects with
@@ -312,7 +390,7 @@ class PostgresDatabase:
             while not stopping.is_set():
                 try:
                     with psycopg.connect(self._dsn, autocommit=True) as connection:
-                        connection.execute(f"LISTEN {CHANNEL}")
+                        connection.execute(f"LISTEN {self.channel}")
                         delay = 0.5
                         callback()  # work may have been queued while we were not listening
                         while not stopping.is_set():

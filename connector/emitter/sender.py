@@ -12,8 +12,9 @@ why :meth:`Guard.validate_url` (called before every attempt) checks them itself.
 
 :class:`TransportSender` sends through any httpx transport (``httpx.ASGITransport`` in tests).
 
-Both read at most ``limit`` bytes of the answer without decompressing it and never follow a
-redirect; they raise :class:`SendTimeout`, :class:`SendFailed` or
+Both read at most ``limit`` bytes of the answer without decompressing it, never follow a
+redirect, and bound the whole request by ``total_timeout`` themselves (the caller opens no
+timeout scope); they raise :class:`SendTimeout`, :class:`SendFailed` or
 :class:`~connector.errors.UnsafeDestinationError`.
 """
 
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
+import anyio
 import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 
@@ -110,6 +112,7 @@ class GuardedSender:
     ) -> None:
         self._guard = guard
         self._per_endpoint = per_endpoint
+        self._total = total_timeout
         self._timeout = aiohttp.ClientTimeout(total=total_timeout, sock_connect=connect_timeout)
         self._limit = limit
         self._ssl = ssl_context or ssl.create_default_context()
@@ -148,8 +151,10 @@ class GuardedSender:
                 if not response.content.at_eof():
                     response.close()  # the rest is not wanted: drop the connection, not drain it
                 return Reply(response.status, response.headers.get("retry-after"), received)
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except aiohttp.ServerTimeoutError as exc:  # connect or read
             raise SendTimeout(f"timed out: {type(exc).__name__}") from None
+        except TimeoutError:  # the whole request's deadline (ClientTimeout.total)
+            raise SendTimeout(f"timed out after {self._total:g} s") from None
         except aiohttp.ClientError as exc:
             raise SendFailed(f"{type(exc).__name__}: {exc}"[:500]) from None
 
@@ -179,9 +184,18 @@ class TransportSender:
             trust_env=False,
         )
         self._limit = limit
+        self._total = total_timeout
 
     async def post(self, key: str, url: str, body: bytes, headers: dict[str, str]) -> Reply:
-        """One POST through the transport."""
+        """One POST through the transport, within ``total_timeout`` as a whole (httpx's own
+        timeouts bound each phase only)."""
+        try:
+            with anyio.fail_after(self._total):
+                return await self._post(url, body, headers)
+        except TimeoutError:
+            raise SendTimeout(f"timed out after {self._total:g} s") from None
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> Reply:
         try:
             async with self._client.stream("POST", url, content=body, headers=headers) as response:
                 received = b""

@@ -1,9 +1,13 @@
-"""Deliveries in the SQL store: leasing, recording attempts, replay and the event log.
+"""Deliveries in the SQL store: leasing them and recording their attempts.
 
 See :mod:`connector.emitter.store` for the contract and :mod:`connector.emitter.database` for
-what a backend gives. Leasing is one ``UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING``;
-the backend's ``lease_lock`` (``FOR UPDATE ... SKIP LOCKED`` on PostgreSQL) lets concurrent
-leasers pass each other's rows instead of waiting.
+what a backend gives. Leasing is one ``UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING``
+over the due index in its own order (the backend's ``due_index`` names it where the planner
+would otherwise sort every queued row), so a lease costs the same over a backlog of 100,000 as
+over one of 100; the backend's ``lease_lock`` (``FOR UPDATE ... SKIP LOCKED`` on PostgreSQL)
+lets concurrent leasers pass each other's rows instead of waiting. The leased rows come back in
+one statement, each subscription opened once per lease. Replays and pruning are
+:mod:`~connector.emitter.sql_replay`'s.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from connector.emitter.database import Cursor
-from connector.emitter.outbox import matching
 from connector.emitter.sql_log import SQLEventLog
 from connector.emitter.sql_rows import EVENT_COLUMNS, SUBSCRIPTION_COLUMNS, event_from_row
 from connector.emitter.store import (
@@ -21,8 +24,8 @@ from connector.emitter.store import (
     RESPONSE_KEPT,
     Attempt,
     Lease,
+    Subscription,
 )
-from connector.errors import StoreError, SubscriptionError
 
 __all__ = ["SQLDeliveryQueue"]
 
@@ -63,10 +66,12 @@ class SQLDeliveryQueue(SQLEventLog):
         # work and work whose worker died.
         # A lease stamped further ahead than its length was taken before the wall clock
         # jumped back: its worker's time is not ours, so it counts as expired.
+        # The status term stands alone (the due index's own condition), so the scan walks
+        # that index in its order and stops at the limit.
         due = (
-            "SELECT d.id, d.subscription_id, d.next_attempt_at FROM deliveries d"
+            f"SELECT d.id, d.subscription_id, d.next_attempt_at FROM deliveries d{self.db.due_index}"
             " JOIN subscriptions s ON s.id = d.subscription_id"
-            " WHERE ((d.status IN ('pending', 'delivering') AND d.next_attempt_at <= ?)"
+            " WHERE d.status IN ('pending', 'delivering') AND (d.next_attempt_at <= ?"
             " OR (d.status = 'delivering' AND d.next_attempt_at > ?))"
             f" AND s.state = 'active'{skip_sql} ORDER BY d.next_attempt_at, d.id LIMIT ?"
             f"{self.db.lease_lock}"
@@ -85,8 +90,6 @@ class SQLDeliveryQueue(SQLEventLog):
             )
             params += [limit * 10, per_subscription, limit]
         with self.db.transaction("cannot lease deliveries") as db:
-            # A leased row's next_attempt_at is its lease expiry, so one index finds both
-            # due work and work whose worker died.
             claimed = db.execute(
                 "UPDATE deliveries SET status = 'delivering', lease_owner = ?,"
                 f" next_attempt_at = ?, updated_at = ? WHERE id IN ({pick}) RETURNING id",
@@ -102,12 +105,13 @@ class SQLDeliveryQueue(SQLEventLog):
                 f" WHERE d.id IN ({marks}) ORDER BY d.next_attempt_at, d.id",
                 ids,
             ).fetchall()
-            leases = [
-                Lease(
-                    r[0], token, r[1], event_from_row(r[2:9]), self.outbox.subscription(r[9:], now)
-                )
-                for r in rows
-            ]
+            subscriptions: dict[str, Subscription] = {}
+            leases = []
+            for r in rows:
+                sub = subscriptions.get(r[9])
+                if sub is None:
+                    sub = subscriptions[r[9]] = self.outbox.subscription(r[9:], now)
+                leases.append(Lease(r[0], token, r[1], event_from_row(r[2:9]), sub))
             broken = [x for x in leases if x.subscription.state != "active"]
             self._set_broken_aside(db, broken, now)
         return [x for x in leases if x.subscription.state == "active"]
@@ -294,113 +298,3 @@ class SQLDeliveryQueue(SQLEventLog):
                 " next_attempt_at = ? WHERE id = ? AND lease_owner = ? AND status = 'delivering'",
                 (self._clock(), lease.delivery_id, lease.worker),
             )
-
-    # replay and inspection ---------------------------------------------------------------
-
-    def replay(self, event_id: str, subscription_id: str | None = None) -> int:
-        """Queue an event again now, for every matching active subscription or just one."""
-        now = self._clock()
-        with self.db.transaction("cannot update the state store") as db:
-            row = db.execute("SELECT type FROM events WHERE id = ?", (event_id,)).fetchone()
-            if row is None:
-                raise StoreError(f"no event {event_id!r}", location=self.location)
-            if subscription_id is not None:
-                if (
-                    db.execute(
-                        "SELECT 1 FROM subscriptions WHERE id = ?", (subscription_id,)
-                    ).fetchone()
-                    is None
-                ):
-                    raise SubscriptionError(f"no subscription {subscription_id!r}", field="id")
-                targets = [subscription_id]
-            else:
-                active = db.execute("SELECT id, events FROM subscriptions WHERE state = 'active'")
-                targets = matching(active.fetchall(), row[0])
-            db.executemany(
-                "INSERT INTO deliveries (event_id, subscription_id, status, next_attempt_at,"
-                " updated_at) VALUES (?, ?, 'pending', ?, ?) ON CONFLICT (event_id, subscription_id)"
-                " DO UPDATE SET status = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at,"
-                " lease_owner = NULL, updated_at = excluded.updated_at",
-                [(event_id, sid, now, now) for sid in targets],
-            )
-            self.db.wake(db)
-        return len(targets)
-
-    def queue_history(self, subscription_id: str, since: float) -> int:
-        """Queue for one subscription every stored event created since ``since`` that its filter
-        matches and it was not already sent: a new subscriber catching up. Returns how many."""
-        now = self._clock()
-        with self.db.transaction("cannot update the state store") as db:
-            row = db.execute(
-                "SELECT events FROM subscriptions WHERE id = ?", (subscription_id,)
-            ).fetchone()
-            if row is None:
-                raise SubscriptionError(f"no subscription {subscription_id!r}", field="id")
-            wanted = [
-                event_id
-                for event_id, event_type in db.execute(
-                    "SELECT id, type FROM events WHERE created_at >= ? ORDER BY created_at, id",
-                    (since,),
-                ).fetchall()
-                if matching([(subscription_id, row[0])], event_type)
-            ]
-            queued = 0
-            for event_id in wanted:
-                cursor = db.execute(
-                    "INSERT INTO deliveries (event_id, subscription_id, status, next_attempt_at,"
-                    " updated_at) VALUES (?, ?, 'pending', ?, ?)"
-                    " ON CONFLICT (event_id, subscription_id) DO NOTHING",
-                    (event_id, subscription_id, now, now),
-                )
-                queued += cursor.rowcount
-            self.db.wake(db)
-        return queued
-
-    def prune(self, before: float) -> int:
-        """Forget events created before ``before`` whose every delivery is settled (delivered
-        or a dead letter), with those deliveries and their attempts; returns how many events.
-
-        Events still pending for anyone are kept. The snapshots are untouched, so a pruned
-        event cannot be detected (and sent) again.
-        """
-        with self.db.transaction("cannot update the state store") as db:
-            old = [
-                r[0]
-                for r in db.execute(
-                    "SELECT e.id FROM events e WHERE e.created_at < ? AND NOT EXISTS"
-                    " (SELECT 1 FROM deliveries d WHERE d.event_id = e.id"
-                    " AND d.status IN ('pending', 'delivering'))",
-                    (before,),
-                )
-            ]
-            for start in range(0, len(old), 500):
-                chunk = old[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
-                db.execute(
-                    "DELETE FROM attempts WHERE delivery_id IN"
-                    f" (SELECT id FROM deliveries WHERE event_id IN ({marks}))",
-                    chunk,
-                )
-                db.execute(f"DELETE FROM deliveries WHERE event_id IN ({marks})", chunk)
-                db.execute(f"DELETE FROM events WHERE id IN ({marks})", chunk)
-        return len(old)
-
-    def replay_failed(
-        self, since: float, until: float | None = None, subscription_id: str | None = None
-    ) -> int:
-        """Queue again every dead letter whose event was created in [since, until]."""
-        now = self._clock()
-        until = now if until is None else until
-        sql = (
-            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,"
-            " updated_at = ? WHERE status = 'failed' AND event_id IN"
-            " (SELECT id FROM events WHERE created_at >= ? AND created_at <= ?)"
-        )
-        params: list[Any] = [now, now, since, until]
-        if subscription_id is not None:
-            sql += " AND subscription_id = ?"
-            params.append(subscription_id)
-        with self.db.transaction("cannot replay dead letters") as db:
-            count = int(db.execute(sql, params).rowcount)
-            self.db.wake(db)
-        return count

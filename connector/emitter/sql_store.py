@@ -1,6 +1,7 @@
 """The store in SQL, for any :class:`~connector.emitter.database.Database`: subscriptions,
 snapshots, events and quarantined records here, deliveries in
-:mod:`~connector.emitter.sql_queue`. The rules it applies are :mod:`~connector.emitter.outbox`'s;
+:mod:`~connector.emitter.sql_queue`, replays in :mod:`~connector.emitter.sql_replay`, the
+event log's reads in :mod:`~connector.emitter.sql_log`. The rules it applies are :mod:`~connector.emitter.outbox`'s;
 this module only stores what they decide.
 """
 
@@ -13,6 +14,7 @@ from connector.emitter.database import Cursor
 from connector.emitter.encoding import storable_text
 from connector.emitter.outbox import matching
 from connector.emitter.sql_queue import SQLDeliveryQueue
+from connector.emitter.sql_replay import SQLReplays
 from connector.emitter.sql_rows import SUBSCRIPTION_COLUMNS
 from connector.emitter.store import Event, QuarantinedRecord, SnapshotRecord, Subscription
 from connector.errors import SubscriptionError
@@ -20,7 +22,7 @@ from connector.errors import SubscriptionError
 __all__ = ["SQLStore"]
 
 
-class SQLStore(SQLDeliveryQueue):
+class SQLStore(SQLDeliveryQueue, SQLReplays):
     """The emitter's state (:class:`~connector.emitter.store.Store`) in a SQL database.
 
     ``clock`` gives the current time (epoch seconds) where a method takes none; ``guard``

@@ -1,9 +1,12 @@
-"""The emitter's durable state, behind one small interface (the outbox).
+"""The emitter's durable state, behind one small interface (the outbox): its domain types
+and the :class:`Store` protocol, below every SQL module (they import this one, never the
+other way round).
 
-:class:`Store` is what the poller, the deliverer and the CLI use; :func:`open_store` opens
-the SQL store (``connector.emitter.sql_store``) over SQLite for a path, or over PostgreSQL for
-a ``postgresql://`` DSN (``connector.emitter.postgres_database``). Everything is keyed by plain strings and
-numbers (epoch seconds as floats), so the SQL ports.
+:class:`Store` is what the poller, the deliverer and the CLI use;
+:func:`~connector.emitter.backends.open_store` opens the SQL store
+(``connector.emitter.sql_store``) over SQLite for a path, or over PostgreSQL for a
+``postgresql://`` DSN (``connector.emitter.postgres_database``). Everything is keyed by plain
+strings and numbers (epoch seconds as floats), so the SQL ports.
 
 What it holds, and the contract of each part:
 
@@ -64,7 +67,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -88,7 +90,6 @@ __all__ = [
     "build_event",
     "event_id",
     "filter_matches",
-    "open_store",
 ]
 
 JSON = Any
@@ -359,19 +360,3 @@ class Store(Protocol):
     def queue_history(self, subscription_id: str, since: float) -> int: ...
     def prune(self, before: float) -> int: ...
     def health(self) -> list[SubscriptionHealth]: ...
-
-
-def open_store(location: str | os.PathLike[str] | None = None, **options: Any) -> Store:
-    """Open the store at ``location`` (default ``$CONNECTOR_STATE`` or ./connector-state.db)."""
-    where = os.fspath(location) if location is not None else None
-    where = where or os.environ.get("CONNECTOR_STATE") or DEFAULT_STATE
-    if where.startswith(("postgresql://", "postgres://")):
-        from connector.emitter.postgres_database import PostgresDatabase
-        from connector.emitter.sql_store import SQLStore
-
-        guard, clock = options.pop("guard", None), options.pop("clock", None)
-        database = PostgresDatabase(where, **options)
-        return SQLStore(database, guard=guard, **({"clock": clock} if clock else {}))
-    from connector.emitter.store_sqlite import SQLiteStore
-
-    return SQLiteStore(where, **options)

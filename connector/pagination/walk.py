@@ -115,7 +115,12 @@ class Paginator:
         target = response.links.get(spec.rel, {}).get("url")
         if not target:
             return None
-        url = response.request.url.join(target)
+        # An absolute link (what APIs send) is parsed once; only a relative one is resolved
+        # against the page's URL (httpx's join parses both URLs twice more, then the result).
+        if target.startswith(("https://", "http://")):
+            url = type(response.request.url)(target)  # httpx.URL, not imported at load
+        else:
+            url = response.request.url.join(target)
         if origin is not None:
             problem = _outside(url, origin)
             if problem:

@@ -125,7 +125,8 @@ def runtime_of(request: Request) -> Runtime:
 def find_connection(request: Request) -> Connection:
     """The connection named in the path (by id or name), or a 404 problem."""
     key = request.path_params["connection"]
-    connection = runtime_of(request).registry.get_connection(key)
+    # The bearer check refreshed the registry's cache for this request already.
+    connection = runtime_of(request).registry.get_connection(key, refresh=False)
     if connection is None:
         raise HTTPProblem(
             404,

@@ -6,6 +6,8 @@
   (a JSON pointer into the inputs);
 * :class:`~connector.errors.UpstreamError` -> 502 with ``upstream``: the API's status, error
   type, message and request id (the service's own 4xx stay unambiguous);
+* :class:`~connector.errors.StreamInterruptedError` -> 502 ``upstream-interrupted`` (the
+  API's answer came and was cut off mid-body, after the engine's retries where allowed);
 * :class:`~connector.errors.TransportError` -> 504 (the API did not answer);
 * configuration, definition, subscription and store errors -> 409/422/503 as fits.
 
@@ -29,6 +31,7 @@ from connector.errors import (
     PaginationError,
     ResponseError,
     StoreError,
+    StreamInterruptedError,
     SubscriptionError,
     TransportError,
     UnsafeDestinationError,
@@ -166,6 +169,8 @@ def from_error(error: ConnectorError) -> Response:
                 "request_id": error.request_id,
             },
         )
+    if isinstance(error, StreamInterruptedError):
+        return problem(502, "upstream-interrupted", str(error))
     if isinstance(error, TransportError):
         return problem(504, "upstream-unreachable", str(error))
     if isinstance(error, ResponseError | PaginationError):

@@ -11,6 +11,15 @@ printed once by ``connector tokens add`` and cannot be read back.
 Tables: ``platform_connections`` (id, name, definition, base_url; params, headers and
 credentials each sealed as a JSON text, since a header or a param may carry a secret too) and
 ``platform_tokens`` (name, sha256 hex).
+
+**The cache.** The service looks up a token and a connection on every request; both are kept
+in memory (the connection opened from its sealed fields once) and the cache is checked on
+every request against what the database says changed: SQLite's ``PRAGMA data_version``
+(which moves whenever another connection, say ``connector tokens remove`` in another
+process, commits to the file) plus this registry's own writes, or on PostgreSQL the
+``platform_revision`` counter that a trigger bumps on any change to the two tables (another
+replica's included). One cheap read per request instead of two reads and three openings of
+sealed fields, and a token removed anywhere is refused at the next request.
 """
 
 from __future__ import annotations
@@ -25,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from connector.emitter.backends import open_store
+from connector.emitter.postgres_database import PostgresDatabase
 from connector.emitter.sql_store import SQLStore
-from connector.emitter.store import open_store
 from connector.errors import StoreError
 
 __all__ = ["Connection", "Registry", "TokenInfo", "hash_token", "new_token"]
@@ -87,6 +97,15 @@ class Registry:
         self.location = opened.db.location
         self._db = opened.db
         self._box = opened.outbox.box
+        self._revision_sql = (
+            "SELECT n FROM platform_revision"
+            if isinstance(self._db, PostgresDatabase)
+            else "PRAGMA data_version"
+        )
+        self._writes = 0  # this registry's own (SQLite's data_version does not count them)
+        self._seen: tuple[int, int] | None = None
+        self._digests: list[tuple[str, str]] | None = None  # (sha256 hex, name)
+        self._connections: dict[str, Connection] = {}  # by id and by name
 
     def __repr__(self) -> str:
         return f"<Registry {self.location}>"
@@ -98,6 +117,19 @@ class Registry:
 
     def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[Any]:
         return list(self._db.read(sql, params))
+
+    def refresh(self) -> None:
+        """Drop the cache when the tables changed since it was filled (one small read)."""
+        seen = (int(self._read(self._revision_sql)[0][0]), self._writes)
+        if seen != self._seen:
+            self._digests = None
+            self._connections = {}
+            self._seen = seen
+
+    def _wrote(self) -> None:
+        self._writes += 1
+        self._digests = None
+        self._connections = {}
 
     def ping(self) -> None:
         """Raise StoreError unless the state store answers (``/readyz``)."""
@@ -152,15 +184,27 @@ class Registry:
                     now,
                 ),
             ).rowcount
+        self._wrote()
         return self.get_connection(connection_id) if added else None
 
-    def get_connection(self, connection_id: str) -> Connection | None:
-        """The connection with this id (or name), or None."""
+    def get_connection(self, connection_id: str, *, refresh: bool = True) -> Connection | None:
+        """The connection with this id (or name), or None. ``refresh=False`` trusts a
+        :meth:`refresh` made for this request already (the token check's)."""
+        if refresh:
+            self.refresh()
+        found = self._connections.get(connection_id)
+        if found is not None:
+            return found
         rows = self._read(
             f"SELECT {self._COLUMNS} FROM platform_connections WHERE id = ? OR name = ?",
             (connection_id, connection_id),
         )
-        return self._connection(rows[0]) if rows else None
+        if not rows:
+            return None
+        found = self._connection(rows[0])
+        if self._seen is not None:
+            self._connections[found.id] = self._connections[found.name] = found
+        return found
 
     def list_connections(self) -> list[Connection]:
         """Every connection, oldest first."""
@@ -191,16 +235,16 @@ class Registry:
                     connection.id,
                 ),
             ).rowcount
+        self._wrote()
         return self.get_connection(connection.id) if changed else None
 
     def delete_connection(self, connection_id: str) -> bool:
         """Forget a connection; False when there was none."""
         with self._db.transaction("cannot delete the connection") as db:
-            return bool(
-                db.execute(
-                    "DELETE FROM platform_connections WHERE id = ?", (connection_id,)
-                ).rowcount
-            )
+            deleted = db.execute("DELETE FROM platform_connections WHERE id = ?", (connection_id,))
+            gone = bool(deleted.rowcount)
+        self._wrote()
+        return gone
 
     # tokens ------------------------------------------------------------------------------
 
@@ -215,6 +259,7 @@ class Registry:
                 " ON CONFLICT DO NOTHING",
                 (name, hash_token(token), time.time()),
             ).rowcount
+        self._wrote()
         if not added:
             raise StoreError(
                 f"a token named {name!r} exists; remove it first (connector tokens remove {name})"
@@ -229,13 +274,21 @@ class Registry:
     def remove_token(self, name: str) -> bool:
         """Revoke a token; False when there was none by that name."""
         with self._db.transaction("cannot remove the token") as db:
-            return bool(db.execute("DELETE FROM platform_tokens WHERE name = ?", (name,)).rowcount)
+            gone = bool(db.execute("DELETE FROM platform_tokens WHERE name = ?", (name,)).rowcount)
+        self._wrote()
+        return gone
 
     def token_name(self, token: str) -> str | None:
-        """The name of the token, or None: compared in constant time against every digest."""
+        """The name of the token, or None: compared in constant time against every digest
+        (after a :meth:`refresh`, so a token removed anywhere is refused at once)."""
+        self.refresh()
+        digests = self._digests
+        if digests is None:
+            rows = self._read("SELECT digest, name FROM platform_tokens")
+            digests = self._digests = [(str(d), str(n)) for d, n in rows]
         digest = hash_token(token)
         found = None
-        for name, stored in self._read("SELECT name, digest FROM platform_tokens"):
-            if hmac.compare_digest(str(stored), digest):
-                found = str(name)
+        for stored, name in digests:
+            if hmac.compare_digest(stored, digest):
+                found = name
         return found

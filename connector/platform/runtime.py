@@ -7,15 +7,16 @@ opens the :class:`~connector.platform.registry.Registry` in the state store, sha
 builds each connection's :class:`~connector.client.AsyncConnector` once (again after an
 update, or when an OAuth2 access token nears its expiry).
 
-Webhooks are per connection: each connection has its own emitter store beside the state file
-(``<state>.hooks/<connection id>.db``), so its subscriptions, snapshots and event log never
-mix with another tenant's. A PostgreSQL state has no webhooks (yet): those routes and
-``--emit`` are refused with a clear error.
+Webhooks are per connection: each connection has its own emitter store
+(:class:`~connector.platform.hook_stores.HookStores`: a SQLite file beside a SQLite state, a
+schema of its own in a PostgreSQL state), so its subscriptions, snapshots and event log never
+mix with another tenant's.
 """
 
 from __future__ import annotations
 
 import base64
+import http.cookiejar
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -28,12 +29,12 @@ from connector.client import AsyncConnector
 from connector.config import bundled_definition_path
 from connector.definitions import Definition, load_definition
 from connector.emitter.guard import Guard
-from connector.emitter.postgres_database import is_postgres
-from connector.emitter.store import Store, open_store
+from connector.emitter.store import Store
 from connector.emitter.writes import WriteRecorder
 from connector.errors import ConfigurationError, UpstreamError
+from connector.platform.hook_stores import HookStores
 from connector.platform.registry import Connection, Registry
-from connector.platform.transport import AiohttpTransport
+from connector.transport import AiohttpTransport
 from connector.types import JSON
 
 __all__ = ["Runtime", "load_definitions"]
@@ -67,6 +68,22 @@ def load_definitions(directory: str | Path | None) -> dict[str, Definition]:
     return found
 
 
+class _NoCookies(http.cookiejar.CookieJar):
+    """The shared client's cookie jar keeps nothing: its connections serve every tenant, and
+    the engine sends no cookies anyway (extracting them cost 3% of a call)."""
+
+    def extract_cookies(self, response: object, request: object) -> None:
+        return None
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        return None
+
+
+class _NoCookieExtraction(httpx.Cookies):
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
 @dataclass
 class _Built:
     connector: AsyncConnector
@@ -94,26 +111,30 @@ class Runtime:
         self.http = httpx.AsyncClient(
             transport=transport
             or AiohttpTransport(
-                timeout=timeout,
+                limit=256,
                 # The upstreams' addresses: public only, unless the operator allows private
                 # ones (a tenant must not reach the service's loopback or metadata address).
                 guard=None if allow_private_upstreams else Guard(allow_insecure=True, ports=None),
+                guard_hint="the service calls public addresses only; an operator can allow "
+                "private and loopback upstreams with `connector serve --allow-private-upstreams`",
             ),
             timeout=httpx.Timeout(timeout, connect=5.0),
             follow_redirects=False,
+            cookies=_NoCookies(),
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
         )
+        if isinstance(getattr(self.http, "_cookies", None), httpx.Cookies):
+            # httpx offers no switch for it: skip even wrapping every answer for the jar.
+            self.http._cookies = _NoCookieExtraction(self.http.cookies.jar)
         self._built: dict[str, _Built] = {}
-        self._stores: dict[str, Store] = {}
+        self._hooks = HookStores(self.state, self.registry, self.guard)
         self._recorders: dict[str, WriteRecorder] = {}
         self._token_lock = anyio.Lock()
 
     async def aclose(self) -> None:
         """Close the HTTP pool, the emitter stores and the registry."""
         await self.http.aclose()
-        for store in self._stores.values():
-            store.close()
-        self._stores.clear()
+        self._hooks.close()
         self.registry.close()
 
     # connectors --------------------------------------------------------------------------
@@ -235,52 +256,19 @@ class Runtime:
 
     # webhooks ----------------------------------------------------------------------------
 
-    @property
-    def webhooks_supported(self) -> bool:
-        """Whether connections can have webhooks: their emitter stores are SQLite files
-        beside a SQLite state file; a PostgreSQL state has none (yet)."""
-        return not is_postgres(self.state)
-
     def hooks_location(self, connection_id: str) -> str:
-        """Where a connection's emitter store lives."""
-        if not self.webhooks_supported:
-            raise ConfigurationError(
-                "webhooks (subscriptions, the event log, --emit) need a SQLite state file: "
-                "with a PostgreSQL state (CONNECTOR_STATE=postgresql://...) the service "
-                "serves connections and calls only",
-                setting="CONNECTOR_STATE",
-            )
-        if self.state == ":memory:":
-            return ":memory:"
-        return str(Path(self.state + ".hooks") / f"{connection_id}.db")
+        """Where a connection's emitter store lives (for messages and tests)."""
+        return self._hooks.location(connection_id)
 
     def hooks(self, connection_id: str) -> Store:
         """The connection's emitter store (made on first use)."""
-        store = self._stores.get(connection_id)
-        if store is None:
-            location = self.hooks_location(connection_id)
-            if location != ":memory:":
-                Path(location).parent.mkdir(parents=True, exist_ok=True)
-            store = open_store(location, guard=self.guard)
-            self._stores[connection_id] = store
-        return store
+        return self._hooks.get(connection_id)
 
     def has_hooks(self, connection_id: str) -> bool:
         """Whether the connection has an emitter store already (without making one)."""
-        if not self.webhooks_supported:
-            return False
-        return connection_id in self._stores or Path(self.hooks_location(connection_id)).exists()
+        return self._hooks.exists(connection_id)
 
     def drop_hooks(self, connection_id: str) -> None:
-        """Close and delete a connection's emitter store and its key file."""
+        """Close and delete a connection's emitter store."""
         self.forget(connection_id)
-        if not self.webhooks_supported:
-            return
-        store = self._stores.pop(connection_id, None)
-        if store is not None:
-            store.close()
-        location = self.hooks_location(connection_id)
-        if location == ":memory:":
-            return
-        for suffix in ("", "-wal", "-shm", ".key"):
-            Path(location + suffix).unlink(missing_ok=True)
+        self._hooks.drop(connection_id)

@@ -1,7 +1,7 @@
 """Parent → child fan-out: each parent's child records, streamed, with bounded concurrency.
 
 Up to ``concurrency`` parents have their children fetched at once, each by a worker thread
-through the same :class:`~connector.client.Connector` (so the same retry policy), into a
+through the same client (a :class:`ChildSource`: the same retry policy), into a
 small bounded queue; the caller reads them parent after parent. Memory stays bounded by
 ``concurrency`` queues however many children a parent has, and a caller that stops early
 stops the workers.
@@ -14,7 +14,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import InputError, InputProblem
 from ..responses import record_shape
@@ -22,14 +22,46 @@ from ..types import JSON
 from .spec import Child
 
 if TYPE_CHECKING:
-    from ..client import Connector
-    from ..definitions import Resource
+    from ..definitions import Definition, Resource
 
-__all__ = ["DEFAULT_CONCURRENCY", "child_records", "fan_out", "find_child", "iterate_children"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "ChildSource",
+    "child_records",
+    "fan_out",
+    "find_child",
+    "iterate_children",
+]
 
 DEFAULT_CONCURRENCY = 4
 _QUEUE_SIZE = 512
 _DONE = object()
+
+
+class ChildSource(Protocol):
+    """What the fan-out asks of a client (a :class:`~connector.client.Connector` is one): the
+    definition, and calls, listings and JSONL streams of its operations."""
+
+    @property
+    def definition(self) -> Definition: ...
+
+    def call(
+        self, handle: str, operation: str, params: Mapping[str, JSON] | None = None, *, raw: bool
+    ) -> JSON: ...
+
+    def iterate(
+        self,
+        handle: str,
+        operation: str,
+        params: Mapping[str, JSON] | None = None,
+        *,
+        raw: bool,
+        max_items: int | None = None,
+    ) -> Iterator[JSON]: ...
+
+    def stream_jsonl(
+        self, handle: str, operation: str, params: Mapping[str, JSON] | None = None
+    ) -> Iterator[JSON]: ...
 
 
 class _Failure:
@@ -49,7 +81,7 @@ def find_child(resource: Resource, name: str) -> Child:
 
 
 def child_records(
-    api: Connector, parent_handle: str, child: Child, parent: JSON, *, raw: bool = False
+    api: ChildSource, parent_handle: str, child: Child, parent: JSON, *, raw: bool = False
 ) -> Iterator[JSON]:
     """One parent's child records, each carrying the parent's id under ``parentKey``."""
     handle = child.handle or parent_handle
@@ -106,7 +138,7 @@ def _drain(out: queue.Queue[object]) -> Iterator[JSON]:
 
 
 def fan_out(
-    api: Connector,
+    api: ChildSource,
     parent_handle: str,
     child: Child,
     parents: Iterable[JSON],
@@ -140,7 +172,7 @@ def fan_out(
 
 
 def iterate_children(
-    api: Connector,
+    api: ChildSource,
     handle: str,
     operation: str,
     params: Mapping[str, JSON] | None,

@@ -20,20 +20,32 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import lru_cache
-
-import jsonpath_rfc9535
-from jsonpath_rfc9535 import JSONPathError, JSONPathQuery
+from typing import TYPE_CHECKING
 
 from .expressions import JSON, Scope, embedded_expressions, is_expression, parse_expression
+
+if TYPE_CHECKING:
+    from jsonpath_rfc9535 import JSONPathQuery
 
 __all__ = ["compile_query", "is_query"]
 
 Test = Callable[[Scope, JSON], bool]
 
 
+class _NotAQuery(Exception):
+    pass
+
+
 @lru_cache(maxsize=256)
 def _compiled(text: str) -> JSONPathQuery:
-    return jsonpath_rfc9535.compile(text)
+    # Imported on the first jsonpath criterion (with its regex engine, a tenth of a
+    # workflow's start-up), not by every run of a document that has none.
+    import jsonpath_rfc9535
+
+    try:
+        return jsonpath_rfc9535.compile(text)
+    except jsonpath_rfc9535.JSONPathError as exc:
+        raise _NotAQuery(str(exc)) from None
 
 
 def _substituted(condition: str, scope: Scope | None) -> str:
@@ -51,7 +63,7 @@ def is_query(condition: str) -> bool:
     """Whether ``condition`` is a well-formed RFC 9535 query (after embedded expressions)."""
     try:
         _compiled(_substituted(condition.strip(), None))
-    except JSONPathError:
+    except _NotAQuery:
         return False
     return True
 
@@ -68,7 +80,7 @@ def compile_query(condition: str) -> Test | None:
     def test(scope: Scope, context: JSON) -> bool:
         try:
             query = _compiled(_substituted(text, scope))
-        except JSONPathError:
+        except _NotAQuery:
             return False  # a value that breaks the query (Respect: false as well)
         return query.find_one([context]) is not None
 

@@ -16,7 +16,8 @@ settled (``docs/emitter.md``, Triggers):
 
 ``feed``
     an item the API's own change feed lists after the stored cursor (:mod:`connector.feeds`;
-    compiled into a :class:`Feed`, polled by :mod:`connector.emitter.feed_poll`).
+    compiled at load into a :class:`~connector.trigger_rules.Feed`, polled by
+    :mod:`connector.emitter.feed_poll`).
 
 A transition is reached once per record and for ever: the poller keeps the set of reached
 transitions in the snapshot, so a stale read that shows an older state never undoes one and

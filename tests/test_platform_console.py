@@ -135,5 +135,6 @@ def test_console_end_to_end_against_the_sandbox(page: Any, tmp_path: Path) -> No
         assert store.record_event(event)
         page.click("#connections button:has-text('sandbox')")
         page.wait_for_selector("#delivery-log td:has-text('evt_')")
+        assert page.inner_text("#health-totals") == "healthy"  # the health route's totals
         page.click("#delivery-log button:has-text('replay')")
         page.wait_for_selector(f"#secret:has-text('replayed {event.id}: 1 queued')")

@@ -191,7 +191,7 @@ class AsyncConnector:
         resource = self.definition.resource(hidden)
         for name, step in resource.operations.items():
             response = await self.send(hidden, name, run.params(step.placeholders()))
-            run.take(self._core.result(resource, step, response, True), step._response_map)
+            run.take(self._core.result(resource, step, response, True), step.compiled.response_map)
         return run.outputs()
 
     def listing(

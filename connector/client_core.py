@@ -22,7 +22,7 @@ from .requests import ResolvedService, build_request, origin_problem, resolve_se
 from .responses import error_from_response, parse_json, shape_records
 from .results import iter_jsonl
 from .retry import RetryPolicy
-from .templates import RenderError, compile_template
+from .templates import RenderError
 from .types import JSON
 
 __all__ = ["DEFAULT_TIMEOUT", "ClientCore", "WriteObserver"]
@@ -91,9 +91,9 @@ class ClientCore:
         path = ""
         if service is not None and service.probe is not None:
             try:
-                path = compile_template(service.probe.path.value, "path").render(
-                    dict(self.service.settings)
-                )
+                probe = self.definition.compiled.service
+                assert probe is not None and probe.probe is not None  # compiled with the service
+                path = probe.probe.render(dict(self.service.settings))
             except RenderError as exc:
                 raise ConfigurationError(
                     f"service.probe.path does not render: {exc}", setting="service.probe"

@@ -19,6 +19,7 @@ that format is (``docs/definitions.md``), so the seed keeps behaving as it alway
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -107,24 +108,43 @@ class Conventions(_Spec):
     key on its retries), which makes a non-idempotent call safe to retry."""
 
 
-class Rules:
-    """Compiled :class:`Conventions` (once per definition, at load): what the engine asks."""
+SelectorCompiler = Callable[[tuple[str | int, ...], SelectorSpec], "Selector | None"]
+"""Compiles the selector written at a location below ``conventions`` (the definition
+compiler's, which reports a broken one there; None for it)."""
 
-    def __init__(self, conventions: Conventions) -> None:
+
+def _compile(where: tuple[str | int, ...], spec: SelectorSpec) -> Selector:
+    return Selector(spec)
+
+
+class Rules:
+    """Compiled :class:`Conventions` (once per definition, at load): what the engine asks.
+
+    ``compile`` compiles each selector (default: plainly; the definition compiler passes its
+    own, which locates a broken one)."""
+
+    def __init__(self, conventions: Conventions, compile: SelectorCompiler = _compile) -> None:
         self.conventions = conventions
         self.overloaded_status = conventions.overloaded_status
         self.retry_after_ms_header = conventions.retry_after_ms_header
         self.should_retry_header = conventions.should_retry_header
         self.idempotency_key_header = conventions.idempotency_key_header
         self.error_classes: dict[str, str] = dict(conventions.errors.classes)
-        self._messages = [Selector(s) for s in conventions.errors.message]
-        self._types = [Selector(s) for s in conventions.errors.type]
-        details = conventions.errors.details
-        self._details = Selector(details) if details else None
+        errors = conventions.errors
+        messages = [compile(("errors", "message", i), s) for i, s in enumerate(errors.message)]
+        self._messages = [s for s in messages if s is not None]
+        types = [compile(("errors", "type", i), s) for i, s in enumerate(errors.type)]
+        self._types = [s for s in types if s is not None]
+        details = errors.details
+        self._details = compile(("errors", "details"), details) if details else None
         records = conventions.records
-        self._records = Selector(records) if records is not None else None
+        self._records = compile(("records",), records) if records is not None else None
         self._receipt_spec = conventions.delete_receipt
-        self._receipt = Selector(self._receipt_spec.selector) if self._receipt_spec else None
+        self._receipt = (
+            compile(("deleteReceipt", "selector"), self._receipt_spec.selector)
+            if self._receipt_spec
+            else None
+        )
         self._request_ids = [h.lower() for h in conventions.request_id_headers]
         overloaded = [conventions.overloaded_status] if conventions.overloaded_status else []
         self._unprocessed = frozenset([*conventions.unprocessed_statuses, *overloaded])

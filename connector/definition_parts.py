@@ -1,7 +1,10 @@
 """The parts definitions are built from: placeholders, templates, templated maps and fields.
 
-Split from :mod:`connector.definitions` (which re-exports every name here) so that each module
-stays one concern: these are the leaves every resource and operation is made of.
+Split from :mod:`connector.models` (and re-exported by :mod:`connector.definitions`) so that
+each module stays one concern: these are the leaves every resource and operation is made of.
+What loading compiles from them (templates, selectors) is not kept here but in the frozen
+objects of :mod:`connector.compiled` (the request plan of each operation, the record shape
+of each resource).
 """
 
 from __future__ import annotations
@@ -12,15 +15,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     GetJsonSchemaHandler,
-    PrivateAttr,
     model_validator,
 )
 from pydantic import Field as PydanticField
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from .selectors import FieldType, Selector, convert_value
-from .templates import CompiledTemplate
+from .selectors import FieldType
 from .types import JSON
 
 __all__ = [
@@ -78,7 +79,6 @@ class Template(Strict):
 
     value: str
     placeholders: list[Placeholder] = []
-    _compiled: CompiledTemplate | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -93,15 +93,6 @@ class Template(Strict):
         # would refuse definitions that load (a bare-string endpoint, say).
         return {"anyOf": [{"type": "string"}, handler(core_schema)]}
 
-    @property
-    def compiled(self) -> CompiledTemplate:
-        """The compiled template (set at load)."""
-        # Read from the private slot directly: this runs for every template of every request,
-        # and pydantic's __getattr__ for private attributes costs more than a plain render.
-        compiled: CompiledTemplate | None = (self.__pydantic_private__ or {}).get("_compiled")
-        assert compiled is not None, "definition not compiled"
-        return compiled
-
 
 class TemplateMap(Strict):
     """Templated headers or query parameters: ``{"value": {name: template}, "placeholders"}``,
@@ -109,13 +100,6 @@ class TemplateMap(Strict):
 
     value: dict[str, str]
     placeholders: list[Placeholder] = []
-    _compiled: dict[str, CompiledTemplate] = PrivateAttr(default_factory=dict)
-
-    @property
-    def compiled(self) -> dict[str, CompiledTemplate]:
-        """The compiled template of each entry (set at load)."""
-        compiled: dict[str, CompiledTemplate] = (self.__pydantic_private__ or {})["_compiled"]
-        return compiled
 
     @model_validator(mode="before")
     @classmethod
@@ -141,12 +125,3 @@ class Field(Strict):
     type: FieldType = "String"
     selector: SelectorSpec
     meta: dict[str, JSON] | None = None
-    _selector: Selector | None = PrivateAttr(default=None)
-
-    def extract(self, document: JSON) -> JSON:
-        """This field's typed value in ``document`` (``None`` where the path is missing)."""
-        # The private slot is read directly: this runs for every field of every record, and
-        # pydantic's __getattr__ for private attributes cost more than the selection itself.
-        selector = (self.__pydantic_private__ or {}).get("_selector")
-        assert selector is not None, "definition not compiled"
-        return convert_value(selector.select(document), self.type)

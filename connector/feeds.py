@@ -30,24 +30,21 @@ such a feed with ``"trigger": {"type": "feed", "feed": SPEC}``, or, as Corteza w
 
 Each call becomes an operation (``seed``, ``list``, ``enrich``) of a hidden resource
 (:func:`feed_handle`), compiled at load like any operation and sent through the engine (origin
-check, auth, conventions, retries). Its errors are located at the spec's own place.
+check, auth, conventions, retries). Its errors are located at the spec's own place. These are
+the spec's models; the load-time checks and the hidden resources are
+:mod:`connector.feed_compiler` (which reads the definition models, so these import none).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from pydantic import Field as PydanticField
 
 from .definition_parts import SelectorSpec, Strict
-from .errors import Problem
-from .locations import format_location
 from .multistep import HTTPAction
-from .selectors import Selector, SelectorSyntaxError, path_selector
+from .selectors import path_selector
 from .types import JSON
-
-if TYPE_CHECKING:
-    from .definitions import Connection, Resource, Webhook
 
 __all__ = [
     "DEFAULT_MAX_PAGES",
@@ -55,10 +52,7 @@ __all__ = [
     "FeedFilter",
     "FeedPage",
     "FeedSpec",
-    "check_feeds",
-    "feed_documents",
     "feed_handle",
-    "feed_spec",
     "selector_spec",
 ]
 
@@ -114,186 +108,3 @@ def selector_spec(spec: SelectorSpec) -> SelectorSpec:
 def feed_handle(resource: str, index: int) -> str:
     """The hidden resource that holds the calls of webhook ``index`` of ``resource``."""
     return f"_feed_{resource}_{index}"
-
-
-def feed_spec(webhook: Webhook) -> tuple[FeedSpec, str] | None:
-    """The webhook's feed spec and the key it sits under (``trigger`` or ``poll``), if any."""
-    trigger = webhook.trigger
-    if trigger is not None and trigger.type == "feed" and trigger.feed is not None:
-        return trigger.feed, "trigger"
-    if webhook.poll is not None and (trigger is None or trigger.type == "feed"):
-        return webhook.poll, "poll"
-    return None
-
-
-def _spec_location(w_loc: list[str | int], under: str) -> list[str | int]:
-    return [*w_loc, "trigger", "feed"] if under == "trigger" else [*w_loc, "poll"]
-
-
-def check_feeds(connection: Connection, *, bare: bool) -> list[Problem]:
-    """What the models cannot say: a feed trigger has exactly one spec, a spec a feed."""
-    problems: list[Problem] = []
-    for r_index, resource in enumerate(connection.resources):
-        for w_index, webhook in enumerate(resource.webhooks):
-            loc: list[str | int] = ["resources", r_index, "webhooks", w_index]
-            trigger = webhook.trigger
-            if trigger is not None and trigger.type == "feed":
-                if trigger.feed is None and webhook.poll is None:
-                    problems.append(
-                        Problem(
-                            format_location([*loc, "trigger"], bare=bare),
-                            "a 'feed' trigger needs its spec: add 'feed' {list, items, cursor}",
-                        )
-                    )
-                if trigger.feed is not None and webhook.poll is not None:
-                    problems.append(
-                        Problem(
-                            format_location([*loc, "poll"], bare=bare),
-                            "the feed is declared twice (trigger.feed and poll): keep one",
-                        )
-                    )
-            elif trigger is not None and trigger.feed is not None:
-                problems.append(
-                    Problem(
-                        format_location([*loc, "trigger", "feed"], bare=bare),
-                        f"only a 'feed' trigger has a feed spec (this one is {trigger.type!r})",
-                        allowed="type 'feed', or remove 'feed'",
-                    )
-                )
-            elif trigger is not None and webhook.poll is not None:
-                problems.append(
-                    Problem(
-                        format_location([*loc, "poll"], bare=bare),
-                        f"a poll spec makes the webhook a feed, but its trigger is "
-                        f"{trigger.type!r}",
-                        allowed="remove 'poll' or the trigger",
-                    )
-                )
-            found = feed_spec(webhook)
-            if found is not None:
-                spec_loc = _spec_location(loc, found[1])
-                problems += _check_spec(found[0], spec_loc, bare)
-                enrich = found[0].enrich
-                if enrich is not None and enrich.operation is not None:
-                    problems += _check_operation(enrich, resource, [*spec_loc, "enrich"], bare)
-    return problems
-
-
-def _check_spec(spec: FeedSpec, loc: list[str | int], bare: bool) -> list[Problem]:
-    """Every selector of the spec compiles; a filter says equals or contains."""
-    problems: list[Problem] = []
-    selectors: list[tuple[list[str | int], SelectorSpec | None]] = [
-        (["items"], spec.items),
-        (["cursor"], spec.cursor),
-        (["page", "token"], spec.page.token if spec.page else None),
-        (["filter", "field"], spec.filter.field if spec.filter else None),
-        (["seed", "cursor"], spec.seed.cursor if spec.seed else None),
-    ]
-    for where, selector in selectors:
-        if selector is None:
-            continue
-        try:
-            Selector(selector_spec(selector))
-        except SelectorSyntaxError as exc:
-            problems.append(Problem(format_location([*loc, *where], bare=bare), str(exc), selector))
-    flt = spec.filter
-    if flt is not None and (flt.equals is None) == (flt.contains is None):
-        problems.append(
-            Problem(
-                format_location([*loc, "filter"], bare=bare),
-                "a filter compares its field with one value: give 'equals' or 'contains'",
-                allowed="equals, contains",
-            )
-        )
-    return problems
-
-
-def _check_operation(
-    enrich: FeedCall, resource: Resource, loc: list[str | int], bare: bool
-) -> list[Problem]:
-    """An enrich by operation names one the resource has, and declares no call of its own."""
-    problems = []
-    if enrich.operation not in resource.operations:
-        problems.append(
-            Problem(
-                format_location([*loc, "operation"], bare=bare),
-                f"{resource.handle} has no such operation",
-                enrich.operation,
-                ", ".join(resource.operations) or None,
-            )
-        )
-    if enrich.path.value or enrich.query_params or enrich.body_template or enrich.headers:
-        problems.append(
-            Problem(
-                format_location(loc, bare=bare),
-                "an enrich calls an operation or declares its own call (path, queryParams, "
-                "headers, bodyTemplate), not both",
-            )
-        )
-    return problems
-
-
-def _call_document(
-    call: FeedCall, implicit: list[dict[str, object]], extra_query: dict[str, str]
-) -> dict[str, object]:
-    """A feed call as an operation document whose headers declare the implicit names."""
-    headers = call.headers.model_dump(by_alias=True) if call.headers else {"value": {}}
-    own = {
-        p.name
-        for part in (call.path, call.headers, call.query_params)
-        if part
-        for p in part.placeholders
-    }
-    headers["placeholders"] = [
-        *headers.get("placeholders", []),
-        *(p for p in implicit if p["name"] not in own),
-    ]
-    document: dict[str, object] = {
-        "method": call.method,
-        "path": call.path.model_dump(by_alias=True),
-        "headers": headers,
-    }
-    query = call.query_params.model_dump(by_alias=True) if call.query_params else None
-    if extra_query:
-        query = query or {"value": {}}
-        query["value"] = {**query["value"], **extra_query}
-    if query is not None:
-        document["queryParams"] = query
-    if call.body_template is not None:
-        document["bodyTemplate"] = call.body_template.model_dump(by_alias=True)
-    return document
-
-
-def feed_documents(
-    resources: list[Resource],
-) -> list[tuple[dict[str, list[str | int]], dict[str, object]]]:
-    """Each feed's calls as a hidden resource document, with the location of each call."""
-    out: list[tuple[dict[str, list[str | int]], dict[str, object]]] = []
-    for r_index, resource in enumerate(resources):
-        for w_index, webhook in enumerate(resource.webhooks):
-            found = feed_spec(webhook)
-            if found is None:
-                continue
-            spec, under = found
-            base = _spec_location(["resources", r_index, "webhooks", w_index], under)
-            cursor: dict[str, object] = {"name": "cursor", "type": "String"}
-            token: dict[str, object] = {"name": "pageToken", "type": "String"}
-            paging = {spec.page.param: "{{pageToken}}"} if spec.page is not None else {}
-            operations: dict[str, object] = {}
-            where: dict[str, list[str | int]] = {}
-            calls = [("list", spec.list, [cursor, token] if paging else [cursor], paging)]
-            if spec.seed is not None:
-                calls.append(("seed", spec.seed, [], {}))
-            if spec.enrich is not None and spec.enrich.operation is None:
-                item: dict[str, object] = {"name": "item", "type": "Object"}
-                calls.append(("enrich", spec.enrich, [item, cursor], {}))
-            for name, call, implicit, query in calls:
-                operations[name] = _call_document(call, implicit, query)
-                where[name] = [*base, name]
-            document: dict[str, object] = {
-                "handle": feed_handle(resource.handle, w_index),
-                "endpoint": "",
-                "operations": operations,
-            }
-            out.append((where, document))
-    return out

@@ -8,8 +8,8 @@ How a run goes (``Connector.run(handle, inputs)``):
    ``headers``, ``queryParams``, ``bodyTemplate``) whose templates may read the inputs, the
    connection parameters and the ``responseMap`` names of the steps before it; its
    ``responseMap`` (``{"name": "path.in.answer"}``) adds those names for the next steps;
-3. each ``output`` field is read from the last step's answer by its ``selector``, else taken
-   by its name from what the steps mapped.
+3. each ``output`` field is read from the last step's answer by its ``selector`` (compiled at
+   load), else taken by its name from what the steps mapped.
 
 Each step is compiled at load like any operation (its templates, placeholders, body), as an
 operation of a hidden resource named ``_operation_<handle>`` that ``describe`` does not show.
@@ -22,7 +22,9 @@ from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import Field as PydanticField
+from pydantic import PrivateAttr
 
+from .compiled import CompiledMultistep
 from .definition_parts import NAME_PATTERN, Placeholder, SelectorSpec, Strict, Template, TemplateMap
 from .errors import InputError, InputProblem
 from .placeholders import coerce_inputs
@@ -79,6 +81,14 @@ class ConnectionOperation(Strict):
     input: list[InputField] = PydanticField(default_factory=list)
     output: list[OutputField] = PydanticField(default_factory=list)
     steps: Annotated[list[Step], PydanticField(min_length=1)]
+    _compiled: CompiledMultistep | None = PrivateAttr(default=None)
+
+    @property
+    def compiled(self) -> CompiledMultistep:
+        """What loading compiled from this operation (:mod:`connector.compiled`)."""
+        compiled: CompiledMultistep | None = (self.__pydantic_private__ or {}).get("_compiled")
+        assert compiled is not None, "definition not loaded"
+        return compiled
 
 
 def hidden_handle(operation: str) -> str:
@@ -159,9 +169,10 @@ class OperationRun:
             return {k: v for k, v in self.values.items()}
         result: dict[str, JSON] = {}
         missing: list[InputProblem] = []
-        for field in self.operation.output:
-            if field.selector is not None:
-                value = Selector(field.selector).select(self.last)
+        selectors = self.operation.compiled.outputs
+        for field, selector in zip(self.operation.output, selectors, strict=True):
+            if selector is not None:
+                value = selector.select(self.last)
             elif field.name in self.values:
                 value = self.values[field.name]
             else:

@@ -98,7 +98,7 @@ def _operation(
     resource: Resource, name: str, operation: Operation, fixed: list[dict[str, Any]]
 ) -> tuple[str, dict[str, Any]]:
     path, parameters = route(resource, operation)
-    parameters += map_parameters(operation.query_params, "query")
+    parameters += map_parameters(operation.query_params, operation.compiled.query, "query")
     pagination = operation.pagination
     # A link style follows whole URLs: it has no page parameter of its own.
     page_param = getattr(pagination, "param", None)
@@ -112,8 +112,8 @@ def _operation(
                 "schema": {"type": "string"},
             }
         )
-    parameters += map_parameters(operation.headers, "header")
-    parameters += map_parameters(resource.headers, "header")
+    parameters += map_parameters(operation.headers, operation.compiled.headers, "header")
+    parameters += map_parameters(resource.headers, resource.compiled.headers, "header")
     resource_fixed = {} if resource.headers is None else dict(resource.headers.value)
     parameters += fixed + fixed_headers(resource_fixed, f"{resource.handle} ")
     description = _text(operation.meta, "description")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from .definitions import Field, Operation, Placeholder, Resource, TemplateMap
 from .selectors import FieldType
-from .templates import RenderError
+from .templates import CompiledTemplate, RenderError
 
 __all__ = [
     "ERROR_SCHEMA",
@@ -94,7 +95,8 @@ def route(resource: Resource, operation: Operation) -> tuple[str, list[dict[str,
     values = _marked_values(placeholders)
     by_name = {p.name: p for p in placeholders}
     try:
-        text = resource.endpoint.compiled.render(values) + operation.path.compiled.render(values)
+        plan = operation.compiled.plan
+        text = plan.endpoint.render(values) + plan.path.render(values)
     except RenderError:
         text = resource.endpoint.value + operation.path.value
     parameters: list[dict[str, Any]] = []
@@ -121,12 +123,14 @@ def route(resource: Resource, operation: Operation) -> tuple[str, list[dict[str,
     return _MARK.sub(replace, text) or "/", parameters
 
 
-def map_parameters(template_map: TemplateMap | None, where: str) -> list[dict[str, Any]]:
+def map_parameters(
+    template_map: TemplateMap | None, compiled_map: Mapping[str, CompiledTemplate], where: str
+) -> list[dict[str, Any]]:
     if template_map is None:
         return []
     by_name = {p.name: p for p in template_map.placeholders}
     parameters: list[dict[str, Any]] = []
-    for key, compiled in template_map.compiled.items():
+    for key, compiled in compiled_map.items():
         names = sorted(compiled.variables)
         if not names:
             continue  # a fixed value (an accept header): not an input
@@ -211,10 +215,11 @@ def request_body(operation: Operation) -> dict[str, Any] | None:
         schema = {"type": "object", "properties": properties, "required": required}
         return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
     template = operation.body_template
-    if template is None:
+    body = operation.compiled.plan.body
+    if template is None or body is None:
         return None
     try:
-        rendered = json.loads(template.compiled.render(_marked_values(template.placeholders)))
+        rendered = json.loads(body.render(_marked_values(template.placeholders)))
         schema, _ = _json_shape(rendered, {p.name: p for p in template.placeholders})
     except RenderError:  # includes ValueError (not JSON once rendered): describe it loosely
         schema = {"type": "object", "description": "Rendered from the body template."}

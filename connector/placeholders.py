@@ -16,7 +16,7 @@ from .jsontext import JSONTextError, parse_strict
 from .types import JSON
 
 if TYPE_CHECKING:
-    from .definitions import Placeholder
+    from .definition_parts import Placeholder
 
 __all__ = ["PlaceholderIndex", "coerce_inputs", "coerce_value"]
 
@@ -103,7 +103,7 @@ def coerce_value(value: JSON, type_name: str) -> JSON:
 
 
 class PlaceholderIndex:
-    """An operation's placeholders by name and by alias, built once (at its first request)."""
+    """An operation's placeholders by name and by alias, built once, at load (its request plan)."""
 
     __slots__ = ("aliases", "declared")
 

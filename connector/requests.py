@@ -21,7 +21,7 @@ from .errors import ConfigurationError, InputError, InputProblem
 from .jsontext import JSONTextError, check_strict, deepest_path
 from .origins import origin_problem
 from .placeholders import coerce_inputs
-from .request_plans import Entry, RequestPlan, plan_for
+from .request_plans import Entry, RequestPlan
 from .resolved_service import ResolvedService, resolve_service
 from .templates import RenderError, to_json_text
 from .types import JSON
@@ -65,7 +65,7 @@ def build_request(
     """
     resource = definition.resource(handle)
     operation = resource.operation(operation_name)
-    plan = plan_for(resource, operation)
+    plan = operation.compiled.plan
     values = coerce_inputs(
         plan.inputs,
         params or {},
@@ -116,7 +116,7 @@ def build_request(
         content = body if isinstance(body, bytes) else _body_text(body, problems)
         merged.setdefault("content-type", "application/json")
     elif operation.body_template is not None:
-        content = _render_body(operation, values, problems)
+        content = _render_body(plan, values, problems)
         merged.setdefault("content-type", "application/json")
     elif operation.multipart is not None:
         files, data = _multipart(operation, values, problems)
@@ -195,11 +195,11 @@ def _query_text(value: JSON) -> str:
 
 
 def _render_body(
-    operation: Operation, values: dict[str, JSON], problems: list[InputProblem]
+    plan: RequestPlan, values: dict[str, JSON], problems: list[InputProblem]
 ) -> bytes | None:
-    assert operation.body_template is not None
+    assert plan.body is not None
     try:
-        text = operation.body_template.compiled.render(values)
+        text = plan.body.render(values)
     except RenderError as exc:
         problems.append(InputProblem("body", f"cannot render: {exc}"))
         return None

@@ -126,11 +126,11 @@ def resolve_service(
     connection_values = coerce_inputs(service.params, given, resource="service", operation="params")
     context: dict[str, JSON] = {**connection_values, "env": variables}
 
-    def render(text: str, where: str) -> str:
-        from .templates import compile_template
+    templates = definition.compiled.service.templates if definition.compiled.service else {}
 
+    def render(text: str, where: str) -> str:
         try:
-            return compile_template(text, "text").render(context)
+            return templates[where].render(context)
         except RenderError as exc:
             raise ConfigurationError(
                 f"service {where} does not render: {exc}", setting=where

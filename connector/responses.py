@@ -9,8 +9,9 @@ from collections.abc import Callable, Sequence
 import httpx
 
 from .conventions import GENERIC, Rules
-from .definitions import Field, Operation, Resource, Webhook
+from .definitions import Field, Operation, Resource
 from .errors import ResponseError, UpstreamError, error_class_for
+from .selectors import Selector, convert_value
 from .types import JSON
 
 __all__ = [
@@ -94,24 +95,21 @@ def parse_json(
 
 
 def extract_record(fields: Sequence[Field], document: JSON) -> dict[str, JSON]:
-    """The record of ``document``: each field's typed value by its selector."""
-    return {field.name: field.extract(document) for field in fields}
+    """The record of ``document`` by ad-hoc ``fields`` (not a loaded definition's: a
+    resource's are compiled at load, :func:`record_shape`): each field's typed value."""
+    return {f.name: convert_value(Selector(f.selector).select(document), f.type) for f in fields}
 
 
-def record_shape(owner: Resource | Webhook) -> Callable[[JSON], dict[str, JSON]]:
-    """The function that shapes one item into ``owner``'s record (a resource's ``fields`` or a
-    webhook's ``payload``): the one the compiler built at load, else field by field."""
-    shape = (owner.__pydantic_private__ or {}).get("_shape")
-    if shape is not None:
-        return shape  # type: ignore[no-any-return]
-    fields = owner.fields if isinstance(owner, Resource) else owner.payload
-    return lambda document: extract_record(fields, document)
+def record_shape(resource: Resource) -> Callable[[JSON], dict[str, JSON]]:
+    """The function that shapes one item into ``resource``'s record (its ``fields``), as
+    compiled at load."""
+    return resource.compiled.shape
 
 
 def select_items(operation: Operation, payload: JSON, conventions: Rules = GENERIC) -> list[JSON]:
     """The item list of a list response: the operation's ``records`` selector, else the
     conventions' default (``data``, else the payload itself when it is a list)."""
-    selector = operation._records
+    selector = operation.compiled.records
     items = (
         selector.select(payload) if selector is not None else conventions.default_records(payload)
     )
@@ -131,7 +129,7 @@ def shape_records(
     """What ``call`` returns: raw JSON, a list of records (list operations) or one record."""
     if raw:
         return payload
-    response_map = (operation.__pydantic_private__ or {}).get("_response_map")  # fast path
+    response_map = operation.compiled.response_map
     if response_map is not None:
         return {name: selector.select(payload) for name, selector in response_map.items()}
     if not resource.fields or not isinstance(payload, dict | list):

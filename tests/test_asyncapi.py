@@ -69,7 +69,10 @@ def test_an_emitted_event_body_conforms_to_its_message_schema() -> None:
         "ended_at": "2026-11-22T00:00:00Z",
         "results_url": "https://api.anthropic.com/v1/messages/batches/msgbatch_1/results",
     }
-    data = {f.name: f.extract(record) for f in hook.payload}
+    rule = next(
+        r for res in DEFINITION.resources for r in res.compiled.rules if r.event == hook.event
+    )
+    data = rule.data(record)  # the payload fields, typed, as compiled at load
     event = build_event(
         hook.event,
         resource="message_batches",

@@ -198,7 +198,9 @@ def test_filter_segments_select_or_are_refused() -> None:
     ]
     definition = load_definition(field)
     assert (
-        definition.resources[0].fields[0].extract({"headers": [{"name": "From", "value": "c"}]})
+        definition.resources[0].compiled.shape({"headers": [{"name": "From", "value": "c"}]})[
+            "sender"
+        ]
         == "c"
     )
     assert json.dumps(selector.spec).startswith('"$')
@@ -268,7 +270,7 @@ def test_a_step_template_reading_an_unknown_name_is_refused_at_load() -> None:
 
 
 def test_a_poll_spec_makes_the_webhook_a_feed_with_its_filter() -> None:
-    from connector.emitter.triggers import compile_feeds, compile_rules
+    from connector.emitter.triggers import compile_feeds, resource_rules
 
     data = document()
     poll = {
@@ -282,7 +284,7 @@ def test_a_poll_spec_makes_the_webhook_a_feed_with_its_filter() -> None:
     ]
     definition = load_definition(data)
     assert definition.notes[0].startswith("resources[0].webhooks[0].poll: runs as a feed trigger")
-    assert compile_rules(definition.resources[0]) == []  # not a listing diff
+    assert resource_rules(definition.resources[0]) == []  # not a listing diff
     (feed,) = compile_feeds(definition.resources[0])
     assert feed.event == "contacts.arrived" and feed.max_pages == 50
     assert feed.items.select({"changes": [1, 2]}) == [1, 2]  # `changes.*` names the list

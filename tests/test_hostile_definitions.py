@@ -4,6 +4,7 @@ with its JSON location, or at input with a typed error, never sent and never a t
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,12 @@ def test_a_request_whose_url_would_leave_the_origin_is_never_built() -> None:
     """Defence in depth: even an endpoint that got past the loader is stopped before sending."""
     definition = load_definition(_document())
     resource = definition.resource("h")
-    resource.endpoint._compiled = compile_template("@127.0.0.2:31081/v1/models", "path")
+    # Compiled objects are frozen: stand in a tampered copy of the operation's compiled plan.
+    operation = resource.operation("list")
+    plan = replace(
+        operation.compiled.plan, endpoint=compile_template("@127.0.0.2:31081/v1/models", "path")
+    )
+    operation._compiled = replace(operation.compiled, plan=plan)
     service = resolve_service(definition, api_key="sk-canary", env={})
     with pytest.raises(InputError, match="leave the base URL"):
         build_request(definition, service, "h", "list")

@@ -10,29 +10,29 @@ from emitter_support import DEFINITION
 from connector.definitions import load_definition
 from connector.emitter.triggers import (
     Rule,
-    compile_rules,
     deleted_data,
     is_pollable,
     reached_transitions,
     record_id,
+    resource_rules,
 )
 from connector.selectors import compile_selector
 
 
 def rules_of(handle: str) -> dict[str, Rule]:
-    return {r.event: r for r in compile_rules(DEFINITION.resource(handle))}
+    return {r.event: r for r in resource_rules(DEFINITION.resource(handle))}
 
 
-def test_compile_rules_reads_the_declared_triggers() -> None:
-    batches = compile_rules(DEFINITION.resource("message_batches"))
+def test_resource_rules_reads_the_declared_triggers() -> None:
+    batches = resource_rules(DEFINITION.resource("message_batches"))
     ended, expired = batches
     assert (ended.kind, ended.to, ended.where) == ("transition", "ended", None)
     assert expired.kind == "transition" and expired.where is not None
     assert ended.marker == "to=ended"
-    assert [r.kind for r in compile_rules(DEFINITION.resource("files"))] == ["created", "deleted"]
+    assert [r.kind for r in resource_rules(DEFINITION.resource("files"))] == ["created", "deleted"]
 
 
-def test_compile_rules_applies_conventions_where_no_trigger_is_declared() -> None:
+def test_resource_rules_applies_conventions_where_no_trigger_is_declared() -> None:
     definition = load_definition(
         [
             {
@@ -52,7 +52,7 @@ def test_compile_rules_applies_conventions_where_no_trigger_is_declared() -> Non
             }
         ]
     )
-    created, deleted, finished = compile_rules(definition.resource("jobs"))
+    created, deleted, finished = resource_rules(definition.resource("jobs"))
     assert (created.kind, deleted.kind, finished.kind) == ("created", "deleted", "transition")
     assert finished.to == "finished"
     assert finished.reached({"id": "j", "state": "finished"})
@@ -61,7 +61,7 @@ def test_compile_rules_applies_conventions_where_no_trigger_is_declared() -> Non
 
 
 def test_expired_condition_holds_only_with_expired_requests() -> None:
-    expired = compile_rules(DEFINITION.resource("message_batches"))[1]
+    expired = resource_rules(DEFINITION.resource("message_batches"))[1]
     ended = {"processing_status": "ended", "request_counts": {"expired": 0}}
     assert expired.reached(ended) and not expired.condition_holds(ended)
     assert expired.condition_holds({"request_counts": {"expired": 2}})
@@ -101,7 +101,7 @@ def test_where_operators(op: str, value: object, seen: object, holds: bool) -> N
             }
         ]
     )
-    (rule,) = compile_rules(definition.resource("things"))
+    (rule,) = resource_rules(definition.resource("things"))
     assert rule.condition_holds({"v": seen}) is holds
 
 
@@ -117,7 +117,7 @@ def test_event_times_come_from_the_api_where_it_has_them() -> None:
 
 
 def test_payload_data_is_typed_and_deleted_data_is_json() -> None:
-    files = compile_rules(DEFINITION.resource("files"))
+    files = resource_rules(DEFINITION.resource("files"))
     record = {"id": "file_1", "created_at": "2025-11-01T12:00:00Z", "purpose": "x"}
     data = files[0].data(record)
     assert data["created_at"] == datetime(2025, 11, 1, 12, tzinfo=UTC)
@@ -126,7 +126,7 @@ def test_payload_data_is_typed_and_deleted_data_is_json() -> None:
 
 
 def test_reached_transitions_and_record_ids() -> None:
-    batches = compile_rules(DEFINITION.resource("message_batches"))
+    batches = resource_rules(DEFINITION.resource("message_batches"))
     assert reached_transitions(batches, {"processing_status": "ended"}) == {
         "message_batches.ended",
         "message_batches.expired",

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from connector.errors import WorkflowDefinitionError
-from connector.workflows.document import load_document
+from connector.workflows.loader import load_document
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_YAML = ROOT / "definitions/workflows/batch-process-and-retrieve-results.arazzo.yaml"

@@ -13,7 +13,7 @@ import pytest
 
 from connector.errors import InputError, StepFailedError, WorkflowDefinitionError
 from connector.workflows.binding import NO_BODY, OperationCall, OperationRef
-from connector.workflows.document import load_document
+from connector.workflows.loader import load_document
 from connector.workflows.runner import DeadlineExceededError, RunOptions, WorkflowRunner
 
 DATA = Path(__file__).parent / "data" / "workflows"

@@ -13,9 +13,10 @@ from pathlib import Path
 from connector.errors import InputError, InputProblem
 from connector.workflows.batch import BatchLimits, read_requests, run_batches
 from connector.workflows.binding import OperationExecutor
-from connector.workflows.document import ArazzoDocument, load_document
+from connector.workflows.document import ArazzoDocument
 from connector.workflows.executors import ConnectorExecutor
 from connector.workflows.expressions import JSON
+from connector.workflows.loader import load_document
 from connector.workflows.portability import portability_warnings
 from connector.workflows.runner import DEFAULT_DEADLINE, RunOptions, WorkflowRunner
 

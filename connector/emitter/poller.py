@@ -54,14 +54,13 @@ from connector.emitter.store import Event, SnapshotRecord, Store, build_event
 from connector.emitter.triggers import (
     Rule,
     compile_feeds,
-    compile_rules,
     deleted_data,
     reached_transitions,
     record_id,
+    resource_rules,
     transition_events,
 )
 from connector.errors import ConnectorError, EventError, NotFoundError, StoreError
-from connector.selectors import compile_selector
 from connector.types import JSON
 
 __all__ = ["DEFAULT_PAGE_SIZE", "PollResult", "Poller"]
@@ -116,10 +115,10 @@ class Poller:
             connector.definition.resource(resource) if isinstance(resource, str) else resource
         )
         self.handle = self.resource.handle
-        self.rules: list[Rule] = compile_rules(self.resource)
+        self.rules: list[Rule] = resource_rules(self.resource)
         if self.rules:
             self.resource.operation("list")  # an InputError when the resource cannot list
-        self._id = compile_selector(self.resource.id_field)
+        self._id = self.resource.compiled.id
         self.feeds = [
             FeedPoll(connector, store, self.handle, feed, self._id, clock)
             for feed in compile_feeds(self.resource)
@@ -339,7 +338,7 @@ class Poller:
         stored = previous.state.get("deleted", {}) if isinstance(previous.state, dict) else {}
         for rule in self.rules:
             if rule.kind == "deleted":
-                data = stored.get(rule.event) or {f.name: None for f in rule.webhook.payload}
+                data = stored.get(rule.event) or rule.empty_data()
                 try:
                     event = build_event(
                         rule.event,

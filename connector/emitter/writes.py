@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 from connector.definitions import Definition
 from connector.emitter.store import Store, build_event
-from connector.emitter.triggers import Rule, compile_rules, record_id
-from connector.selectors import Selector, compile_selector
+from connector.emitter.triggers import Rule, record_id, resource_rules
+from connector.selectors import Selector
 from connector.types import JSON
 
 __all__ = ["WriteRecorder"]
@@ -46,9 +46,9 @@ class WriteRecorder:
         self._rules: dict[str, tuple[Selector, list[Rule]]] = {}
         self._creating: set[tuple[str, str]] = set()
         for resource in definition.resources:
-            created = [r for r in compile_rules(resource) if r.kind == "created"]
+            created = [r for r in resource_rules(resource) if r.kind == "created"]
             if created:
-                self._rules[resource.handle] = (compile_selector(resource.id_field), created)
+                self._rules[resource.handle] = (resource.compiled.id, created)
             self._creating |= {
                 (resource.handle, name)
                 for name, op in resource.operations.items()

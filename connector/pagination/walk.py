@@ -41,17 +41,14 @@ class PageRequest:
 class Paginator:
     """The compiled ``pagination`` block of one operation: stateless, shared by every walk."""
 
-    def __init__(self, spec: Pagination) -> None:
+    def __init__(self, spec: Pagination, selectors: dict[str, Selector]) -> None:
         self.spec = spec
         self.style = spec.type
         self.param: str | None = getattr(spec, "param", None)
         self.page_size_param = spec.page_size_param
         self.max_page_size = spec.max_page_size
-        self._selectors = {
-            key: Selector(getattr(spec, attr))
-            for key, attr in _SELECTOR_ATTRS.items()
-            if getattr(spec, attr, None) is not None
-        }
+        self._selectors = selectors
+        """The block's selectors, compiled once (:func:`compile_paginator`)."""
 
     def first(self, page_size: int | None = None, *, size_param: str | None = None) -> PageRequest:
         """The first page's request: the initial value, and the page size (clamped to
@@ -185,14 +182,15 @@ def compile_paginator(spec: Pagination) -> tuple[Paginator | None, list[tuple[st
     """Compile a ``pagination`` block: the paginator, or None and every (key, message, found)
     wrong with it."""
     problems: list[tuple[str, str, JSON]] = []
+    selectors: dict[str, Selector] = {}
     for key, attr in _SELECTOR_ATTRS.items():
         value = getattr(spec, attr, None)
         if value is not None:
             try:
-                Selector(value)
+                selectors[key] = Selector(value)
             except SelectorSyntaxError as exc:
                 problems.append((key, str(exc), value))
-    return (None, problems) if problems else (Paginator(spec), [])
+    return (None, problems) if problems else (Paginator(spec, selectors), [])
 
 
 class PageWalk:

@@ -154,7 +154,7 @@ def fan_out(
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="connector-fan-out")
     try:
         for parent in parents:
-            if child.where is not None and not child.where.holds(parent):
+            if child.compiled.where is not None and not child.compiled.where.holds(parent):
                 continue
             out: queue.Queue[object] = queue.Queue(maxsize=_QUEUE_SIZE)
 

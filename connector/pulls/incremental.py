@@ -63,9 +63,15 @@ class CursorFilter:
     """Decides record by record; :meth:`checkpoint` is the state to store once written."""
 
     def __init__(
-        self, spec: Incremental, id_selector: Selector, checkpoint: Checkpoint | None
+        self,
+        spec: Incremental,
+        cursor: Selector,
+        id_selector: Selector,
+        checkpoint: Checkpoint | None,
     ) -> None:
         self.spec = spec
+        self.cursor = cursor
+        """The compiled ``cursor`` selector."""
         self.id_selector = id_selector
         self.previous = checkpoint or Checkpoint()
         self._max: Any = self._native(self.previous.cursor)
@@ -107,7 +113,7 @@ class CursorFilter:
         """``record`` is what the cursor reads (shaped), ``raw`` what the id reads; with
         ``remember=False`` a new record is let through without counting as seen (see
         :meth:`defer`)."""
-        value = self._native(self.spec.cursor_selector.select(record))
+        value = self._native(self.cursor.select(record))
         key = self.id_selector.select(raw)
         ident = None if key is None else json.dumps(key, sort_keys=True)
         if value is None:
@@ -133,7 +139,7 @@ class CursorFilter:
     def defer(self, record: JSON) -> None:
         """A record to look at again next time (a batch that has no results yet): the
         checkpoint stays below it."""
-        value = self._native(self.spec.cursor_selector.select(record))
+        value = self._native(self.cursor.select(record))
         if value is None or (self._since is not None and value < self._since):
             return
         if self._hold is None or value < self._hold:

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 from ..errors import InputError, InputProblem
 from ..listing import Listing, page_size_parameter
 from ..responses import record_shape
-from ..selectors import Selector
+from ..trigger_rules import CompiledCondition
 from ..types import JSON
 from .fanout import DEFAULT_CONCURRENCY, fan_out, find_child
 from .incremental import Checkpoint, CursorFilter, Verdict
-from .spec import Child, ChildWhere
+from .spec import Child
 from .state import PullStateStore, stream_key
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class Pull:
         op = self.resource.operation(operation)
         self.child = find_child(self.resource, with_) if with_ else None
         holder = self.child or hold_for
-        self.hold: ChildWhere | None = holder.where if holder is not None else None
+        self.hold: CompiledCondition | None = holder.compiled.where if holder is not None else None
         self.stream = stream_key(handle, operation, params)
         self.filter: CursorFilter | None = None
         if incremental:
@@ -108,7 +108,9 @@ class Pull:
             stored = checkpoint
             if stored is None and store is not None and not full_refresh:
                 stored = store.load(self.stream)
-            self.filter = CursorFilter(op.incremental, Selector(self.resource.id_field), stored)
+            cursor = op.compiled.cursor
+            assert cursor is not None  # compiled with the incremental block
+            self.filter = CursorFilter(op.incremental, cursor, self.resource.compiled.id, stored)
             if op.incremental.param is not None and self.filter.since is not None:
                 self.params[op.incremental.param] = self.filter.since
 

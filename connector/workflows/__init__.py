@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from .binding import NO_BODY, OperationCall, OperationExecutor, OperationRef, OperationResponse
 from .criteria import CompiledCriterion, ConditionError, compile_criterion
-from .document import ArazzoDocument, load_document
+from .document import ArazzoDocument
 from .executors import ConnectorExecutor
 from .expressions import ExpressionError, Scope, parse_expression, resolve_value
 from .inputs import apply_inputs
+from .loader import load_document
 from .runner import DeadlineExceededError, RunOptions, WorkflowRunner
 
 __all__ = [

@@ -1,6 +1,6 @@
 """The rules that need the whole document: ids, references, expressions and conditions.
 
-Called by :func:`connector.workflows.document.load_document` after the structure validated;
+Called by :func:`connector.workflows.loader.load_document` after the structure validated;
 every rule reports a located :class:`~connector.errors.Problem` instead of stopping, so a
 document shows all its problems at once.
 """

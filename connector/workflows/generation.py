@@ -52,12 +52,13 @@ def _payload(value: Any) -> Any:
 
 def _body(resource: Resource, operation: Operation) -> tuple[Any, list[Placeholder]]:
     template = operation.body_template
-    if template is None:
+    body = operation.compiled.plan.body
+    if template is None or body is None:
         problem = f"{resource.handle}.create has no JSON body template (multipart or none)"
         raise InputError([InputProblem("handle", f"cannot generate: {problem}", resource.handle)])
     values = {p.name: f"~ph~{p.name}~" for p in template.placeholders}
     try:
-        rendered = json.loads(template.compiled.render(values))
+        rendered = json.loads(body.render(values))
     except RenderError as exc:
         raise InputError(
             [InputProblem("handle", f"cannot generate: the body template does not render ({exc})")]

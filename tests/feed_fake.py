@@ -2,7 +2,9 @@
 every change has a growing history id, ``GET /changes?since=ID`` listing the changes after
 an id page by page (``next`` page token), ``GET /latest`` giving the current id (the seed),
 ``GET /messages/{id}`` reading one message (the enrich call). History older than
-``oldest`` has expired: listing from before it answers 404, as Gmail does."""
+``oldest`` has expired: listing from before it answers 404, as Gmail does. With a ``token``
+every call needs ``Authorization: Bearer <token>`` (401 otherwise), as the shipped example
+``definitions/examples/mailbox-feed.json`` sends it."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ class Mailbox:
     answer: str | None = None
     """A bad answer to give the list call: ``html``, ``nocursor``, ``object``, ``repeat``."""
     requests: list[str] = field(default_factory=list)
+    token: str | None = None
 
     def deliver(self, subject: str, labels: tuple[str, ...] = ("INBOX",)) -> str:
         self.history += 1
@@ -46,11 +49,20 @@ class Mailbox:
 
 
 def mail_app(box: Mailbox) -> Starlette:
+    def refused(request: Request) -> Response | None:
+        if box.token is None or request.headers.get("authorization") == f"Bearer {box.token}":
+            return None
+        return JSONResponse({"error": {"message": "bad credentials"}}, status_code=401)
+
     async def latest(request: Request) -> Response:
+        if (answer := refused(request)) is not None:
+            return answer
         box.requests.append("latest")
         return JSONResponse({"cursor": str(box.history)})
 
     async def changes(request: Request) -> Response:
+        if (answer := refused(request)) is not None:
+            return answer
         since = int(request.query_params.get("since") or 0)
         start = int(request.query_params.get("pageToken") or 0)
         box.requests.append(f"changes since={since} page={start}")
@@ -74,6 +86,8 @@ def mail_app(box: Mailbox) -> Starlette:
         return JSONResponse(body)
 
     async def message(request: Request) -> Response:
+        if (answer := refused(request)) is not None:
+            return answer
         mid = request.path_params["mid"]
         box.requests.append(f"message {mid}")
         if mid not in box.messages:

@@ -106,10 +106,16 @@ def new_connection(client: httpx.Client, base_url: str, name: str = "tenant-1") 
 
 @contextmanager
 def service_for(
-    tmp_path: Path, definition: dict[str, Any], upstream: Any
+    tmp_path: Path,
+    definition: dict[str, Any],
+    upstream: Any,
+    *,
+    allow_private: bool = False,
+    **app_options: Any,
 ) -> Iterator[tuple[ServiceServer, SandboxServer]]:
     """The service with one definition (written to a directory it serves), in front of
-    ``upstream`` (any ASGI app) on its own socket."""
+    ``upstream`` (any ASGI app) on its own socket; ``allow_private`` lets subscriptions
+    deliver to loopback, ``app_options`` go to ``create_app`` (``emit=True``, ...)."""
     from connector.platform import Runtime, create_app, load_definitions
 
     folder = tmp_path / "definitions"
@@ -118,9 +124,12 @@ def service_for(
     with SandboxServer(app=upstream) as api:
         server = ServiceServer.__new__(ServiceServer)
         server.runtime = Runtime(
-            load_definitions(folder), tmp_path / "state.db", allow_private_upstreams=True
+            load_definitions(folder),
+            tmp_path / "state.db",
+            allow_private=allow_private,
+            allow_private_upstreams=True,
         )
-        server.app = create_app(server.runtime)
+        server.app = create_app(server.runtime, **app_options)
         server.token = server.runtime.registry.add_token("tests")
         server.port = 0
         server.start()

@@ -299,6 +299,24 @@ def test_a_lease_stamped_in_the_future_is_taken_over_once_beyond_its_length(
         assert lost.event.id == event_id("files.created", "file_1", "created")
 
 
+def test_a_live_lease_taken_by_a_worker_whose_clock_reads_ahead_is_not_leased_again(
+    tmp_path: Path,
+) -> None:
+    """Two replicas: one leases with its clock a little ahead (or read its clock after the
+    other, which then waited for the transaction); the other must not take the live lease
+    over as if the wall clock had jumped back (that sent the delivery twice)."""
+    clock = Clock()
+    with SQLiteStore(tmp_path / "s.db", guard=Guard(allow_private=True), clock=clock) as store:
+        store.add_subscription("http://127.0.0.1:9/hook")
+        store.record_event(_event(1, clock.now))  # type: ignore[arg-type]
+        (held,) = store.lease_due(clock.now + 0.05, 10, "ahead", 30)
+        for skew in (0.0, 1.0, 29.0):
+            assert store.lease_due(clock.now - skew, 10, "behind", 30) == []
+        # Past its length plus a lease of margin, it is a clock jump: taken over once.
+        (taken,) = store.lease_due(clock.now - 31.0, 10, "behind", 30)
+        assert taken.event.id == held.event.id
+
+
 def test_a_forward_clock_jump_alone_does_not_disable_an_endpoint(tmp_path: Path) -> None:
     clock = Clock()
     received: list[Delivery] = []

@@ -434,6 +434,10 @@ def test_poll_leadership_is_exclusive_until_it_expires_or_is_released(store: SQL
         # A lease stamped a day ahead (the clock went back since) counts as expired.
         assert store.lead_poll("batches", "a", 86_500.0, 10.0)
         assert other.lead_poll("batches", "b", 100.0, 10.0)
+        # A live lease of a replica whose clock reads a little ahead stays its own.
+        assert store.lead_poll("models", "a", 200.05, 10.0)
+        assert not other.lead_poll("models", "b", 200.0, 10.0)
+        assert not other.lead_poll("models", "b", 191.0, 10.0)
 
 
 def test_quarantine_is_noted_counted_and_listed(store: SQLStore) -> None:

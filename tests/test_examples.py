@@ -1,6 +1,7 @@
-"""The three example definitions against local fakes of their APIs on real uvicorn servers:
+"""The example definitions against local fakes of their APIs on real uvicorn servers:
 ``describe``, every operation called, a complete pull, and the emitter's created, transition
-and deleted events delivered to a verifying receiver."""
+and deleted events delivered to a verifying receiver; the mailbox's feed (a Corteza ``poll``
+spec over a Gmail-history-style fake) delivers its events the same way."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from example_fakes import (
     serve,
     stripe_app,
 )
+from feed_fake import Mailbox, mail_app
 
 from connector import (
     AsyncConnector,
@@ -43,6 +45,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "definitions" / "examples"
 GITHUB = EXAMPLES / "github-issues.json"
 STRIPE = EXAMPLES / "stripe-customers.json"
 HELPDESK = EXAMPLES / "helpdesk-oauth.json"
+MAILBOX = EXAMPLES / "mailbox-feed.json"
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +83,7 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-@pytest.mark.parametrize("path", [GITHUB, STRIPE, HELPDESK], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [GITHUB, STRIPE, HELPDESK, MAILBOX], ids=lambda p: p.stem)
 def test_describe_every_example(capsys: pytest.CaptureFixture[str], path: Path) -> None:
     code, out, _ = cli(capsys, "--definition", str(path), "describe", "--json")
     assert code == 0
@@ -326,7 +329,27 @@ def test_helpdesk_events(tmp_path: Path, helpdesk: tuple[Helpdesk, dict[str, Any
     assert solved.timestamp.startswith("2026-01-02")  # the API's own solved_at
 
 
-@pytest.mark.parametrize("path", [GITHUB, STRIPE, HELPDESK], ids=lambda p: p.stem)
+def test_mailbox_feed_events(tmp_path: Path) -> None:
+    box = Mailbox(token=TOKEN)  # every call, the feed's too, must carry the token
+    box.deliver("before the baseline")
+    with serve(mail_app(box)) as url:
+
+        def change() -> None:
+            box.deliver("hello")
+            box.deliver("buy now", labels=("SPAM",))  # filtered out by the poll spec
+            for n in range(3):
+                box.deliver(f"news {n}")  # past the fake's 2-item pages: the page token
+
+        got = _emit(MAILBOX, "messages", {"base_url": url, "api_key": TOKEN}, tmp_path, change)
+    assert sorted(e.data["subject"] for e in got) == ["hello", "news 0", "news 1", "news 2"]
+    assert {e.type for e in got} == {"messages.received"}
+    hello = next(e for e in got if e.data["subject"] == "hello")
+    assert hello.data == {"id": "m2", "subject": "hello", "from": "ann@example.com"}  # enriched
+    assert hello.timestamp == box.messages["m2"]["received_at"]  # the API's own time
+    assert "message m3" not in box.requests  # the spam was never read
+
+
+@pytest.mark.parametrize("path", [GITHUB, STRIPE, HELPDESK, MAILBOX], ids=lambda p: p.stem)
 def test_every_example_exports_valid_openapi(path: Path) -> None:
     from openapi_spec_validator import validate
 

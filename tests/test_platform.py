@@ -4,6 +4,7 @@ sandbox on another socket: forms, connections, calls, problems, limits and the d
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import sqlite3
 import time
@@ -746,9 +747,85 @@ def test_a_cut_off_or_absent_upstream_is_a_problem_not_a_500(
         assert "models.list: GET " in cut.json()["detail"]
         again = client.post(path)
         assert again.status_code == 200 and again.text.count("\n") >= 1
+        # The engine's own typed error (StreamInterruptedError), mapped by problems.py: the
+        # service has no handler of its own for httpx's raw errors.
+        assert "the answer was cut off after its headers" in cut.json()["detail"]
     # The sandbox is gone now: no answer at all, after the engine's retries, is a 504.
     gone = client.post(
         f"/v1/connections/{made['id']}/resources/models/operations/read", json={"model_id": "m"}
     )
     assert gone.status_code == 504
     assert gone.json()["type"].endswith("upstream-unreachable")
+
+
+def test_an_upstream_cut_off_mid_stream_cuts_the_answer_off_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Once the service has begun answering, no status is left to give: a page of a list cut
+    off (after the engine's retries) ends the NDJSON with the typed problem line; a JSONL body
+    passed through that breaks off cuts the client's answer off too, so the reader knows it
+    is incomplete, and the log has one warning (no 'unexpected' error, no traceback)."""
+    import logging
+
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from starlette.types import Receive, Scope, Send
+
+    class CutOff:
+        """An ASGI answer that sends its status and the head of its body, then ends: its
+        server drops the connection mid-body."""
+
+        def __init__(self, media: str, head: bytes) -> None:
+            self.media, self.head = media, head
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            headers = [(b"content-type", self.media.encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": self.head, "more_body": True})
+
+    class Rows:
+        """A list whose second page is cut off, every time."""
+
+        cut = CutOff("application/json", b'{"data": [{"id": "c"')
+        first = JSONResponse({"data": [{"id": "a"}, {"id": "b"}], "has_more": True, "last_id": "b"})
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            page = self.cut if b"after_id" in scope["query_string"] else self.first
+            await page(scope, receive, send)
+
+    definition = copy.deepcopy(_ROWS)
+    definition["resources"][0]["operations"]["results"] = {
+        "method": "GET",
+        "path": "/results",
+        "response": {"format": "jsonl"},
+    }
+    results = CutOff("application/x-jsonl", b'{"n": 1}\n' * 5000)
+    app = Starlette(routes=[Route("/rows/results", results), Route("/rows", Rows())])
+    with (
+        caplog.at_level(logging.WARNING, "connector.platform"),
+        service_for(tmp_path, definition, app) as (server, api),
+        server.client() as c,
+    ):
+        made = c.post(
+            "/v1/connections",
+            json={"name": "cut", "definition": "big", "params": {"ORIGIN": api.base_url}},
+        ).json()
+        base = f"/v1/connections/{made['id']}/resources/rows/operations"
+        listed = [json.loads(line) for line in c.post(base + "/list").text.splitlines()]
+        with c.stream("POST", base + "/results") as answer:
+            assert answer.status_code == 200
+            got = bytearray()
+            with pytest.raises(httpx.RemoteProtocolError):  # incomplete: never a clean end
+                for chunk in answer.iter_raw():
+                    got += chunk
+    assert [line.get("id") for line in listed[:2]] == ["a", "b"]
+    error = listed[2]["error"]
+    assert error["status"] == 502 and error["type"].endswith("upstream-interrupted")
+    assert "rows.list: GET " in error["detail"] and "cut off after its headers" in error["detail"]
+    assert len(got) < 5000 * 9  # never the whole body
+    (record,) = [r for r in caplog.records if r.name == "connector.platform"]
+    assert record.levelname == "WARNING" and record.exc_info is None
+    said = record.getMessage()
+    assert said.startswith(f"POST {base}/results: rows.results: the API's answer broke off (")
+    assert said.endswith("Error), so is the answer")

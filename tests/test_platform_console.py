@@ -1,9 +1,11 @@
 """The web console in a real headless Chromium (the distribution's, driven by Playwright):
 create a connection to the sandbox, submit a batch from the rendered form, see it in the
-table; page through a list; subscribe and replay from the delivery log."""
+table; page through a list; subscribe and replay from the delivery log; a feed trigger's
+health (its cursor, then its problem)."""
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import time
@@ -13,8 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-from platform_support import ServiceServer, running_service, sandbox
+from emitter_support import Delivery, recording_receiver
+from feed_fake import MAIL, Mailbox, mail_app
+from platform_support import ServiceServer, running_service, sandbox, service_for
 
+from connector.emitter.signing import generate_secret
 from connector.emitter.store import build_event
 from connector.sandbox.server import SandboxServer
 
@@ -135,5 +140,50 @@ def test_console_end_to_end_against_the_sandbox(page: Any, tmp_path: Path) -> No
         assert store.record_event(event)
         page.click("#connections button:has-text('sandbox')")
         page.wait_for_selector("#delivery-log td:has-text('evt_')")
+        assert page.inner_text("#health-totals") == "healthy"  # the health route's totals
         page.click("#delivery-log button:has-text('replay')")
         page.wait_for_selector(f"#secret:has-text('replayed {event.id}: 1 queued')")
+
+
+def test_console_shows_the_feeds_health(page: Any, tmp_path: Path) -> None:
+    """The health of a connection whose webhook is a feed: its cursor, then its problem."""
+    box = Mailbox()
+    secret = generate_secret()
+    received: list[Delivery] = []
+    definition = {"handle": "mail", **copy.deepcopy(MAIL)}
+    with (
+        SandboxServer(app=recording_receiver({"all": secret}, received)) as hooks,
+        service_for(
+            tmp_path, definition, mail_app(box), allow_private=True, emit=True, emit_interval=0.05
+        ) as (service, api),
+        service.client() as c,
+    ):
+        made = c.post(
+            "/v1/connections",
+            json={"name": "inbox", "definition": "mail", "base_url": api.base_url},
+        ).json()
+        c.post(
+            f"/v1/connections/{made['id']}/subscriptions",
+            json={"url": f"{hooks.base_url}/all", "secret": secret},
+        )
+        deadline = time.monotonic() + 15
+        while not c.get(f"/v1/connections/{made['id']}/health").json()["feeds"]:
+            assert time.monotonic() < deadline, "no baseline"
+            time.sleep(0.02)
+        page.goto(service.base_url + "/")
+        page.fill("#token", service.token)
+        page.click("#login-button")
+        page.click("#connections button:has-text('inbox')")
+        page.wait_for_selector("#feeds td:has-text('messages.received')")
+        assert page.inner_text("#health-totals") == "healthy"
+        assert "100" in page.inner_text("#feeds tbody")  # the baseline cursor
+        box.answer = "nocursor"
+        box.deliver("a bad list answer follows")
+        deadline = time.monotonic() + 15
+        while not c.get(f"/v1/connections/{made['id']}/health").json()["totals"]["problems"]:
+            assert time.monotonic() < deadline, "no problem noted"
+            time.sleep(0.02)
+        page.click("#connections button:has-text('inbox')")
+        page.wait_for_selector("#health-totals:has-text('needs attention')")
+        assert "no cursor at ['cursor']" in page.inner_text("#feeds tbody")
+        assert "feed messages.received of messages" in page.inner_text("#health-totals")

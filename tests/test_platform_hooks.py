@@ -4,13 +4,18 @@ AsyncAPI; deliveries verified by ``standardwebhooks`` and ``svix`` at a real rec
 
 from __future__ import annotations
 
+import copy
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from emitter_support import Delivery, recording_receiver
-from platform_support import new_connection, running_service, sandbox
+from feed_fake import MAIL, Mailbox, mail_app
+from platform_support import new_connection, running_service, sandbox, service_for
 
 from connector.emitter.signing import generate_secret
 from connector.sandbox.server import SandboxServer
@@ -140,3 +145,57 @@ def test_the_emitters_follow_connections_being_deleted_and_added(tmp_path: Path)
         assert changed.status_code == 200
         assert c.get("/readyz").json()["status"] == "ready"
         assert c.get(f"/v1/connections/{second['id']}/health").status_code == 200
+
+
+def test_the_health_route_shows_feed_triggers_as_connector_status_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from connector.cli import main
+
+    box = Mailbox()
+    secret = generate_secret()
+    received: list[Delivery] = []
+    definition: dict[str, Any] = {"handle": "mail", **copy.deepcopy(MAIL)}
+    with (
+        SandboxServer(app=recording_receiver({"all": secret}, received)) as hooks,
+        service_for(
+            tmp_path, definition, mail_app(box), allow_private=True, emit=True, emit_interval=0.05
+        ) as (service, api),
+        service.client() as c,
+    ):
+        made = c.post(
+            "/v1/connections",
+            json={"name": "inbox", "definition": "mail", "base_url": api.base_url},
+        )
+        assert made.status_code == 201, made.text
+        base = f"/v1/connections/{made.json()['id']}"
+        c.post(base + "/subscriptions", json={"url": f"{hooks.base_url}/all", "secret": secret})
+
+        def feeds() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = c.get(base + "/health").json()["feeds"]
+            return found
+
+        wait_for(lambda: [f["cursor"] for f in feeds()] == ["100"], "the feed's baseline")
+        box.deliver("through the service")
+        wait_for(lambda: len(received) == 1, "the feed's event")
+        assert json.loads(received[0].body)["data"]["subject"] == "through the service"
+        box.answer = "nocursor"  # the next list answer is bad: the feed needs attention
+        box.deliver("not listed yet")
+        wait_for(lambda: feeds()[0]["problem"] is not None, "the feed's problem")
+        health = c.get(base + "/health").json()
+        location = service.runtime.hooks_location(made.json()["id"])
+        code = main(["--state", location, "status", "--check"])
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (feed,) = health["feeds"]
+    assert feed["resource"] == "messages" and feed["event"] == "messages.received"
+    assert feed["cursor"] == "101" and "no cursor at ['cursor']" in feed["problem"]
+    assert health["totals"]["healthy"] is False and health["totals"]["feeds"] == 1
+    assert any("feed messages.received of messages" in p for p in health["totals"]["problems"])
+    # the same data as `connector status` over the same store (and its exit code says so)
+    assert code == 1
+
+    def still(feeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in f.items() if k != "updated_at"} for f in feeds]  # polls go on
+
+    assert still([line["feed"] for line in lines if "feed" in line]) == still(health["feeds"])
+    assert lines[-1]["problems"] == health["totals"]["problems"]

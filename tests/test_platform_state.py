@@ -17,7 +17,7 @@ from postgres_support import PostgresServer
 
 from connector.cli import main
 from connector.emitter.sealing import KEY_VARIABLE
-from connector.emitter.sqlite_database import MIGRATIONS
+from connector.emitter.sqlite_schema import MIGRATIONS
 from connector.platform.registry import Registry
 from connector.sandbox.server import SandboxServer
 

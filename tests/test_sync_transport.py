@@ -5,16 +5,13 @@ from the environment are used as httpx's ``trust_env`` uses them, ``NO_PROXY`` i
 
 from __future__ import annotations
 
-import json
-import socket
 import ssl
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 import trustme
+from canned_http import canned_server
 
 from connector import Connector, TransportError
 from connector.sync_transport import DeferredTLSTransport
@@ -25,50 +22,9 @@ KEY = "sk-ant-test-secret-sync-transport"
 BATCH = {"id": "msgbatch_1", "type": "message_batch", "processing_status": "ended"}
 
 
-@contextmanager
-def _server(tls: ssl.SSLContext | None = None) -> Iterator[tuple[int, list[bytes]]]:
+def _server(tls: ssl.SSLContext | None = None) -> AbstractContextManager[tuple[int, list[bytes]]]:
     """Answers every request with BATCH and records each request line."""
-    seen: list[bytes] = []
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    stopped = threading.Event()
-    body = json.dumps(BATCH).encode()
-
-    def answer(conn: socket.socket) -> None:
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return
-            head += chunk
-        seen.append(head.split(b"\r\n", 1)[0])
-        conn.sendall(
-            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n"
-            + b"content-length: %d\r\n\r\n" % len(body)
-            + body
-        )
-
-    def run() -> None:
-        while not stopped.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            conn.settimeout(5)
-            try:
-                with tls.wrap_socket(conn, server_side=True) if tls else conn as wrapped:
-                    answer(wrapped)
-            except (ssl.SSLError, OSError):
-                continue  # a client that refused the certificate
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1], seen
-    finally:
-        stopped.set()
-        thread.join(5)
-        listener.close()
+    return canned_server(BATCH, tls)
 
 
 def _api(base_url: str) -> Connector:

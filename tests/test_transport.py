@@ -12,7 +12,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
+from canned_http import canned_server
 from example_fakes import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -311,39 +311,8 @@ async def test_connect_and_pool_timeouts_are_the_clients() -> None:
 @contextmanager
 def _proxy() -> Iterator[tuple[str, list[bytes]]]:
     """A forward proxy on 127.0.0.1 that answers every request itself (never resolves)."""
-    seen: list[bytes] = []
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-
-    def run() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    head += chunk
-                seen.append(head.split(b"\r\n", 1)[0])
-                body = json.dumps(BATCH).encode()
-                conn.sendall(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n"
-                    + b"content-length: %d\r\n\r\n" % len(body)
-                    + body
-                )
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}", seen
-    finally:
-        listener.close()
-        thread.join(5)
+    with canned_server(BATCH) as (port, seen):
+        yield f"http://127.0.0.1:{port}", seen
 
 
 @pytest.mark.anyio

@@ -1,17 +1,13 @@
 """``connector status``: webhook delivery health per subscription (the rules are
-:func:`connector.emitter.status.assess`)."""
+:func:`connector.emitter.status.report`, shared with the service)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import time
-from dataclasses import asdict
 
-from connector.emitter.feed_cursors import list_feeds
-from connector.emitter.status import assess
-from connector.emitter.views import health_json as _line
-from connector.emitter.views import last_answers as _last_answers
+from connector.emitter.status import report
 
 __all__ = ["add_commands", "status"]
 
@@ -22,19 +18,15 @@ def status(args: argparse.Namespace) -> int:
 
     now = time.time()
     with opened_store(args) as store:
-        health = store.health()
-        answers = _last_answers(store, health)
-        quarantined = store.list_quarantined()
-        feeds = list_feeds(store)
-    for sub in health:
-        print(json.dumps(_line(sub, now, answers.get(sub.id))))
-    for record in quarantined:
-        print(json.dumps({"quarantined": asdict(record)}))
-    for feed in feeds:
-        print(json.dumps({"feed": asdict(feed)}))
-    totals, problems = assess(health, now, args.max_wait, answers, quarantined, feeds)
-    print(json.dumps(totals))
-    return 1 if args.check and problems else 0
+        found = report(store, now, args.max_wait)
+    for line in found.subscriptions:
+        print(json.dumps(line))
+    for record in found.quarantined:
+        print(json.dumps({"quarantined": record}))
+    for feed in found.feeds:
+        print(json.dumps({"feed": feed}))
+    print(json.dumps(found.totals))
+    return 1 if args.check and found.problems else 0
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

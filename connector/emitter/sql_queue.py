@@ -69,8 +69,13 @@ class SQLDeliveryQueue(SQLEventLog):
         skip_sql = f" AND d.subscription_id NOT IN ({','.join('?' * len(skip))})" if skip else ""
         # A leased row's next_attempt_at is its lease expiry, so one index finds both due
         # work and work whose worker died.
-        # A lease stamped further ahead than its length was taken before the wall clock
-        # jumped back: its worker's time is not ours, so it counts as expired.
+        # A lease stamped further ahead than twice its length was taken before the wall
+        # clock jumped back: its worker's time is not ours, so it counts as expired. The
+        # margin of a whole lease is what keeps a live lease live when another worker's
+        # clock reads a little ahead (another replica, or one that read its clock before
+        # waiting for this transaction): at one lease length, a lease taken a few
+        # milliseconds "later" looked expired and the delivery was sent twice. A jump back
+        # of up to one lease length stretches a dead worker's lease to at most two.
         # The status term stands alone (the due index's own condition), so the scan walks
         # that index in its order and stops at the limit.
         due = (
@@ -81,7 +86,7 @@ class SQLDeliveryQueue(SQLEventLog):
             f" AND s.state = 'active'{skip_sql} ORDER BY d.next_attempt_at, d.id LIMIT ?"
             f"{self.db.lease_lock}"
         )
-        params: list[Any] = [now, now + lease_seconds, *skip]
+        params: list[Any] = [now, now + 2 * lease_seconds, *skip]
         if per_subscription is None:
             pick = f"SELECT id FROM ({due}) AS due"
             params.append(limit)

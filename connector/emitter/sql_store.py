@@ -237,15 +237,16 @@ class SQLStore(SQLDeliveryQueue, SQLReplays):
 
     def lead_poll(self, resource: str, owner: str, now: float, ttl: float) -> bool:
         """Take or keep the right to poll ``resource`` until ``now + ttl``; False while another
-        owner holds an unexpired lease. A lease stamped further ahead than ``ttl`` (taken before
-        the wall clock went back) counts as expired."""
+        owner holds an unexpired lease. A lease stamped further ahead than twice ``ttl`` (taken
+        before the wall clock went back) counts as expired; the margin keeps a live lease of a
+        replica whose clock reads a little ahead (as :meth:`lease_due` does for deliveries)."""
         with self.db.transaction("cannot take the poll lease") as db:
             row = db.execute(
                 "INSERT INTO poll_leases (resource, owner, expires_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (resource) DO UPDATE SET owner = excluded.owner,"
                 " expires_at = excluded.expires_at WHERE poll_leases.owner = excluded.owner"
                 " OR poll_leases.expires_at <= ? OR poll_leases.expires_at > ? RETURNING owner",
-                (resource, owner, now + ttl, now, now + ttl),
+                (resource, owner, now + ttl, now, now + 2 * ttl),
             ).fetchone()
         return row is not None
 

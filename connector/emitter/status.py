@@ -9,19 +9,24 @@ well, so a cron job or a monitoring agent can alert on it:
   1 h), no record quarantined in the last day (a poison record the poller set aside), no
   feed trigger whose last poll failed (a bad answer: its cursor waits);
 * 1: at least one of those is not so (the reasons are listed in the totals line).
+
+:func:`report` gathers it all from a store, for the command and for the service's health
+route (``connector serve``) alike; :func:`assess` is the rule that turns it into problems.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
-from connector.emitter.feed_cursors import FeedState
-from connector.emitter.store import QuarantinedRecord, SubscriptionHealth
+from connector.emitter.feed_cursors import FeedState, list_feeds
+from connector.emitter.store import QuarantinedRecord, Store, SubscriptionHealth
+from connector.emitter.views import health_json, last_answers
 
 # A quarantined record counts as a problem while the poller keeps meeting it (and a day after).
 QUARANTINE_HORIZON = 86400.0
 
-__all__ = ["assess"]
+__all__ = ["StatusReport", "assess", "report"]
 
 
 _REFUSED = {401: "rejects our signatures", 403: "refuses our deliveries"}
@@ -75,3 +80,32 @@ def assess(
         "problems": problems,
     }
     return totals, problems
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """Everything ``connector status`` shows, as JSON values: one line per subscription
+    (:func:`~connector.emitter.views.health_json`), the quarantined records, the feed
+    triggers' state, and the totals with the problems (:func:`assess`)."""
+
+    subscriptions: list[dict[str, object]]
+    quarantined: list[dict[str, object]]
+    feeds: list[dict[str, object]]
+    totals: dict[str, object]
+    problems: list[str]
+
+
+def report(store: Store, now: float, max_wait: float) -> StatusReport:
+    """The store's delivery health at ``now`` (events may wait ``max_wait`` seconds)."""
+    health = store.health()
+    answers = last_answers(store, health)
+    quarantined = store.list_quarantined()
+    feeds = list_feeds(store)
+    totals, problems = assess(health, now, max_wait, answers, quarantined, feeds)
+    return StatusReport(
+        [health_json(sub, now, answers.get(sub.id)) for sub in health],
+        [asdict(record) for record in quarantined],
+        [asdict(feed) for feed in feeds],
+        totals,
+        problems,
+    )

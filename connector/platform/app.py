@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
-import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -39,7 +38,7 @@ from connector.platform.console import PUBLIC_PATHS, console_routes
 from connector.platform.emitters import run_emitters
 from connector.platform.hooks import hook_routes
 from connector.platform.probes import probe_routes
-from connector.platform.problems import HTTPProblem, from_error, problem
+from connector.platform.problems import BrokenAnswer, HTTPProblem, from_error, problem
 from connector.platform.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -100,6 +99,8 @@ class _Guard:
         self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, sending)
+        except BrokenAnswer as exc:  # begun and cannot be finished: the reader sees it cut
+            log.warning("%s %s: %s, so is the answer", scope["method"], scope["path"], exc)
         except Exception as exc:
             # Logged by type only: a message or a traceback's locals could hold a secret.
             log.error(
@@ -136,14 +137,6 @@ async def _on_problem(request: Request, exc: Exception) -> Response:
 async def _on_connector_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ConnectorError)
     return from_error(exc)
-
-
-async def _on_cut_off(request: Request, exc: Exception) -> Response:
-    # The engine retries what fails before an answer; an answer cut off while its body was
-    # read surfaces as httpx's own error (reported to the engine): still the upstream's fault.
-    return problem(
-        502, "upstream-interrupted", f"the API's answer was cut off ({type(exc).__name__})"
-    )
 
 
 async def _on_http(request: Request, exc: Exception) -> Response:
@@ -207,7 +200,6 @@ def create_app(
             HTTPProblem: _on_problem,
             ConnectorError: _on_connector_error,
             HTTPException: _on_http,
-            httpx.TransportError: _on_cut_off,
         },
         lifespan=lifespan,
     )

@@ -9,7 +9,8 @@ says). What comes back depends on the operation:
   page by page only as fast as the client reads (``?max_items=N`` stops early). An error on
   the first page is a problem document; one after the stream began ends it with a last line
   ``{"error": <problem>}``;
-* a JSONL or binary answer: the upstream body streamed through in chunks, constant memory;
+* a JSONL or binary answer: the upstream body streamed through in chunks, constant memory
+  (if the upstream breaks off, so does the answer: see :class:`~connector.platform.problems.BrokenAnswer`);
 * a server-sent-events operation (``messages.stream``): the final object folded from the
   events, as ``call`` gives it; with ``?stream=true`` each event as it comes, one NDJSON line
   ``{"event": name, "data": ...}`` each.
@@ -33,7 +34,13 @@ from connector.client import AsyncConnector
 from connector.errors import ConnectorError, InputError, InputProblem
 from connector.platform.bodies import read_json
 from connector.platform.connections import find_connection, runtime_of
-from connector.platform.problems import HTTPProblem, JSONAnswer, dumps, from_error, problem
+from connector.platform.problems import (
+    BrokenAnswer,
+    HTTPProblem,
+    JSONAnswer,
+    dumps,
+    from_error,
+)
 from connector.responses import error_from_response
 from connector.types import JSON
 
@@ -140,13 +147,8 @@ async def _stream_pages(
                 if size >= _FLUSH:
                     yield b"".join(chunk)
                     chunk, size = [], 0
-        except ConnectorError as exc:
+        except ConnectorError as exc:  # a page cut off too: the engine's typed error
             chunk.append(_line({"error": json.loads(bytes(from_error(exc).body))}))
-        except httpx.TransportError as exc:  # a page's answer cut off while it was read
-            cut = problem(
-                502, "upstream-interrupted", f"the API's answer was cut off ({type(exc).__name__})"
-            )
-            chunk.append(_line({"error": json.loads(bytes(cut.body))}))
         finally:
             await items.aclose()  # type: ignore[attr-defined]
         if chunk:
@@ -175,6 +177,9 @@ async def _pass_through(
         try:
             async for chunk in response.aiter_raw(_CHUNK):
                 yield chunk
+        except httpx.TransportError as exc:  # what came is the client's already
+            cut = f"{handle}.{name}: the API's answer broke off ({type(exc).__name__})"
+            raise BrokenAnswer(cut) from None
         finally:
             await response.aclose()
 

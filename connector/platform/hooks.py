@@ -9,7 +9,6 @@ create and rotate); the health is what ``connector status`` prints; the AsyncAPI
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,9 +18,9 @@ from starlette.routing import BaseRoute, Route
 
 from connector.asyncapi import webhooks_asyncapi
 from connector.emitter.commands import parse_moment
-from connector.emitter.status import assess
+from connector.emitter.status import report
 from connector.emitter.store import DELIVERY_STATUSES, DeliveryInfo, Store
-from connector.emitter.views import health_json, last_answers, rfc3339, subscription_json
+from connector.emitter.views import rfc3339, subscription_json
 from connector.errors import StoreError, SubscriptionError
 from connector.platform.bodies import read_model
 from connector.platform.connections import find_connection, runtime_of
@@ -263,13 +262,15 @@ async def health(request: Request) -> Response:
             "?max_wait is seconds",
             errors=[{"location": "?max_wait", "message": "expected a number of seconds"}],
         )
-    found = store.health()
-    answers = last_answers(store, found)
-    quarantined = store.list_quarantined()
-    totals, _ = assess(found, now, max_wait, answers, quarantined)
-    shown = [health_json(s, now, answers.get(s.id)) for s in found]
-    held = [asdict(record) for record in quarantined]
-    return JSONResponse({"subscriptions": shown, "quarantined": held, "totals": totals})
+    found = report(store, now, max_wait)
+    return JSONResponse(
+        {
+            "subscriptions": found.subscriptions,
+            "quarantined": found.quarantined,
+            "feeds": found.feeds,
+            "totals": found.totals,
+        }
+    )
 
 
 async def definition_asyncapi(request: Request) -> Response:

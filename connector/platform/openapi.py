@@ -359,7 +359,7 @@ def _document() -> dict[str, Any]:
         },
         c + "/health": {
             "get": _op(
-                "Delivery health per subscription (as connector status)",
+                "Delivery health: subscriptions, quarantined records, feeds (as connector status)",
                 tag="webhooks",
                 params=conn,
                 query=(

@@ -11,6 +11,11 @@
 * :class:`~connector.errors.TransportError` -> 504 (the API did not answer);
 * configuration, definition, subscription and store errors -> 409/422/503 as fits.
 
+Once an answer has begun there is no status left to give: an NDJSON stream ends with an
+``{"error": <problem>}`` line, and a body passed through as it came (JSONL, binary) whose
+upstream broke off raises :class:`BrokenAnswer`, which ends the client's answer abruptly in
+turn (the one way HTTP tells a reader the body is incomplete).
+
 Messages come from the errors, which never carry a secret.
 """
 
@@ -41,6 +46,7 @@ from connector.types import JSON
 
 __all__ = [
     "PROBLEM_TYPE",
+    "BrokenAnswer",
     "HTTPProblem",
     "JSONAnswer",
     "dumps",
@@ -98,6 +104,11 @@ class HTTPProblem(Exception):
         self.kind = kind
         self.detail = detail
         self.extra = extra
+
+
+class BrokenAnswer(Exception):
+    """Raised by a streamed answer's body after it began: the answer cannot be finished. The
+    app's guard logs it as one warning line and leaves the answer cut off."""
 
 
 def problem(

@@ -174,10 +174,25 @@ function pageThrough(reader) {
   return show(0);
 }
 
+// The health route's answer (what `connector status` prints): the totals' problems, then a
+// line per feed trigger (its cursor, its last note, its last problem).
+function showHealth(health) {
+  const { totals, feeds } = health;
+  const summary = el("div", { id: "health-totals", textContent: totals.healthy ? "healthy" : "needs attention" },
+    ...totals.problems.map((p) => el("div", { className: "problem", textContent: p })));
+  const lines = feeds.map((f) => el("tr", {},
+    ...[f.event, f.resource, f.cursor, f.note, f.problem].map((v) => el("td", { textContent: cell(v) }))));
+  const table = el("table", { id: "feeds" },
+    el("thead", {}, el("tr", {}, ...["feed", "resource", "cursor", "note", "problem"].map((h) => el("th", { textContent: h })))),
+    el("tbody", {}, ...lines));
+  $("health").replaceChildren(summary, ...(feeds.length ? [table] : []));
+}
+
 async function loadSubscriptions() {
   const base = `/v1/connections/${state.connection.id}`;
   const { subscriptions } = await json("GET", base + "/subscriptions");
   const { deliveries } = await json("GET", base + "/deliveries?limit=200");
+  showHealth(await json("GET", base + "/health"));
   $("subscriptions").replaceChildren(...subscriptions.map((s) =>
     el("div", {}, `${s.id} → ${s.url} [${s.events.join(", ")}] ${s.state} `,
       el("button", { textContent: "remove", onclick: async () => { await json("DELETE", `${base}/subscriptions/${s.id}`); loadSubscriptions(); } }))));

@@ -17,8 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from .conventions import Rules
+from .errors import ConfigurationError
 from .pagination import Paginator
 from .request_plans import RequestPlan
 from .selectors import Selector
@@ -36,7 +38,22 @@ __all__ = [
     "CompiledResource",
     "CompiledService",
     "CompiledWebhook",
+    "linked_part",
 ]
+
+
+def linked_part(model: Any, what: str) -> Any:
+    """The compiled part the loader linked to ``model`` (a definition model: operation,
+    resource, child, multi-step operation). Read from pydantic's private slot directly: this
+    runs on every call, and pydantic's ``__getattr__`` for private attributes costs more than
+    the lookup itself. A model made by hand, not by loading, has none: a typed error."""
+    part = (model.__pydantic_private__ or {}).get("_compiled")
+    if part is None:
+        raise ConfigurationError(
+            f"this {what} is not part of a loaded definition: make it with"
+            " connector.load_definition(...), which compiles it"
+        )
+    return part
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, PrivateAttr, TypeAdapter, model_validator
 from pydantic import Field as PydanticField
 
-from .compiled import CompiledOperation, CompiledResource
+from .compiled import CompiledOperation, CompiledResource, linked_part
 from .conventions import Conventions
 from .definition_parts import (
     NAME_PATTERN,
@@ -155,18 +155,14 @@ class Operation(_Strict):
     @property
     def compiled(self) -> CompiledOperation:
         """What loading compiled from this operation (:mod:`connector.compiled`)."""
-        # Read from the private slot directly: this runs on every call, and pydantic's
-        # __getattr__ for private attributes costs more than the lookup itself.
-        compiled: CompiledOperation | None = (self.__pydantic_private__ or {}).get("_compiled")
-        assert compiled is not None, "definition not loaded"
+        compiled: CompiledOperation = linked_part(self, "operation")
         return compiled
 
     @property
     def name(self) -> str:
         """The operation's name in its resource (``create``, ``list`` ...)."""
-        # Inlined (no second property call): read on every call, for errors and logs.
-        compiled: CompiledOperation | None = (self.__pydantic_private__ or {}).get("_compiled")
-        assert compiled is not None, "definition not loaded"
+        # No second property call: read on every call, for errors and logs.
+        compiled: CompiledOperation = linked_part(self, "operation")
         return compiled.name
 
     @property
@@ -275,8 +271,7 @@ class Resource(_Strict):
     @property
     def compiled(self) -> CompiledResource:
         """What loading compiled from this resource (:mod:`connector.compiled`)."""
-        compiled: CompiledResource | None = (self.__pydantic_private__ or {}).get("_compiled")
-        assert compiled is not None, "definition not loaded"
+        compiled: CompiledResource = linked_part(self, "resource")
         return compiled
 
     def operation(self, name: str) -> Operation:

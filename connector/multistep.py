@@ -24,7 +24,7 @@ from typing import Annotated, Literal
 from pydantic import Field as PydanticField
 from pydantic import PrivateAttr
 
-from .compiled import CompiledMultistep
+from .compiled import CompiledMultistep, linked_part
 from .definition_parts import NAME_PATTERN, Placeholder, SelectorSpec, Strict, Template, TemplateMap
 from .errors import InputError, InputProblem
 from .placeholders import coerce_inputs
@@ -86,8 +86,7 @@ class ConnectionOperation(Strict):
     @property
     def compiled(self) -> CompiledMultistep:
         """What loading compiled from this operation (:mod:`connector.compiled`)."""
-        compiled: CompiledMultistep | None = (self.__pydantic_private__ or {}).get("_compiled")
-        assert compiled is not None, "definition not loaded"
+        compiled: CompiledMultistep = linked_part(self, "multi-step operation")
         return compiled
 
 

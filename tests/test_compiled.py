@@ -381,3 +381,14 @@ def test_a_broken_conventions_selector_is_a_located_load_error() -> None:
         load_definition(document)
     (problem,) = caught.value.problems
     assert problem.location.endswith("service.conventions.errors.message[1]")
+
+
+def test_a_model_made_by_hand_has_no_compiled_part_and_says_how_to_get_one() -> None:
+    from connector.errors import ConfigurationError
+    from connector.models import Operation
+
+    operation = Operation.model_validate({"method": "GET", "path": "/x"})
+    with pytest.raises(ConfigurationError, match="load_definition"):
+        operation.compiled  # noqa: B018
+    with pytest.raises(ConfigurationError, match="not part of a loaded definition"):
+        operation.name  # noqa: B018

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 from pydantic import Field as PydanticField
 
-from ..compiled import CompiledChild
+from ..compiled import CompiledChild, linked_part
 from ..selectors import Selector
 from ..types import JSON
 
@@ -75,8 +75,7 @@ class Child(_Strict):
     @property
     def compiled(self) -> CompiledChild:
         """What loading compiled from this child (:mod:`connector.compiled`)."""
-        compiled: CompiledChild | None = (self.__pydantic_private__ or {}).get("_compiled")
-        assert compiled is not None, "definition not loaded"
+        compiled: CompiledChild = linked_part(self, "child")
         return compiled
 
     def child_params(self, parent: JSON) -> dict[str, JSON]:
